@@ -1,0 +1,37 @@
+# Two entry points, each bootstrapping its own virtual environment in .venv:
+#   make run    the main job (storage demonstration; the fault-scenario catalogue later)
+#   make test   ruff, mypy --strict and the whole pytest suite under the Hypothesis `ci` profile
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-stamp
+HYPOTHESIS_PROFILE ?= ci
+
+.PHONY: run test lint typecheck pytest bench clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[test]'
+	touch $(STAMP)
+
+run: $(STAMP)
+	$(BIN)/reflog demo
+
+lint: $(STAMP)
+	$(BIN)/ruff check reflog faults tests benchmarks
+	$(BIN)/ruff format --check reflog faults tests benchmarks
+
+typecheck: $(STAMP)
+	$(BIN)/mypy --strict
+
+pytest: $(STAMP)
+	$(BIN)/pytest --hypothesis-profile=$(HYPOTHESIS_PROFILE)
+
+test: lint typecheck pytest
+
+bench: $(STAMP)
+	$(BIN)/python benchmarks/storage_bench.py
+
+clean:
+	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache .hypothesis

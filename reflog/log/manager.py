@@ -1,0 +1,197 @@
+"""The log manager of one broker's data directory: many partition logs, one set of checkpoints.
+
+Layout (as Kafka's, for one log directory)::
+
+    <data_dir>/
+        .kafka_cleanshutdown                 written last by a clean shutdown
+        recovery-point-offset-checkpoint     "topic partition offset" per log
+        <topic>-<partition>/                 one directory per partition (see reflog.log.Log)
+
+At :meth:`LogManager.startup` the clean-shutdown marker is read **and deleted** (and
+the deletion made durable) before any log is opened, so a crash after startup can never
+be mistaken for a clean shutdown. Without the marker every log is recovered from its
+checkpointed recovery point. A recovery-point checkpoint that does not parse is not
+trusted: every log then recovers from offset 0 (Kafka does the same).
+"""
+
+from __future__ import annotations
+
+import re
+from typing import NamedTuple
+
+from reflog.clock import Clock
+from reflog.errors import ReflogUsageError
+from reflog.log.checkpoint import CorruptCheckpointError, parse_ints, read_checkpoint, write_checkpoint
+from reflog.log.config import LogConfig, LogManagerConfig
+from reflog.log.log import Log, RecoveryReport
+from reflog.storage import Filesystem
+
+CLEAN_SHUTDOWN_FILE = ".kafka_cleanshutdown"
+RECOVERY_POINT_FILE = "recovery-point-offset-checkpoint"
+_LEGAL_TOPIC = re.compile(r"^[a-zA-Z0-9._-]{1,249}$")
+
+
+class TopicPartition(NamedTuple):
+    """A partition of a topic; its log lives in directory ``<topic>-<partition>``."""
+
+    topic: str
+    partition: int
+
+    @property
+    def dir_name(self) -> str:
+        return f"{self.topic}-{self.partition}"
+
+    @classmethod
+    def from_dir_name(cls, name: str) -> TopicPartition | None:
+        topic, sep, number = name.rpartition("-")
+        if not sep or not number.isdigit() or not _LEGAL_TOPIC.match(topic):
+            return None
+        return cls(topic, int(number))
+
+
+class StartupReport(NamedTuple):
+    """What :meth:`LogManager.startup` found."""
+
+    clean_shutdown: bool
+    recovery_checkpoint_corrupt: bool
+    logs: dict[TopicPartition, RecoveryReport]
+
+
+class LogManager:
+    """Owns every partition log under ``data_dir`` and their shared checkpoint files."""
+
+    def __init__(
+        self,
+        fs: Filesystem,
+        data_dir: str,
+        clock: Clock,
+        *,
+        default_config: LogConfig | None = None,
+        manager_config: LogManagerConfig | None = None,
+    ) -> None:
+        self.fs = fs
+        self.data_dir = data_dir
+        self.clock = clock
+        self.default_config = default_config or LogConfig()
+        self.manager_config = manager_config or LogManagerConfig()
+        self.logs: dict[TopicPartition, Log] = {}
+        self._topic_configs: dict[str, LogConfig] = {}
+        self._last_checkpoint = clock.now()
+        self._started = False
+
+    def startup(self, topic_configs: dict[str, LogConfig] | None = None) -> StartupReport:
+        """Delete the clean-shutdown marker, read the recovery points, open and recover every log.
+
+        Raises :class:`reflog.errors.StorageError` on an I/O error.
+        """
+        if self._started:
+            raise ReflogUsageError("LogManager.startup called twice")
+        self._started = True
+        self._topic_configs = dict(topic_configs or {})
+        self.fs.makedirs(self.data_dir)
+        marker = f"{self.data_dir}/{CLEAN_SHUTDOWN_FILE}"
+        clean = self.fs.exists(marker)
+        if clean:
+            self.fs.delete(marker)
+            self.fs.fsync_dir(self.data_dir)
+        corrupt = False
+        try:
+            recovery_points = self._read_recovery_points()
+        except CorruptCheckpointError:
+            recovery_points, corrupt = {}, True
+        reports: dict[TopicPartition, RecoveryReport] = {}
+        for name in self.fs.listdir(self.data_dir):
+            tp = TopicPartition.from_dir_name(name)
+            if tp is None:
+                continue
+            log = Log.open(
+                self.fs,
+                f"{self.data_dir}/{name}",
+                self.config_for(tp.topic),
+                self.clock,
+                recovery_point=recovery_points.get(tp, 0),
+                clean_shutdown=clean and not corrupt,
+                on_recovery_point_lowered=self._recovery_point_lowered,
+            )
+            self.logs[tp] = log
+            assert log.recovery_report is not None
+            reports[tp] = log.recovery_report
+        self.checkpoint_recovery_points()
+        return StartupReport(clean, corrupt, reports)
+
+    def config_for(self, topic: str) -> LogConfig:
+        return self._topic_configs.get(topic, self.default_config)
+
+    def _read_recovery_points(self) -> dict[TopicPartition, int]:
+        path = f"{self.data_dir}/{RECOVERY_POINT_FILE}"
+        points: dict[TopicPartition, int] = {}
+        for entry in read_checkpoint(self.fs, path) or []:
+            topic, _, rest = entry.partition(" ")
+            partition, offset = parse_ints(rest, 2, path)
+            if not _LEGAL_TOPIC.match(topic):
+                raise CorruptCheckpointError(f"{path}: bad topic in {entry!r}")
+            points[TopicPartition(topic, partition)] = offset
+        return points
+
+    def checkpoint_recovery_points(self) -> None:
+        """Durably record every log's recovery point (tmp file, fsync, rename, dir fsync)."""
+        entries = [f"{tp.topic} {tp.partition} {log.recovery_point}" for tp, log in sorted(self.logs.items())]
+        write_checkpoint(self.fs, f"{self.data_dir}/{RECOVERY_POINT_FILE}", entries)
+        self._last_checkpoint = self.clock.now()
+
+    def _recovery_point_lowered(self, _log: Log) -> None:
+        # A truncation moved a recovery point down: the file must not keep claiming more.
+        self.checkpoint_recovery_points()
+
+    def create_log(self, topic: str, partition: int, config: LogConfig | None = None) -> Log:
+        """Create (or return the existing) log of ``topic``-``partition``.
+
+        Raises :class:`ReflogUsageError` for a topic name Kafka would refuse.
+        """
+        if not _LEGAL_TOPIC.match(topic) or topic in {".", ".."}:
+            raise ReflogUsageError(f"illegal topic name {topic!r}")
+        tp = TopicPartition(topic, partition)
+        if tp in self.logs:
+            return self.logs[tp]
+        if config is not None:
+            self._topic_configs[topic] = config
+        self.fs.makedirs(f"{self.data_dir}/{tp.dir_name}")
+        self.fs.fsync_dir(self.data_dir)
+        log = Log.open(
+            self.fs,
+            f"{self.data_dir}/{tp.dir_name}",
+            self.config_for(topic),
+            self.clock,
+            on_recovery_point_lowered=self._recovery_point_lowered,
+        )
+        self.logs[tp] = log
+        return log
+
+    def tick(self) -> None:
+        """Periodic work: ``flush.ms`` flushes and the recovery-point checkpoint interval."""
+        for log in self.logs.values():
+            if not log.offline:
+                log.flush_if_due()
+        interval = self.manager_config.log_flush_offset_checkpoint_interval_ms / 1000
+        if self.clock.now() - self._last_checkpoint >= interval:
+            self.checkpoint_recovery_points()
+
+    def shutdown(self) -> None:
+        """Clean shutdown: flush every log, checkpoint, close, then write the clean-shutdown marker.
+
+        If any log is offline the marker is not written, so the next start recovers.
+        """
+        clean = True
+        for log in self.logs.values():
+            if log.offline:
+                clean = False
+                continue
+            log.flush()
+        self.checkpoint_recovery_points()
+        for log in self.logs.values():
+            log.close()
+        if clean:
+            marker = self.fs.open(f"{self.data_dir}/{CLEAN_SHUTDOWN_FILE}", create=True)
+            self.fs.fsync(marker)
+            self.fs.close(marker)
+            self.fs.fsync_dir(self.data_dir)

@@ -1,0 +1,130 @@
+"""Shared helpers for log tests: batches, a counting file system wrapper, backend factories."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from reflog.records import Compression, Record, build_batch, decode_batch
+from reflog.storage import FileHandle, Filesystem
+
+
+def batch(values: Sequence[bytes] = (b"v",), *, timestamp: int = 0, epoch: int = -1, base_offset: int = 0,
+          compression: Compression = Compression.NONE) -> bytes:
+    """A record batch holding one record per value."""
+    return build_batch(
+        [Record(key=None, value=v) for v in values],
+        base_offset=base_offset,
+        partition_leader_epoch=epoch,
+        timestamp=timestamp,
+        compression=compression,
+    )
+
+
+def values_of(records: bytes) -> list[bytes | None]:
+    """Every record value in a buffer of concatenated batches, in order."""
+    out: list[bytes | None] = []
+    position = 0
+    while position < len(records):
+        decoded = decode_batch(records, position)
+        out.extend(r.value for r in decoded.records)
+        position += decoded.header.size
+    return out
+
+
+@dataclass
+class CountingFs:
+    """Wraps a Filesystem and counts the bytes each operation touches (to prove lookups do not scan)."""
+
+    inner: Filesystem
+    pread_bytes: int = 0
+    preads: int = 0
+    fsyncs: list[str] = field(default_factory=list)
+    dir_fsyncs: list[str] = field(default_factory=list)
+    renames: list[tuple[str, str]] = field(default_factory=list)
+
+    def open(self, path: str, *, create: bool = False) -> FileHandle:
+        return self.inner.open(path, create=create)
+
+    def close(self, handle: FileHandle) -> None:
+        self.inner.close(handle)
+
+    def size(self, handle: FileHandle) -> int:
+        return self.inner.size(handle)
+
+    def pwrite(self, handle: FileHandle, offset: int, data: bytes | memoryview) -> None:
+        self.inner.pwrite(handle, offset, data)
+
+    def pread(self, handle: FileHandle, offset: int, length: int) -> bytes:
+        data = self.inner.pread(handle, offset, length)
+        self.preads += 1
+        self.pread_bytes += len(data)
+        return data
+
+    def truncate(self, handle: FileHandle, size: int) -> None:
+        self.inner.truncate(handle, size)
+
+    def fsync(self, handle: FileHandle) -> None:
+        self.fsyncs.append(handle.path)
+        self.inner.fsync(handle)
+
+    def fsync_dir(self, path: str) -> None:
+        self.dir_fsyncs.append(path)
+        self.inner.fsync_dir(path)
+
+    def rename(self, src: str, dst: str) -> None:
+        self.renames.append((src, dst))
+        self.inner.rename(src, dst)
+
+    def delete(self, path: str) -> None:
+        self.inner.delete(path)
+
+    def exists(self, path: str) -> bool:
+        return self.inner.exists(path)
+
+    def listdir(self, path: str) -> list[str]:
+        return self.inner.listdir(path)
+
+    def makedirs(self, path: str) -> None:
+        self.inner.makedirs(path)
+
+    def sendfile_fd(self, handle: FileHandle) -> int | None:
+        return self.inner.sendfile_fd(handle)
+
+    def take_throttle_delay(self) -> float:
+        return self.inner.take_throttle_delay()
+
+
+def first_destroyed_byte(report: object) -> dict[str, int]:
+    """Per file, the first byte a torn write replaced with zeros or garbage (not with the old bytes).
+
+    A torn write of a page can destroy bytes that were already durable in that page (Kafka
+    rewrites the partly filled last page of a segment on the next append); the model
+    reports which sectors it destroyed, and the durability guarantee excludes them.
+    """
+    destroyed: dict[str, int] = {}
+    for torn in getattr(report, "torn_pages", ()):
+        bad = [s for s, fill in zip(torn.bad_sectors, torn.fill, strict=True) if fill != "old"]
+        if bad:
+            position = torn.page * 4096 + min(bad) * 512
+            destroyed[torn.path] = min(position, destroyed.get(torn.path, position))
+    return destroyed
+
+
+def batch_positions(log: object) -> dict[str, list[tuple[int, int]]]:
+    """Per segment file of a live log, its batches as (position, base offset)."""
+    out: dict[str, list[tuple[int, int]]] = {}
+    for segment in log.segments:  # type: ignore[attr-defined]
+        out[segment.log_path] = [(b.position, b.header.base_offset) for b in segment.batches_from(0)]
+    return out
+
+
+def guaranteed_end(durable_end: int, positions: dict[str, list[tuple[int, int]]], destroyed: dict[str, int]) -> int:
+    """The offset below which every fsynced batch must survive, given the sectors a torn write destroyed."""
+    end = durable_end
+    for path, first_bad in destroyed.items():
+        for position, base in reversed(positions.get(path, [])):
+            if position <= first_bad:
+                end = min(end, base)
+                break
+    return end
