@@ -9,8 +9,14 @@ from reflog.records import Compression, Record, build_batch, decode_batch
 from reflog.storage import FileHandle, Filesystem
 
 
-def batch(values: Sequence[bytes] = (b"v",), *, timestamp: int = 0, epoch: int = -1, base_offset: int = 0,
-          compression: Compression = Compression.NONE) -> bytes:
+def batch(
+    values: Sequence[bytes] = (b"v",),
+    *,
+    timestamp: int = 0,
+    epoch: int = -1,
+    base_offset: int = 0,
+    compression: Compression = Compression.NONE,
+) -> bytes:
     """A record batch holding one record per value."""
     return build_batch(
         [Record(key=None, value=v) for v in values],
@@ -93,38 +99,3 @@ class CountingFs:
 
     def take_throttle_delay(self) -> float:
         return self.inner.take_throttle_delay()
-
-
-def first_destroyed_byte(report: object) -> dict[str, int]:
-    """Per file, the first byte a torn write replaced with zeros or garbage (not with the old bytes).
-
-    A torn write of a page can destroy bytes that were already durable in that page (Kafka
-    rewrites the partly filled last page of a segment on the next append); the model
-    reports which sectors it destroyed, and the durability guarantee excludes them.
-    """
-    destroyed: dict[str, int] = {}
-    for torn in getattr(report, "torn_pages", ()):
-        bad = [s for s, fill in zip(torn.bad_sectors, torn.fill, strict=True) if fill != "old"]
-        if bad:
-            position = torn.page * 4096 + min(bad) * 512
-            destroyed[torn.path] = min(position, destroyed.get(torn.path, position))
-    return destroyed
-
-
-def batch_positions(log: object) -> dict[str, list[tuple[int, int]]]:
-    """Per segment file of a live log, its batches as (position, base offset)."""
-    out: dict[str, list[tuple[int, int]]] = {}
-    for segment in log.segments:  # type: ignore[attr-defined]
-        out[segment.log_path] = [(b.position, b.header.base_offset) for b in segment.batches_from(0)]
-    return out
-
-
-def guaranteed_end(durable_end: int, positions: dict[str, list[tuple[int, int]]], destroyed: dict[str, int]) -> int:
-    """The offset below which every fsynced batch must survive, given the sectors a torn write destroyed."""
-    end = durable_end
-    for path, first_bad in destroyed.items():
-        for position, base in reversed(positions.get(path, [])):
-            if position <= first_bad:
-                end = min(end, base)
-                break
-    return end

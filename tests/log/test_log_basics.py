@@ -18,12 +18,15 @@ pytestmark = pytest.mark.req("LOG-20")
 
 
 def open_log(fs: Filesystem, clock: ManualClock, **config: int) -> Log:
-    return Log.open(fs, "data/t-0", LogConfig.from_properties({k.replace("_", "."): v for k, v in config.items()}),
-                    clock)
+    return Log.open(
+        fs, "data/t-0", LogConfig.from_properties({k.replace("_", "."): v for k, v in config.items()}), clock
+    )
 
 
 @pytest.mark.req("LOG-9")
-def test_leader_append_assigns_contiguous_offsets_and_stamps_epoch(any_fs: Filesystem, clock: ManualClock) -> None:
+def test_leader_append_assigns_contiguous_offsets_and_stamps_epoch(
+    any_fs: Filesystem, clock: ManualClock
+) -> None:
     log = open_log(any_fs, clock)
     first = log.append_as_leader(batch([b"a", b"b", b"c"], base_offset=999), leader_epoch=4)
     second = log.append_as_leader(batch([b"d"]) + batch([b"e", b"f"]), leader_epoch=5)
@@ -39,7 +42,9 @@ def test_leader_append_assigns_contiguous_offsets_and_stamps_epoch(any_fs: Files
 
 
 @pytest.mark.req("LOG-9")
-def test_leader_append_writes_nothing_when_any_batch_is_invalid(any_fs: Filesystem, clock: ManualClock) -> None:
+def test_leader_append_writes_nothing_when_any_batch_is_invalid(
+    any_fs: Filesystem, clock: ManualClock
+) -> None:
     log = open_log(any_fs, clock)
     good = batch([b"ok"])
     bad = bytearray(batch([b"bad"]))
@@ -61,7 +66,9 @@ def test_batch_larger_than_max_message_bytes_is_refused(any_fs: Filesystem, cloc
 
 
 @pytest.mark.req("LOG-9")
-def test_follower_append_keeps_offsets_and_requires_contiguity(any_fs: Filesystem, clock: ManualClock) -> None:
+def test_follower_append_keeps_offsets_and_requires_contiguity(
+    any_fs: Filesystem, clock: ManualClock
+) -> None:
     log = open_log(any_fs, clock)
     log.append_as_follower(batch([b"a", b"b"], base_offset=0, epoch=2))
     with pytest.raises(CorruptRecordError):
@@ -74,7 +81,9 @@ def test_follower_append_keeps_offsets_and_requires_contiguity(any_fs: Filesyste
 
 
 @pytest.mark.req("LOG-1", "LOG-4")
-def test_segments_roll_on_segment_bytes_and_are_named_by_base_offset(any_fs: Filesystem, clock: ManualClock) -> None:
+def test_segments_roll_on_segment_bytes_and_are_named_by_base_offset(
+    any_fs: Filesystem, clock: ManualClock
+) -> None:
     log = open_log(any_fs, clock, segment_bytes=300)
     for i in range(10):
         log.append_as_leader(batch([bytes([i]) * 100]), leader_epoch=0)
@@ -112,7 +121,9 @@ def test_segment_rolls_when_its_offset_index_is_full(any_fs: Filesystem, clock: 
 
 
 @pytest.mark.req("LOG-2", "LOG-3")
-def test_sparse_index_every_interval_and_lookup_does_not_scan(os_fs: OsFilesystem, clock: ManualClock) -> None:
+def test_sparse_index_every_interval_and_lookup_does_not_scan(
+    os_fs: OsFilesystem, clock: ManualClock
+) -> None:
     counting = CountingFs(os_fs)
     log = Log.open(counting, "data/t-0", LogConfig(index_interval_bytes=4096), clock)
     for i in range(2000):
@@ -131,7 +142,9 @@ def test_sparse_index_every_interval_and_lookup_does_not_scan(os_fs: OsFilesyste
 
 
 @pytest.mark.req("LOG-6")
-def test_read_returns_whole_batches_within_max_bytes_at_least_one(any_fs: Filesystem, clock: ManualClock) -> None:
+def test_read_returns_whole_batches_within_max_bytes_at_least_one(
+    any_fs: Filesystem, clock: ManualClock
+) -> None:
     log = open_log(any_fs, clock)
     for i in range(5):
         log.append_as_leader(batch([bytes([i]) * 50, bytes([i]) * 50]), leader_epoch=0)
@@ -195,7 +208,9 @@ def test_retention_bytes_deletes_oldest_segments_only(any_fs: Filesystem, clock:
 
 
 @pytest.mark.req("LOG-5")
-def test_retention_ms_uses_record_timestamps_and_respects_max_offset(any_fs: Filesystem, clock: ManualClock) -> None:
+def test_retention_ms_uses_record_timestamps_and_respects_max_offset(
+    any_fs: Filesystem, clock: ManualClock
+) -> None:
     log = open_log(any_fs, clock, segment_bytes=200, retention_ms=10_000)
     now_ms = int(clock.now() * 1000)
     for i in range(6):

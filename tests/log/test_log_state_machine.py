@@ -25,12 +25,13 @@ from hypothesis import event
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule
 
+from faults.storage_oracle import batch_map, guaranteed_end
 from reflog.clock import ManualClock
 from reflog.errors import CorruptRecordError
 from reflog.log import LONG_MAX, Log, LogConfig, LogManager, TopicPartition
 from reflog.records import verify_crc
 from reflog.storage.sim import PowerLossMode, SimFilesystem, SimulatedCrash, WritebackPolicy
-from tests.log.helpers import batch, batch_positions, first_destroyed_byte, guaranteed_end, values_of
+from tests.log.helpers import batch, values_of
 
 TP = TopicPartition("t", 0)
 VALUES = st.lists(st.binary(min_size=0, max_size=300), min_size=1, max_size=3)
@@ -68,13 +69,14 @@ class LogMachine(RuleBasedStateMachine):
 
     @initialize(
         seed=st.integers(0, 2**32 - 1),
-        segment_bytes=st.sampled_from([400, 1500, 1 << 20]),
-        flush_messages=st.sampled_from([LONG_MAX, LONG_MAX, 1, 4]),
+        segment_bytes=st.sampled_from([3000, 20_000, 1 << 20]),
+        flush_messages=st.sampled_from([LONG_MAX, LONG_MAX, LONG_MAX, 8]),
         index_interval=st.sampled_from([1, 300, 4096]),
-        retention_bytes=st.sampled_from([-1, 2000]),
+        retention_bytes=st.sampled_from([-1, -1, 30_000]),
     )
-    def setup(self, seed: int, segment_bytes: int, flush_messages: int, index_interval: int,
-              retention_bytes: int) -> None:
+    def setup(
+        self, seed: int, segment_bytes: int, flush_messages: int, index_interval: int, retention_bytes: int
+    ) -> None:
         self.clock = ManualClock(start=1_000.0)
         policy = WritebackPolicy(memory_bytes=256 * 1024)
         self.fs = SimFilesystem(clock=self.clock, seed=seed, policy=policy)
@@ -115,9 +117,9 @@ class LogMachine(RuleBasedStateMachine):
         assert served == [(b.base_offset, b.values) for b in self.batches]
 
     def lose_power(self, mode: PowerLossMode) -> None:
-        positions = batch_positions(self.log)
+        positions = batch_map(self.log)
         report = self.fs.power_loss(mode)
-        self.must_survive_below = guaranteed_end(self.durable_end, positions, first_destroyed_byte(report))
+        self.must_survive_below = guaranteed_end(self.durable_end, positions, report)
         if self.must_survive_below < self.durable_end:
             event("a torn write destroyed bytes that were already durable")
 
@@ -126,7 +128,8 @@ class LogMachine(RuleBasedStateMachine):
         expected = [(b.base_offset, b.values) for b in self.batches]
         assert served == expected[: len(served)], "recovered log must be a prefix of what was appended"
         assert self.log.log_end_offset >= self.must_survive_below, "a fsynced batch was lost"
-        event(f"power loss kept {'all' if len(served) == len(self.batches) else 'a strict prefix'} of the batches")
+        kept = "all" if len(served) == len(self.batches) else "a strict prefix"
+        event(f"power loss kept {kept} of the batches")
         self.batches = self.batches[: len(served)]
         self.durable_end = self.log.log_end_offset  # recovery fsyncs what it kept
 
@@ -138,6 +141,13 @@ class LogMachine(RuleBasedStateMachine):
         assert info.first_offset == self.model_end
         self.batches.append(ModelBatch(info.first_offset, tuple(values)))
         self.durable_end = max(self.durable_end, self.log.recovery_point)
+
+    @rule(count=st.integers(1, 25), size=st.integers(0, 2500))
+    def append_many(self, count: int, size: int) -> None:
+        """Several batches in a row (so unflushed data spans pages), values derived from their offsets."""
+        for _ in range(count):
+            value = (b"%08d" % self.model_end) * (size // 8 + 1)
+            self.append([value[:size]])
 
     @rule()
     def new_leader_epoch(self) -> None:
@@ -207,9 +217,15 @@ class LogMachine(RuleBasedStateMachine):
         self.adopt(self.reopen())
         self.check_prefix_after_power_loss()
 
-    @rule(mode=st.sampled_from(list(PowerLossMode)), op=st.sampled_from(["truncate", "fsync", "delete", "pwrite"]),
-          occurrence=st.integers(1, 3), then_power_loss=st.booleans())
-    def crash_during_recovery(self, mode: PowerLossMode, op: str, occurrence: int, then_power_loss: bool) -> None:
+    @rule(
+        mode=st.sampled_from(list(PowerLossMode)),
+        op=st.sampled_from(["truncate", "fsync", "delete", "pwrite"]),
+        occurrence=st.integers(1, 3),
+        then_power_loss=st.booleans(),
+    )
+    def crash_during_recovery(
+        self, mode: PowerLossMode, op: str, occurrence: int, then_power_loss: bool
+    ) -> None:
         self.lose_power(mode)
         reference = copy.deepcopy(self.fs)
         expected = segment_bytes_of(reference, self.recovered_log(reference))
@@ -237,10 +253,24 @@ class LogMachine(RuleBasedStateMachine):
             pytest.fail(f"the log served a corrupt batch: {exc}")
 
     @invariant()
+    def epoch_cache_matches_the_batches(self) -> None:
+        derived: list[tuple[int, int]] = []
+        for raw in self.log.iter_batches():
+            header = verify_crc(raw)
+            if header.partition_leader_epoch >= 0 and (
+                not derived or header.partition_leader_epoch > derived[-1][0]
+            ):
+                derived.append((header.partition_leader_epoch, header.base_offset))
+        cached = [
+            (e.epoch, e.start_offset) for e in self.log.epoch_cache.entries if e.start_offset < self.model_end
+        ]
+        assert cached == derived
+
+    @invariant()
     def recovery_point_is_within_the_log(self) -> None:
         assert self.log.recovery_point <= self.log.log_end_offset
 
 
-TestLogStateMachine = pytest.mark.req("LOG-21", "LOG-13", "LOG-16", "LOG-18", "FLT-1", "FLT-2", "FLT-3", "FLT-16")(
-    LogMachine.TestCase
-)
+TestLogStateMachine = pytest.mark.req(
+    "LOG-21", "LOG-13", "LOG-16", "LOG-18", "FLT-1", "FLT-2", "FLT-3", "FLT-16"
+)(LogMachine.TestCase)

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import errno
 
 import pytest
 
+from faults.storage_oracle import batch_map, guaranteed_end
 from reflog.clock import ManualClock
 from reflog.errors import CorruptRecordError, LogOfflineError, StorageError
 from reflog.log import (
@@ -21,7 +23,7 @@ from reflog.log import (
 )
 from reflog.records import verify_crc
 from reflog.storage.sim import PowerLossMode, SimFilesystem, SimulatedCrash
-from tests.log.helpers import batch, batch_positions, first_destroyed_byte, guaranteed_end, values_of
+from tests.log.helpers import batch, values_of
 
 TP = TopicPartition("t", 0)
 DIR = "data/t-0"
@@ -128,14 +130,14 @@ def test_torn_power_loss_recovers_to_the_last_valid_batch(clock: ManualClock) ->
         fill(log, 3)
         log.flush()
         fill(log, 40, start=3)
-        positions = batch_positions(log)
+        positions = batch_map(log)
         report = fs.power_loss(PowerLossMode.TORN, survival_probability=0.9, torn_probability=0.7)
         torn_seen += len(report.torn_pages)
         recovered = start(fs, clock).logs[TP]  # raises nothing
         values = served_values(recovered)
         assert values == expected_values(len(values))
         # Flushed batches survive unless a torn write destroyed the sector holding them (reported).
-        assert len(values) >= guaranteed_end(3, positions, first_destroyed_byte(report))
+        assert len(values) >= guaranteed_end(3, positions, report)
         # The file ends exactly at the end of the last valid batch.
         segment = recovered.active_segment
         assert segment.size == sum(h.header.size for h in segment.batches_from(0))
@@ -441,7 +443,9 @@ def test_checkpoint_is_old_or_new_after_a_crash_while_writing_it(
 
 @pytest.mark.req("FLT-16", "LOG-18")
 @pytest.mark.parametrize("op", ["truncate", "fsync", "fsync_dir", "delete"])
-def test_crash_in_the_middle_of_recovery_then_recovery_gives_the_same_log(clock: ManualClock, op: str) -> None:
+def test_crash_in_the_middle_of_recovery_then_recovery_gives_the_same_log(
+    clock: ManualClock, op: str
+) -> None:
     fs = SimFilesystem(clock=clock, seed=14)
     config = LogConfig(segment_bytes=2500)
     manager = start(fs, clock, config)
@@ -454,10 +458,8 @@ def test_crash_in_the_middle_of_recovery_then_recovery_gives_the_same_log(clock:
     reference = copy.deepcopy(fs)
     once = start(reference, clock, config).logs[TP]
     fs.faults.crash_at(op, "data*")  # type: ignore[arg-type]
-    try:
+    with contextlib.suppress(SimulatedCrash):
         start(fs, clock, config)
-    except SimulatedCrash:
-        pass
     fs.faults.clear()
     fs.power_loss(PowerLossMode.CLEAN)
     twice = start(fs, clock, config).logs[TP]
@@ -476,7 +478,10 @@ def test_flush_messages_and_flush_ms_trigger_fsyncs_and_defaults_never_do(clock:
     fill(log, 2)
     assert log.recovery_point == 0
     fill(log, 1, start=2)
-    assert log.recovery_point == 3 and len(fs.durable_bytes(log.active_segment.log_path)) == log.active_segment.size
+    assert (
+        log.recovery_point == 3
+        and len(fs.durable_bytes(log.active_segment.log_path)) == log.active_segment.size
+    )
     timed = manager.create_log("timed", 0, LogConfig(flush_ms=5_000))
     fill(timed, 2)
     assert not timed.flush_if_due()
