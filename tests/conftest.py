@@ -56,7 +56,9 @@ def _is_whole_suite(config: pytest.Config) -> bool:
     return all(Path(a).resolve() in {rootdir, rootdir / "tests"} for a in args)
 
 
-def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config, items: list[pytest.Item]) -> None:
+def pytest_collection_modifyitems(
+    session: pytest.Session, config: pytest.Config, items: list[pytest.Item]
+) -> None:
     """Fail collection when tests cite unknown requirements, or (whole suite) a requirement is untested."""
     try:
         requirements = load_requirements(SPEC_DIR)

@@ -5,7 +5,13 @@ from reflog.log.config import LONG_MAX, LogConfig, LogManagerConfig
 from reflog.log.epoch_cache import UNDEFINED_EPOCH, UNDEFINED_OFFSET, EpochEntry, LeaderEpochCache
 from reflog.log.index import CorruptIndexError
 from reflog.log.log import FetchData, FileRegion, Log, LogAppendInfo, RecoveryReport
-from reflog.log.manager import CLEAN_SHUTDOWN_FILE, RECOVERY_POINT_FILE, LogManager, StartupReport, TopicPartition
+from reflog.log.manager import (
+    CLEAN_SHUTDOWN_FILE,
+    RECOVERY_POINT_FILE,
+    LogManager,
+    StartupReport,
+    TopicPartition,
+)
 from reflog.log.segment import LogSegment, segment_name
 
 __all__ = [

@@ -8,6 +8,7 @@ Kafka's "never" for the flush knobs is ``Long.MAX_VALUE`` (:data:`LONG_MAX`).
 from __future__ import annotations
 
 from collections.abc import Mapping
+
 import attrs
 
 from reflog.errors import ReflogUsageError

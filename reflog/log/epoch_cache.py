@@ -15,6 +15,7 @@ epochs stamped in its batches.
 from __future__ import annotations
 
 import bisect
+import itertools
 from typing import NamedTuple
 
 from reflog.log.checkpoint import CorruptCheckpointError, parse_ints, read_checkpoint, write_checkpoint
@@ -35,7 +36,9 @@ class EpochEntry(NamedTuple):
 class LeaderEpochCache:
     """Sorted ``(epoch, start_offset)`` entries, both strictly increasing, persisted on change."""
 
-    def __init__(self, fs: Filesystem | None, path: str | None, entries: list[EpochEntry] | None = None) -> None:
+    def __init__(
+        self, fs: Filesystem | None, path: str | None, entries: list[EpochEntry] | None = None
+    ) -> None:
         self._fs = fs
         self._path = path
         self._entries: list[EpochEntry] = list(entries or [])
@@ -50,7 +53,7 @@ class LeaderEpochCache:
         path = f"{directory}/{EPOCH_CHECKPOINT_NAME}"
         lines = read_checkpoint(fs, path)
         entries = [EpochEntry(*parse_ints(line, 2, path)) for line in lines or []]
-        for before, after in zip(entries, entries[1:], strict=False):
+        for before, after in itertools.pairwise(entries):
             if after.epoch <= before.epoch or after.start_offset < before.start_offset:
                 raise CorruptCheckpointError(f"{path}: entries not increasing")
         return cls(fs, path, entries)
@@ -98,7 +101,10 @@ class LeaderEpochCache:
         if index < 0:
             return
         covering = self._entries[index]
-        kept = [EpochEntry(covering.epoch, max(covering.start_offset, start_offset)), *self._entries[index + 1 :]]
+        kept = [
+            EpochEntry(covering.epoch, max(covering.start_offset, start_offset)),
+            *self._entries[index + 1 :],
+        ]
         if kept != self._entries:
             self._entries = kept
             self._persist()

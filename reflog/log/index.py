@@ -72,8 +72,11 @@ class OffsetIndex:
         """Add an entry; ``offset`` and ``position`` must exceed the last entry's."""
         if self._offsets and (offset <= self._offsets[-1] or position <= self._positions[-1]):
             raise CorruptIndexError(f"{self.path}: non-increasing index append ({offset}, {position})")
-        self.fs.pwrite(self._handle, len(self._offsets) * OFFSET_ENTRY.size,
-                       OFFSET_ENTRY.pack(offset - self.base_offset, position))
+        self.fs.pwrite(
+            self._handle,
+            len(self._offsets) * OFFSET_ENTRY.size,
+            OFFSET_ENTRY.pack(offset - self.base_offset, position),
+        )
         self._offsets.append(offset)
         self._positions.append(position)
 
@@ -145,8 +148,11 @@ class TimeIndex:
         """Add ``(timestamp, offset)`` if ``timestamp`` is newer than the last entry."""
         if self._timestamps and timestamp <= self._timestamps[-1]:
             return
-        self.fs.pwrite(self._handle, len(self._timestamps) * TIME_ENTRY.size,
-                       TIME_ENTRY.pack(timestamp, offset - self.base_offset))
+        self.fs.pwrite(
+            self._handle,
+            len(self._timestamps) * TIME_ENTRY.size,
+            TIME_ENTRY.pack(timestamp, offset - self.base_offset),
+        )
         self._timestamps.append(timestamp)
         self._offsets.append(offset)
 

@@ -40,7 +40,13 @@ from reflog.log.checkpoint import CorruptCheckpointError
 from reflog.log.config import LogConfig
 from reflog.log.epoch_cache import EpochEntry, LeaderEpochCache
 from reflog.log.segment import INDEX_SUFFIX, LOG_SUFFIX, TIME_INDEX_SUFFIX, LogSegment
-from reflog.records import BatchHeader, decode_batch, verify_crc, with_base_offset, with_partition_leader_epoch
+from reflog.records import (
+    BatchHeader,
+    decode_batch,
+    verify_crc,
+    with_base_offset,
+    with_partition_leader_epoch,
+)
 from reflog.storage import FileHandle, Filesystem
 
 _SEGMENT_FILE = re.compile(r"^(\d{20})(\.log|\.index|\.timeindex)$")
@@ -173,7 +179,7 @@ class Log:
         recover_from_index = len(segments)
         if not clean_shutdown:
             # The segment holding the recovery point and everything after it are unflushed.
-            for i, segment in enumerate(segments):
+            for i in range(len(segments)):
                 following = segments[i + 1].base_offset if i + 1 < len(segments) else None
                 if following is None or following > recovery_point:
                     recover_from_index = i
@@ -246,7 +252,9 @@ class Log:
                 logs.add(int(match.group(1)))
         for name in names:
             match = _SEGMENT_FILE.match(name)
-            orphan_index = match is not None and match.group(2) != LOG_SUFFIX and int(match.group(1)) not in logs
+            orphan_index = (
+                match is not None and match.group(2) != LOG_SUFFIX and int(match.group(1)) not in logs
+            )
             if name.endswith(".tmp") or orphan_index:
                 self.fs.delete(f"{self.directory}/{name}")
                 self._dir_dirty = True
@@ -327,10 +335,13 @@ class Log:
         next_offset = self.log_end_offset
         stamped: list[tuple[bytes, BatchHeader]] = []
         for raw, header in batches:
-            raw = with_partition_leader_epoch(with_base_offset(raw, next_offset), leader_epoch)
-            header = dataclasses.replace(header, base_offset=next_offset, partition_leader_epoch=leader_epoch)
-            stamped.append((raw, header))
-            next_offset = header.next_offset
+            assigned = dataclasses.replace(
+                header, base_offset=next_offset, partition_leader_epoch=leader_epoch
+            )
+            stamped.append(
+                (with_partition_leader_epoch(with_base_offset(raw, next_offset), leader_epoch), assigned)
+            )
+            next_offset = assigned.next_offset
         return self._append(stamped)
 
     def append_as_follower(self, records: bytes) -> LogAppendInfo:
@@ -346,7 +357,7 @@ class Log:
         for _, header in batches:
             if header.base_offset != expected:
                 raise CorruptRecordError(
-                    f"follower append at offset {header.base_offset}, expected {expected} (log {self.directory})"
+                    f"follower append at offset {header.base_offset}, expected {expected} in {self.directory}"
                 )
             expected = header.next_offset
         return self._append(batches)
@@ -438,7 +449,7 @@ class Log:
         self._last_flush_time = self.clock.now()
 
     def flush_if_due(self) -> bool:
-        """Flush if ``flush.ms`` has passed since the last flush and data is unflushed; returns whether it did."""
+        """Flush if ``flush.ms`` passed since the last flush and data is unflushed; returns whether it did."""
         due = (self.clock.now() - self._last_flush_time) * 1000 >= self.config.flush_ms
         if due and self.unflushed_messages > 0:
             self.flush()
@@ -524,7 +535,9 @@ class Log:
         return doomed
 
     # ================================================================== reading
-    def read(self, fetch_offset: int, max_bytes: int, *, max_offset: int | None = None, verify: bool = True) -> FetchData:
+    def read(
+        self, fetch_offset: int, max_bytes: int, *, max_offset: int | None = None, verify: bool = True
+    ) -> FetchData:
         """Whole batches from the one holding ``fetch_offset``, within ``max_bytes`` (at least one).
 
         ``max_offset`` (exclusive, e.g. the high watermark) bounds what is returned.

@@ -51,7 +51,9 @@ class SegmentRecovery(NamedTuple):
 class LogSegment:
     """A segment file with its indexes. Not thread-safe; owned by one :class:`reflog.log.Log`."""
 
-    def __init__(self, fs: Filesystem, directory: str, base_offset: int, config: LogConfig, now: float) -> None:
+    def __init__(
+        self, fs: Filesystem, directory: str, base_offset: int, config: LogConfig, now: float
+    ) -> None:
         self.fs = fs
         self.directory = directory
         self.base_offset = base_offset
@@ -129,8 +131,7 @@ class LogSegment:
         return position
 
     def _index_batch(self, position: int, header: BatchHeader) -> None:
-        if header.max_timestamp > self.max_timestamp:
-            self.max_timestamp = header.max_timestamp
+        self.max_timestamp = max(self.max_timestamp, header.max_timestamp)
         self.next_offset = header.next_offset
         self._bytes_since_index_entry += header.size
         if self._bytes_since_index_entry > self.config.index_interval_bytes:
