@@ -222,13 +222,11 @@ class Log:
         self.epoch_cache.truncate_from_start(self.log_start_offset)
         if deleted:
             self._dir_dirty = True
-        if recovered_from is not None or self._dir_dirty:
-            # Make what recovery decided durable, so that recovering again finds the same log.
-            for segment in self._segments:
-                if recovered_from is not None and segment.next_offset > recovered_from:
-                    segment.flush()
-            self.fs.fsync_dir(self.directory)
-            self._dir_dirty = False
+        # Kafka (KAFKA-10101): after a clean shutdown everything is flushed, so the recovery point
+        # is the LEO; otherwise it stays at the checkpoint, since recovered bytes may sit only in the
+        # page cache (recovery truncates but does not fsync). Whatever recovery kept was read from
+        # the device, and recovering again cuts the same invalid bytes: recovery is idempotent.
+        if clean_shutdown and recovered_from is None:
             self._recovery_point = self.log_end_offset
         else:
             self._recovery_point = min(recovery_point, self.log_end_offset)
