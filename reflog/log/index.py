@@ -39,6 +39,7 @@ class OffsetIndex:
         self._handle: FileHandle = fs.open(path, create=True)
         self._offsets: list[int] = []
         self._positions: list[int] = []
+        self._dirty = False
 
     def load(self, log_size: int) -> None:
         """Read and check the entries on file.
@@ -79,6 +80,7 @@ class OffsetIndex:
         )
         self._offsets.append(offset)
         self._positions.append(position)
+        self._dirty = True
 
     def lookup(self, target: int) -> tuple[int, int]:
         """The entry with the largest offset <= ``target``, or ``(base_offset, 0)``."""
@@ -93,6 +95,7 @@ class OffsetIndex:
         del self._offsets[keep:]
         del self._positions[keep:]
         self.fs.truncate(self._handle, keep * OFFSET_ENTRY.size)
+        self._dirty = True
 
     def truncate_to_position(self, position: int) -> None:
         """Drop entries pointing at or beyond byte ``position`` of the log."""
@@ -100,9 +103,13 @@ class OffsetIndex:
         del self._offsets[keep:]
         del self._positions[keep:]
         self.fs.truncate(self._handle, keep * OFFSET_ENTRY.size)
+        self._dirty = True
 
     def flush(self) -> None:
-        self.fs.fsync(self._handle)
+        """fsync the index file if it changed since its last flush (an unchanged index costs nothing)."""
+        if self._dirty:
+            self.fs.fsync(self._handle)
+            self._dirty = False
 
     def close(self) -> None:
         self.fs.close(self._handle)
@@ -118,6 +125,7 @@ class TimeIndex:
         self._handle: FileHandle = fs.open(path, create=True)
         self._timestamps: list[int] = []
         self._offsets: list[int] = []
+        self._dirty = False
 
     def load(self, next_offset: int) -> None:
         """Read and check the entries. Raises :class:`CorruptIndexError`."""
@@ -155,6 +163,7 @@ class TimeIndex:
         )
         self._timestamps.append(timestamp)
         self._offsets.append(offset)
+        self._dirty = True
 
     def lookup(self, timestamp: int) -> int:
         """Offset to start scanning from for the first record with a timestamp >= ``timestamp``."""
@@ -167,9 +176,13 @@ class TimeIndex:
         del self._timestamps[keep:]
         del self._offsets[keep:]
         self.fs.truncate(self._handle, keep * TIME_ENTRY.size)
+        self._dirty = True
 
     def flush(self) -> None:
-        self.fs.fsync(self._handle)
+        """fsync the index file if it changed since its last flush (an unchanged index costs nothing)."""
+        if self._dirty:
+            self.fs.fsync(self._handle)
+            self._dirty = False
 
     def close(self) -> None:
         self.fs.close(self._handle)

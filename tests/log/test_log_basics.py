@@ -230,3 +230,15 @@ def test_retention_defaults_keep_everything(any_fs: Filesystem, clock: ManualClo
         log.append_as_leader(batch([bytes([i]) * 100], timestamp=int(clock.now() * 1000)), leader_epoch=0)
     clock.advance(24 * 3600)
     assert log.delete_retention_segments() == 0
+
+
+@pytest.mark.req("LOG-12")
+def test_flush_fsyncs_an_index_only_when_it_changed(any_fs: Filesystem, clock: ManualClock) -> None:
+    counting = CountingFs(any_fs)
+    log = Log.open(counting, "data/t-0", LogConfig(flush_messages=1, index_interval_bytes=1000), clock)
+    counting.fsyncs.clear()
+    log.append_as_leader(batch([b"small"]), leader_epoch=0)
+    assert [p.rsplit(".", 1)[-1] for p in counting.fsyncs if "checkpoint" not in p] == ["log"]
+    counting.fsyncs.clear()
+    log.append_as_leader(batch([b"x" * 1200]), leader_epoch=0)  # crosses index.interval.bytes
+    assert sorted(p.rsplit(".", 1)[-1] for p in counting.fsyncs) == ["index", "log", "timeindex"]
