@@ -491,6 +491,29 @@ class Log:
                 self._on_recovery_point_lowered(self)
         return True
 
+    def truncate_fully_and_start_at(self, offset: int) -> None:
+        """Delete every segment and restart the log, empty, at ``offset``.
+
+        For a follower whose log ends below the leader's log start offset.
+
+        Durable before returning, like :meth:`truncate_to`.
+        """
+        self._check_usable()
+        try:
+            for segment in self._segments:
+                segment.delete_files()
+            self._segments = [LogSegment(self.fs, self.directory, offset, self.config, self.clock.now())]
+            self._bases = [offset]
+            self.fs.fsync_dir(self.directory)
+            self._dir_dirty = False
+        except StorageError as exc:
+            raise self._go_offline(exc) from exc
+        self.epoch_cache.replace([])  # Kafka's clearAndFlush
+        if self._recovery_point != offset:
+            self._recovery_point = offset
+            if self._on_recovery_point_lowered is not None:
+                self._on_recovery_point_lowered(self)
+
     def delete_retention_segments(self, *, max_offset: int | None = None) -> int:
         """Delete old segments past ``retention.ms`` or beyond ``retention.bytes``; returns how many.
 
@@ -570,6 +593,10 @@ class Log:
             raise self._go_offline(exc) from exc
         return empty
 
+    def read_records(self, fetch_offset: int, max_bytes: int, max_offset: int | None = None) -> bytes:
+        """The verified bytes of :meth:`read` (``b""`` when there is nothing to return)."""
+        return self.read(fetch_offset, max_bytes, max_offset=max_offset).records or b""
+
     def _verified(self, region: FileRegion, first_offset: int) -> bytes:
         data = region.read()
         if len(data) != region.length:
@@ -585,6 +612,12 @@ class Log:
             expected = header.next_offset
             position += header.size
         return data
+
+    def batch_headers(self) -> Iterator[BatchHeader]:
+        """The header of every batch, oldest first, read from the segment files (no CRC check)."""
+        for segment in self._segments:
+            for found in segment.batches_from(0):
+                yield found.header
 
     def iter_batches(self, start_offset: int | None = None) -> Iterator[bytes]:
         """Every verified batch from ``start_offset`` (default: the log start) to the end."""

@@ -1,0 +1,171 @@
+"""What the replication core needs from a replica's log, and a fast in-memory log for models.
+
+:class:`ReplicaLog` is the slice of :class:`reflog.log.Log` the sans-IO core uses, so the
+same rules run over the real segmented log (on the OS or the simulated page cache) and over
+:class:`MemoryLog`, which keeps batches in a list. ``MemoryLog`` exists for the Hypothesis
+state machines of the replication core: it stores the real batch bytes (so "the same batch
+on every replica" is a byte comparison) and models the one storage fact replication cares
+about: a power loss keeps only the flushed prefix, a process crash keeps everything.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Protocol
+
+from reflog.errors import CorruptRecordError, OffsetOutOfRangeError
+from reflog.log.epoch_cache import LeaderEpochCache
+from reflog.log.log import LogAppendInfo
+from reflog.records import BatchHeader, verify_crc, with_base_offset, with_partition_leader_epoch
+
+
+class ReplicaLog(Protocol):
+    """A partition log as the replication core uses it (see :class:`reflog.log.Log` for semantics)."""
+
+    epoch_cache: LeaderEpochCache
+
+    @property
+    def log_start_offset(self) -> int: ...
+
+    @property
+    def log_end_offset(self) -> int: ...
+
+    def append_as_leader(self, records: bytes, leader_epoch: int) -> LogAppendInfo: ...
+
+    def append_as_follower(self, records: bytes) -> LogAppendInfo: ...
+
+    def truncate_to(self, offset: int) -> bool: ...
+
+    def truncate_fully_and_start_at(self, offset: int) -> None: ...
+
+    def read_records(self, fetch_offset: int, max_bytes: int, max_offset: int | None = None) -> bytes:
+        """Whole batches from the one holding ``fetch_offset`` (at least one), or ``b""``."""
+        ...
+
+    def batch_headers(self) -> Iterator[BatchHeader]:
+        """The header of every batch in the log, in offset order (to rebuild producer state)."""
+        ...
+
+
+def split_batches(records: bytes) -> list[tuple[bytes, BatchHeader]]:
+    """The batches in ``records``, each CRC-checked. Raises :class:`CorruptRecordError`."""
+    out: list[tuple[bytes, BatchHeader]] = []
+    position = 0
+    while position < len(records):
+        header = verify_crc(records, position)
+        out.append((records[position : position + header.size], header))
+        position += header.size
+    if not out:
+        raise CorruptRecordError("no record batch")
+    return out
+
+
+class MemoryLog:
+    """An in-memory :class:`ReplicaLog`: a list of batches, a flushed prefix, an epoch cache.
+
+    ``flush()`` marks everything durable; ``lose_power()`` keeps only the flushed prefix
+    (what a power loss leaves after recovery with Kafka's defaults); a process crash keeps
+    everything, so it needs no method.
+    """
+
+    def __init__(self) -> None:
+        self._batches: list[tuple[bytes, BatchHeader]] = []
+        self._start = 0
+        self.flushed_offset = 0
+        self.epoch_cache = LeaderEpochCache(None, None)
+
+    @property
+    def batches(self) -> tuple[tuple[bytes, BatchHeader], ...]:
+        return tuple(self._batches)
+
+    @property
+    def log_start_offset(self) -> int:
+        return self._start
+
+    @property
+    def log_end_offset(self) -> int:
+        return self._batches[-1][1].next_offset if self._batches else self._start
+
+    def _assign_epoch(self, header: BatchHeader) -> None:
+        if header.partition_leader_epoch > self.epoch_cache.latest_epoch:
+            self.epoch_cache.assign(header.partition_leader_epoch, header.base_offset)
+
+    def append_as_leader(self, records: bytes, leader_epoch: int) -> LogAppendInfo:
+        batches = split_batches(records)
+        first = next_offset = self.log_end_offset
+        count = 0
+        for raw, header in batches:
+            stamped = with_partition_leader_epoch(with_base_offset(raw, next_offset), leader_epoch)
+            stamped_header = verify_crc(stamped)
+            self._batches.append((stamped, stamped_header))
+            self._assign_epoch(stamped_header)
+            next_offset = stamped_header.next_offset
+            count += header.records_count
+        return LogAppendInfo(first, next_offset - 1, count, len(batches))
+
+    def append_as_follower(self, records: bytes) -> LogAppendInfo:
+        batches = split_batches(records)
+        expected = first = self.log_end_offset
+        for _, header in batches:
+            if header.base_offset != expected:
+                raise CorruptRecordError(f"follower append at {header.base_offset}, expected {expected}")
+            expected = header.next_offset
+        for raw, header in batches:
+            self._batches.append((raw, header))
+            self._assign_epoch(header)
+        return LogAppendInfo(first, expected - 1, sum(h.records_count for _, h in batches), len(batches))
+
+    def truncate_to(self, offset: int) -> bool:
+        if offset >= self.log_end_offset:
+            return False
+        if offset < self._start:
+            self._batches = []
+            self._start = offset
+        else:
+            self._batches = [(raw, h) for raw, h in self._batches if h.base_offset < offset]
+        self.epoch_cache.truncate_from_end(self.log_end_offset)
+        self.flushed_offset = min(self.flushed_offset, self.log_end_offset)
+        return True
+
+    def truncate_fully_and_start_at(self, offset: int) -> None:
+        self._batches = []
+        self._start = offset
+        self.flushed_offset = offset
+        self.epoch_cache.replace([])
+
+    def read_records(self, fetch_offset: int, max_bytes: int, max_offset: int | None = None) -> bytes:
+        end = self.log_end_offset if max_offset is None else min(max_offset, self.log_end_offset)
+        if fetch_offset < self._start or fetch_offset > self.log_end_offset:
+            raise OffsetOutOfRangeError(
+                f"offset {fetch_offset} outside [{self._start}, {self.log_end_offset}]"
+            )
+        out: list[bytes] = []
+        size = 0
+        for raw, header in self._batches:
+            if header.next_offset <= fetch_offset:
+                continue
+            if header.last_offset >= end or (out and size + len(raw) > max_bytes):
+                break
+            out.append(raw)
+            size += len(raw)
+        return b"".join(out)
+
+    def flush(self) -> None:
+        self.flushed_offset = self.log_end_offset
+
+    def lose_power(self) -> None:
+        """Keep only the flushed prefix and rebuild the epoch cache from it (recovery)."""
+        self._batches = [(raw, h) for raw, h in self._batches if h.next_offset <= self.flushed_offset]
+        self.epoch_cache = LeaderEpochCache(None, None)
+        for _, header in self._batches:
+            self._assign_epoch(header)
+
+    def batch_headers(self) -> Iterator[BatchHeader]:
+        return (header for _, header in self._batches)
+
+    def batch_at(self, offset: int) -> bytes | None:
+        """The bytes of the batch holding ``offset``, or ``None``."""
+        for raw, header in self._batches:
+            if header.base_offset <= offset <= header.last_offset:
+                return raw
+        return None
