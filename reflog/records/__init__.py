@@ -1,0 +1,65 @@
+"""Kafka's record batch format v2 ("magic 2"), exactly: build, parse, verify and decode.
+
+A record batch is Kafka's unit of storage and transfer: a 61-byte header (offsets,
+length, leader epoch, magic, CRC-32C, attributes, timestamps, producer state, record
+count) followed by the records, compressed as a whole with gzip, snappy, lz4 or zstd.
+The bytes on disk are the bytes on the wire, so this one codec serves the log, the
+replication path and the tests.
+
+* :func:`build_batch` encodes records as Kafka's producer would.
+* :func:`parse_header` reads and structurally checks only the header (cheap; no CRC).
+* :func:`verify_crc` adds "the whole batch is present and its CRC-32C matches".
+* :func:`decode_batch` validates everything and returns the records; it raises
+  :class:`~reflog.errors.CorruptRecordError` for any malformed input and nothing else,
+  and bounds decompression by ``max_uncompressed_bytes``.
+* :func:`with_base_offset` / :func:`with_partition_leader_epoch` patch the two fields
+  the broker assigns, which lie outside the CRC.
+
+What the codec promises is specified by the ``REC-*`` requirements in ``specs/``.
+"""
+
+from __future__ import annotations
+
+from reflog.records._batch import (
+    DEFAULT_MAX_UNCOMPRESSED_BYTES,
+    build_batch,
+    decode_batch,
+    parse_header,
+    verify_crc,
+    with_base_offset,
+    with_partition_leader_epoch,
+)
+from reflog.records._crc import crc32c
+from reflog.records._types import (
+    BATCH_HEADER_SIZE,
+    LOG_OVERHEAD,
+    MAGIC_V2,
+    NO_TIMESTAMP,
+    BatchHeader,
+    Compression,
+    Header,
+    Record,
+    RecordBatch,
+    TimestampType,
+)
+
+__all__ = [
+    "BATCH_HEADER_SIZE",
+    "DEFAULT_MAX_UNCOMPRESSED_BYTES",
+    "LOG_OVERHEAD",
+    "MAGIC_V2",
+    "NO_TIMESTAMP",
+    "BatchHeader",
+    "Compression",
+    "Header",
+    "Record",
+    "RecordBatch",
+    "TimestampType",
+    "build_batch",
+    "crc32c",
+    "decode_batch",
+    "parse_header",
+    "verify_crc",
+    "with_base_offset",
+    "with_partition_leader_epoch",
+]
