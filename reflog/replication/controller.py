@@ -1,0 +1,917 @@
+"""The controller: broker registry, topic metadata, ISR changes and leader elections (sans-IO).
+
+A single :class:`Controller` holds the cluster's metadata the way Kafka's KRaft controller
+does (``ClusterControlManager``, ``ReplicationControlManager``, ``PartitionChangeBuilder``).
+It is assumed reliable: the KRaft quorum that makes Kafka's controller fault tolerant is out
+of scope. It is plain synchronous code: every method takes an event (and the current time
+``now``, in seconds, where time matters) and returns a frozen value; it performs no I/O,
+never sleeps and never reads a clock.
+
+What it keeps, and the rules it applies (see the controller spec (controller.md in specs/) for the numbered
+requirements and the Kafka version each one reproduces):
+
+* **Brokers.** Each registration of a new *incarnation* (one process lifetime) gets a new
+  broker epoch, larger than every epoch granted before (it is the metadata version at which
+  the registration was recorded, as KRaft uses the offset of the registration record). A new
+  registration starts fenced; a heartbeat with the current epoch unfences it once the broker
+  has caught up with the metadata. A broker that misses heartbeats for
+  ``broker.session.timeout.ms`` is fenced by :meth:`Controller.tick`.
+* **Restarts after an unclean shutdown** (KIP-966): the new incarnation is removed from every
+  ISR and ELR (``handleBrokerUncleanShutdown``) and cannot lead until a leader adds it back to
+  the ISR. ``restart_is_unclean="marker"`` counts only restarts without a clean-shutdown marker
+  (Kafka 3.8); ``"always"`` counts every new incarnation (Kafka 3.9, KAFKA-16952).
+* **Partitions.** ISR, ELR, LastKnownELR, leader, leader epoch, partition epoch and leader
+  recovery state, changed only through :func:`build_partition_change`, whose every change
+  bumps the partition epoch, and the leader epoch when the leader changes.
+* **AlterPartition**, validated as a compare-and-swap on leader epoch, partition epoch and
+  broker epochs, with Kafka's error codes.
+* **Events.** Every registration, (un)fencing, controlled shutdown, ISR change and election is
+  appended to :attr:`Controller.events` (also available incrementally with
+  :meth:`Controller.drain_events`), so tests and the fault harness can read the history;
+  unclean elections are flagged.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from typing import Literal
+
+import attrs
+
+from reflog.errors import ReflogError, ReflogUsageError
+from reflog.replication._controller_change import (
+    Election,
+    ElectionKind,
+    PartitionChange,
+    build_partition_change,
+)
+from reflog.replication._controller_invariants import invariant_violations
+from reflog.replication.errors import Errors
+from reflog.replication.messages import (
+    NO_LEADER,
+    AlterPartitionRequest,
+    AlterPartitionResponse,
+    LeaderRecoveryState,
+    PartitionMetadata,
+    TopicPartition,
+)
+
+__all__ = [
+    "NO_LEADER",
+    "AlterPartitionRequest",
+    "AlterPartitionResponse",
+    "BrokerControlledShutdown",
+    "BrokerFenced",
+    "BrokerHeartbeatReply",
+    "BrokerRegistered",
+    "BrokerRegistration",
+    "BrokerUnfenced",
+    "ChangeCause",
+    "ClusterMetadata",
+    "Controller",
+    "ControllerConfig",
+    "ControllerEvent",
+    "DuplicateBrokerRegistrationError",
+    "Election",
+    "ElectionKind",
+    "ElectionOutcome",
+    "IsrChanged",
+    "LeaderElected",
+    "LeaderRecoveryState",
+    "PartitionMetadata",
+    "PartitionState",
+    "RestartIsUnclean",
+    "TopicConfig",
+    "TopicCreated",
+    "TopicPartition",
+]
+
+PartitionState = PartitionMetadata
+"""The controller's record of one partition (the same value brokers receive as metadata)."""
+
+RestartIsUnclean = Literal["marker", "always"]
+"""Which restarts count as unclean: without a clean-shutdown marker (3.8), or all of them (3.9)."""
+
+ChangeCause = Literal[
+    "alter_partition",
+    "broker_fenced",
+    "controlled_shutdown",
+    "unclean_shutdown",
+    "broker_unfenced",
+    "elect_leaders",
+]
+"""Why a partition changed."""
+
+FenceReason = Literal["session_expired", "controlled_shutdown"]
+
+
+class DuplicateBrokerRegistrationError(ReflogError):
+    """A new incarnation tried to register while the previous one still has a valid session.
+
+    Kafka's ``DUPLICATE_BROKER_REGISTRATION`` (101): the broker retries until the old
+    incarnation's session expires (``broker.session.timeout.ms``) or it shut down cleanly.
+    """
+
+    error_code = 101
+
+
+# --------------------------------------------------------------------------------------------------
+# Configuration
+
+
+def _at_least_one(_instance: object, attribute: attrs.Attribute[int], value: int) -> None:
+    if value < 1:
+        raise ReflogUsageError(f"{attribute.name} must be at least 1, got {value}")
+
+
+def _restart_mode(_instance: object, _attribute: attrs.Attribute[str], value: str) -> None:
+    if value not in ("marker", "always"):
+        raise ReflogUsageError(f"restart_is_unclean must be 'marker' or 'always', got {value!r}")
+
+
+@attrs.frozen
+class ControllerConfig:
+    """Cluster-wide settings, under Kafka's names, with Kafka's defaults except where noted."""
+
+    #: ``min.insync.replicas`` (default 1); a topic may override it at creation.
+    min_insync_replicas: int = attrs.field(default=1, validator=_at_least_one)
+    #: ``unclean.leader.election.enable`` (default false since 0.11); a topic may override it.
+    unclean_leader_election_enable: bool = False
+    #: ``eligible.leader.replicas.enable``: KIP-966's ELR. Default **true** in reflog (Kafka 3.9: false).
+    eligible_leader_replicas_enable: bool = True
+    #: ``broker.session.timeout.ms``: a broker without a heartbeat for longer is fenced.
+    broker_session_timeout_ms: int = attrs.field(default=9000, validator=_at_least_one)
+    #: ``"marker"`` (Kafka 3.8) or ``"always"`` (Kafka 3.9): which restarts count as unclean.
+    restart_is_unclean: RestartIsUnclean = attrs.field(default="marker", validator=_restart_mode)
+
+
+@attrs.frozen
+class TopicConfig:
+    """A topic's resolved settings (the cluster's, with the overrides given at creation)."""
+
+    min_insync_replicas: int
+    unclean_leader_election_enable: bool
+    replication_factor: int
+
+    @property
+    def effective_min_isr(self) -> int:
+        """``min(min.insync.replicas, replication factor)`` (``getTopicEffectiveMinIsr``)."""
+        return min(self.min_insync_replicas, self.replication_factor)
+
+
+# --------------------------------------------------------------------------------------------------
+# Values handed out
+
+
+@attrs.frozen
+class BrokerRegistration:
+    """The controller's record of one broker incarnation."""
+
+    broker_id: int
+    incarnation_id: str
+    broker_epoch: int
+    fenced: bool
+    in_controlled_shutdown: bool
+
+    @property
+    def is_active(self) -> bool:
+        """Whether it may lead or join an ISR: unfenced and not shutting down (``isActive``)."""
+        return not self.fenced and not self.in_controlled_shutdown
+
+
+@attrs.frozen
+class BrokerHeartbeatReply:
+    """The answer to a heartbeat (or a controlled-shutdown request), as Kafka's BrokerHeartbeatResponse."""
+
+    error: Errors
+    is_caught_up: bool = False
+    is_fenced: bool = True
+    in_controlled_shutdown: bool = False
+    should_shut_down: bool = False
+
+
+@attrs.frozen
+class ClusterMetadata:
+    """A consistent view of the metadata at ``metadata_version``."""
+
+    metadata_version: int
+    brokers: tuple[BrokerRegistration, ...]
+    partitions: tuple[PartitionMetadata, ...]
+
+    @property
+    def broker_epochs(self) -> dict[int, int]:
+        """Broker id -> current broker epoch, for every registered broker."""
+        return {b.broker_id: b.broker_epoch for b in self.brokers}
+
+
+@attrs.frozen
+class ElectionOutcome:
+    """The result of :meth:`Controller.elect_leaders` for one partition.
+
+    ``outcome`` is ``"elected"`` (a new leader, ``partition`` shows it), ``"not_needed"``
+    (Kafka's ELECTION_NOT_NEEDED) or ``"not_available"`` (PREFERRED_LEADER_NOT_AVAILABLE /
+    ELIGIBLE_LEADERS_NOT_AVAILABLE: no acceptable candidate).
+    """
+
+    topic_partition: TopicPartition
+    outcome: Literal["elected", "not_needed", "not_available"]
+    partition: PartitionMetadata
+
+
+# --------------------------------------------------------------------------------------------------
+# Events
+
+
+@attrs.frozen
+class BrokerRegistered:
+    """A new incarnation registered (fenced until it heartbeats).
+
+    ``unclean_restart``: the restart counted as unclean, so the broker lost its ISR and ELR places.
+    """
+
+    time: float
+    metadata_version: int
+    broker_id: int
+    incarnation_id: str
+    broker_epoch: int
+    unclean_restart: bool
+
+
+@attrs.frozen
+class BrokerFenced:
+    """A broker was fenced: its session expired, or its controlled shutdown completed."""
+
+    time: float
+    metadata_version: int
+    broker_id: int
+    broker_epoch: int
+    reason: FenceReason
+
+
+@attrs.frozen
+class BrokerUnfenced:
+    """A broker's heartbeat unfenced it: it may lead and join ISRs again."""
+
+    time: float
+    metadata_version: int
+    broker_id: int
+    broker_epoch: int
+
+
+@attrs.frozen
+class BrokerControlledShutdown:
+    """A broker asked to shut down cleanly; leadership and ISR places are being moved away."""
+
+    time: float
+    metadata_version: int
+    broker_id: int
+    broker_epoch: int
+
+
+@attrs.frozen
+class TopicCreated:
+    """A topic was created; ``partitions`` are its initial states."""
+
+    time: float
+    metadata_version: int
+    topic: str
+    config: TopicConfig
+    partitions: tuple[PartitionMetadata, ...]
+
+
+@attrs.frozen
+class LeaderElected:
+    """A partition's leader changed. ``kind="unclean"`` flags a possibly lossy unclean election;
+    ``kind="none"`` means the partition went offline (leader ``NO_LEADER``)."""
+
+    time: float
+    metadata_version: int
+    topic_partition: TopicPartition
+    leader: int
+    previous_leader: int
+    leader_epoch: int
+    partition_epoch: int
+    kind: ElectionKind
+    cause: ChangeCause
+    partition: PartitionMetadata
+
+    @property
+    def unclean(self) -> bool:
+        return self.kind == "unclean"
+
+
+@attrs.frozen
+class IsrChanged:
+    """A partition's ISR, ELR, LastKnownELR or leader recovery state changed."""
+
+    time: float
+    metadata_version: int
+    topic_partition: TopicPartition
+    isr: tuple[int, ...]
+    elr: tuple[int, ...]
+    last_known_elr: tuple[int, ...]
+    leader_recovery_state: LeaderRecoveryState
+    leader_epoch: int
+    partition_epoch: int
+    cause: ChangeCause
+    partition: PartitionMetadata
+
+
+ControllerEvent = (
+    BrokerRegistered
+    | BrokerFenced
+    | BrokerUnfenced
+    | BrokerControlledShutdown
+    | TopicCreated
+    | LeaderElected
+    | IsrChanged
+)
+
+
+# --------------------------------------------------------------------------------------------------
+# The controller
+
+
+class Controller:
+    """The single, reliable controller of a reflog cluster (sans-IO).
+
+    Time (``now``, seconds) must never go backwards across calls: a smaller ``now`` than
+    one seen before raises :class:`ReflogUsageError`. Errors caused by a peer (a stale broker
+    epoch, an AlterPartition that lost a race) are answered with Kafka's error codes in the
+    returned value, except a registration refused while the previous incarnation's session is
+    valid (:class:`DuplicateBrokerRegistrationError`, as Kafka throws it); misuse of the API
+    (unknown topic on an admin call, invalid arguments) raises :class:`ReflogUsageError`.
+    """
+
+    def __init__(self, config: ControllerConfig | None = None) -> None:
+        self.config = config if config is not None else ControllerConfig()
+        self._brokers: dict[int, BrokerRegistration] = {}
+        self._last_contact: dict[int, float] = {}
+        self._topics: dict[str, TopicConfig] = {}
+        self._partitions: dict[TopicPartition, PartitionMetadata] = {}
+        self._metadata_version = 0
+        self._events: list[ControllerEvent] = []
+        self._drained = 0
+        self._now = 0.0
+
+    # ---------------------------------------------------------------------------------- views
+
+    @property
+    def metadata_version(self) -> int:
+        """Increases by one with every metadata change (each registration, fencing, partition change)."""
+        return self._metadata_version
+
+    @property
+    def now(self) -> float:
+        """The latest time (seconds) any call gave; calls may not go below it. 0.0 at start."""
+        return self._now
+
+    @property
+    def events(self) -> tuple[ControllerEvent, ...]:
+        """Every event since the controller started, oldest first."""
+        return tuple(self._events)
+
+    def drain_events(self) -> tuple[ControllerEvent, ...]:
+        """The events recorded since the previous call (all of them on the first call)."""
+        fresh = tuple(self._events[self._drained :])
+        self._drained = len(self._events)
+        return fresh
+
+    def broker(self, broker_id: int) -> BrokerRegistration | None:
+        """The current registration of ``broker_id``, or ``None`` if it never registered."""
+        return self._brokers.get(broker_id)
+
+    def brokers(self) -> tuple[BrokerRegistration, ...]:
+        """Every registration, by broker id."""
+        return tuple(self._brokers[b] for b in sorted(self._brokers))
+
+    def topic_config(self, topic: str) -> TopicConfig:
+        """The resolved configuration of ``topic``; :class:`ReflogUsageError` if it does not exist."""
+        try:
+            return self._topics[topic]
+        except KeyError:
+            raise ReflogUsageError(f"unknown topic {topic!r}") from None
+
+    def partition(self, topic: str, partition: int) -> PartitionMetadata:
+        """The current state of one partition; :class:`ReflogUsageError` if it does not exist."""
+        try:
+            return self._partitions[TopicPartition(topic, partition)]
+        except KeyError:
+            raise ReflogUsageError(f"unknown partition {topic}-{partition}") from None
+
+    def partitions(self) -> tuple[PartitionMetadata, ...]:
+        """Every partition, in creation order (topic, then index)."""
+        return tuple(self._partitions.values())
+
+    def metadata(self) -> ClusterMetadata:
+        """The whole metadata: every broker registration and every partition."""
+        return ClusterMetadata(self._metadata_version, self.brokers(), self.partitions())
+
+    def metadata_for_broker(self, broker_id: int) -> ClusterMetadata:
+        """What ``broker_id`` needs: every registration, and every partition it is a replica of."""
+        mine = tuple(p for p in self._partitions.values() if broker_id in p.replicas)
+        return ClusterMetadata(self._metadata_version, self.brokers(), mine)
+
+    def invariant_violations(self) -> tuple[str, ...]:
+        """Every violated state invariant (CTL-22), one line each; empty when the state is valid.
+
+        Checked: the leader is in the ISR and active; ISR, ELR and LastKnownELR are duplicate-free
+        subsets of the replicas and pairwise disjoint; ELR and LastKnownELR are empty when the
+        ISR reaches the effective min ISR or ELR is disabled; no inactive broker is in an ISR
+        (except the last replica standing when ELR is disabled); without ELR no ISR is empty; a
+        RECOVERING partition has at most one ISR member; broker epochs are distinct.
+        """
+        return invariant_violations(
+            elr_enabled=self.config.eligible_leader_replicas_enable,
+            effective_min_isr={name: t.effective_min_isr for name, t in self._topics.items()},
+            partitions=self._partitions,
+            active_brokers=frozenset(b for b, r in self._brokers.items() if r.is_active),
+            broker_epochs={b: r.broker_epoch for b, r in self._brokers.items()},
+            metadata_version=self._metadata_version,
+        )
+
+    # ---------------------------------------------------------------------------------- brokers
+
+    def register_broker(
+        self, broker_id: int, incarnation_id: str, *, clean_shutdown: bool, now: float
+    ) -> BrokerRegistration:
+        """Register an incarnation of ``broker_id`` (Kafka's BrokerRegistration).
+
+        ``incarnation_id`` names one process lifetime (Kafka: a random UUID per start).
+        ``clean_shutdown`` says the broker found a clean-shutdown marker holding the epoch of
+        its previous incarnation (Kafka 3.8's ``PreviousBrokerEpoch`` matching the registered
+        epoch); it is ignored in ``"always"`` mode, as Kafka 3.9 ignores the marker.
+
+        * The same incarnation again: the current registration, unchanged (same epoch).
+        * A new incarnation: a new broker epoch larger than any granted before; the broker is
+          fenced until :meth:`heartbeat` unfences it. If the previous incarnation's session
+          already expired but :meth:`tick` has not fenced it yet, it is fenced first.
+          When the restart counts as unclean (``restart_is_unclean``: no clean-shutdown marker,
+          or any restart in ``"always"`` mode), the broker is removed from every ISR and every
+          ELR first, with new leaders elected where it led (KIP-966).
+
+        Raises :class:`DuplicateBrokerRegistrationError` when the previous incarnation is
+        unfenced and its session still valid, :class:`ReflogUsageError` for a negative id or
+        time going backwards.
+        """
+        self._advance(now)
+        if broker_id < 0:
+            raise ReflogUsageError(f"broker id must not be negative, got {broker_id}")
+        existing = self._brokers.get(broker_id)
+        if existing is not None and existing.incarnation_id == incarnation_id:
+            return existing
+        if existing is not None and not existing.fenced:
+            if self._session_valid(broker_id, now):
+                raise DuplicateBrokerRegistrationError(
+                    f"broker {broker_id} is registered with incarnation {existing.incarnation_id!r}"
+                    " whose session has not expired"
+                )
+            self._fence(broker_id, "session_expired")
+        unclean_restart = existing is not None and (
+            self.config.restart_is_unclean == "always" or not clean_shutdown
+        )
+        if unclean_restart:
+            affected = [tp for tp, p in self._partitions.items() if broker_id in p.isr or broker_id in p.elr]
+            self._update_partitions(affected, unclean_shutdown=broker_id, cause="unclean_shutdown")
+        self._metadata_version += 1
+        registration = BrokerRegistration(
+            broker_id=broker_id,
+            incarnation_id=incarnation_id,
+            broker_epoch=self._metadata_version,
+            fenced=True,
+            in_controlled_shutdown=False,
+        )
+        self._brokers[broker_id] = registration
+        self._last_contact[broker_id] = now
+        self._emit(
+            BrokerRegistered(
+                now,
+                self._metadata_version,
+                broker_id,
+                incarnation_id,
+                registration.broker_epoch,
+                unclean_restart,
+            )
+        )
+        return registration
+
+    def heartbeat(
+        self,
+        broker_id: int,
+        broker_epoch: int,
+        now: float,
+        *,
+        current_metadata_version: int | None = None,
+    ) -> BrokerHeartbeatReply:
+        """A broker's heartbeat: refreshes its session and unfences it if it may be unfenced.
+
+        ``current_metadata_version`` is the metadata version the broker has applied; ``None``
+        means "caught up". A fenced broker is unfenced once it has caught up with its own
+        registration (Kafka: ``currentMetadataOffset >= registration offset``), unless it is in
+        controlled shutdown; unfencing then elects leaders for leaderless partitions.
+
+        Answers ``STALE_BROKER_EPOCH`` (changing nothing) for an unregistered broker or an epoch
+        that is not the current one.
+        """
+        self._advance(now)
+        registration = self._brokers.get(broker_id)
+        if registration is None or registration.broker_epoch != broker_epoch:
+            return BrokerHeartbeatReply(Errors.STALE_BROKER_EPOCH)
+        self._last_contact[broker_id] = now
+        caught_up = current_metadata_version is None or current_metadata_version >= broker_epoch
+        if registration.fenced and caught_up and not registration.in_controlled_shutdown:
+            self._unfence(broker_id)
+        return self._reply(broker_id, caught_up)
+
+    def controlled_shutdown(self, broker_id: int, broker_epoch: int, now: float) -> BrokerHeartbeatReply:
+        """A broker's request to shut down cleanly (a heartbeat with ``wantShutDown``).
+
+        The broker enters controlled shutdown (it is no longer an acceptable leader or ISR
+        member), is removed from every ISR with new leaders elected where it led (it may move
+        into the ELR, having all committed data), and is then fenced; the reply says
+        ``should_shut_down``. It stays fenced until a new incarnation registers. Answers
+        ``STALE_BROKER_EPOCH`` for an unregistered broker or a stale epoch.
+        """
+        self._advance(now)
+        registration = self._brokers.get(broker_id)
+        if registration is None or registration.broker_epoch != broker_epoch:
+            return BrokerHeartbeatReply(Errors.STALE_BROKER_EPOCH)
+        self._last_contact[broker_id] = now
+        if not registration.in_controlled_shutdown:
+            self._metadata_version += 1
+            self._brokers[broker_id] = attrs.evolve(registration, in_controlled_shutdown=True)
+            self._emit(BrokerControlledShutdown(now, self._metadata_version, broker_id, broker_epoch))
+            affected = [tp for tp, p in self._partitions.items() if broker_id in p.isr]
+            self._update_partitions(affected, remove=broker_id, cause="controlled_shutdown")
+        if not self._brokers[broker_id].fenced:
+            self._fence(broker_id, "controlled_shutdown")
+        return self._reply(broker_id, True)
+
+    def tick(self, now: float) -> tuple[int, ...]:
+        """Fence every unfenced broker whose last heartbeat is more than ``broker.session.timeout.ms`` old.
+
+        Each is removed from every ISR (but without ELR the last ISR member stays), and
+        partitions it led get a new leader, or go offline. Returns the fenced broker ids,
+        ascending.
+        """
+        self._advance(now)
+        expired = [
+            b
+            for b in sorted(self._brokers)
+            if not self._brokers[b].fenced and not self._session_valid(b, now)
+        ]
+        for broker_id in expired:
+            self._fence(broker_id, "session_expired")
+        return tuple(expired)
+
+    # ---------------------------------------------------------------------------------- topics
+
+    def create_topic(
+        self,
+        name: str,
+        partitions: int,
+        replication_factor: int,
+        *,
+        min_insync_replicas: int | None = None,
+        unclean_leader_election_enable: bool | None = None,
+        replica_assignment: Sequence[Sequence[int]] | None = None,
+        now: float | None = None,
+    ) -> tuple[PartitionMetadata, ...]:
+        """Create a topic; returns its partitions' initial states.
+
+        Replicas go round-robin over the registered brokers in id order (partition ``p`` gets
+        brokers ``p, p+1, ...`` modulo their number), or follow ``replica_assignment`` (one
+        list per partition; then ``partitions`` and ``replication_factor`` must match it). The
+        preferred leader is the first replica; the ISR is the active (unfenced, not shutting
+        down) replicas, the leader the first of them; epochs start at 0.
+
+        Raises :class:`ReflogUsageError` if the topic exists, an argument is invalid, fewer
+        brokers are registered than the replication factor, an assigned broker is unknown or
+        repeated, or no replica of some partition is active.
+        """
+        if now is not None:
+            self._advance(now)
+        if name in self._topics:
+            raise ReflogUsageError(f"topic {name!r} already exists")
+        if partitions < 1 or replication_factor < 1:
+            raise ReflogUsageError("partitions and replication_factor must be at least 1")
+        if min_insync_replicas is not None and min_insync_replicas < 1:
+            raise ReflogUsageError(f"min_insync_replicas must be at least 1, got {min_insync_replicas}")
+        assignment = self._assignment(partitions, replication_factor, replica_assignment)
+        config = TopicConfig(
+            min_insync_replicas=(
+                self.config.min_insync_replicas if min_insync_replicas is None else min_insync_replicas
+            ),
+            unclean_leader_election_enable=(
+                self.config.unclean_leader_election_enable
+                if unclean_leader_election_enable is None
+                else unclean_leader_election_enable
+            ),
+            replication_factor=replication_factor,
+        )
+        states: list[PartitionMetadata] = []
+        for index, replicas in enumerate(assignment):
+            isr = tuple(r for r in replicas if self._is_active(r))
+            if not isr:
+                raise ReflogUsageError(
+                    f"no replica of {name}-{index} is active:"
+                    f" brokers {list(replicas)} are fenced or shutting down"
+                )
+            states.append(
+                PartitionMetadata(
+                    topic_partition=TopicPartition(name, index),
+                    replicas=replicas,
+                    isr=isr,
+                    leader=isr[0],
+                    leader_epoch=0,
+                    partition_epoch=0,
+                )
+            )
+        self._topics[name] = config
+        for state in states:
+            self._partitions[state.topic_partition] = state
+        self._metadata_version += 1
+        self._emit(TopicCreated(self._now, self._metadata_version, name, config, tuple(states)))
+        return tuple(states)
+
+    def _assignment(
+        self, partitions: int, replication_factor: int, explicit: Sequence[Sequence[int]] | None
+    ) -> list[tuple[int, ...]]:
+        if explicit is None:
+            brokers = sorted(self._brokers)
+            if len(brokers) < replication_factor:
+                raise ReflogUsageError(
+                    f"replication factor {replication_factor} is larger than the {len(brokers)}"
+                    " registered broker(s)"
+                )
+            return [
+                tuple(brokers[(p + j) % len(brokers)] for j in range(replication_factor))
+                for p in range(partitions)
+            ]
+        result = [tuple(replicas) for replicas in explicit]
+        if len(result) != partitions:
+            raise ReflogUsageError(f"replica_assignment has {len(result)} partitions, not {partitions}")
+        for replicas in result:
+            if len(replicas) != replication_factor or len(set(replicas)) != len(replicas):
+                raise ReflogUsageError(
+                    f"assignment {list(replicas)} must have {replication_factor} distinct brokers"
+                )
+            unknown = [r for r in replicas if r not in self._brokers]
+            if unknown:
+                raise ReflogUsageError(f"assignment names unregistered broker(s) {unknown}")
+        return result
+
+    # ---------------------------------------------------------------------------------- AlterPartition
+
+    def alter_partition(self, request: AlterPartitionRequest, now: float) -> AlterPartitionResponse:
+        """Apply a leader's ISR proposal if it is current (a compare-and-swap); else say why not.
+
+        Checks, in Kafka's order (``ReplicationControlManager.alterPartition``):
+
+        1. ``STALE_BROKER_EPOCH``: the sender is unregistered or its broker epoch is not current;
+        2. ``UNKNOWN_TOPIC_OR_PARTITION``: no such partition;
+        3. ``INVALID_REQUEST``: a leader or partition epoch *newer* than the controller's
+           (Kafka answers NOT_CONTROLLER, which a single controller cannot mean);
+        4. ``FENCED_LEADER_EPOCH``: an older leader epoch;
+        5. ``INVALID_REQUEST``: the sender is not the leader;
+        6. ``INVALID_UPDATE_VERSION``: an older partition epoch;
+        7. ``INVALID_REQUEST``: a proposed member is not a replica or is repeated, the new ISR
+           lacks the leader, it has more than one member while ``RECOVERING``, or it asks to go
+           from ``RECOVERED`` back to ``RECOVERING``;
+        8. ``INELIGIBLE_REPLICA``: a proposed member is unregistered, in controlled shutdown,
+           fenced, or its broker epoch is not its current one (-1 skips that check, as in Kafka).
+
+        On success the answer carries the partition as it now stands: partition epoch + 1
+        (leader epoch unchanged) with the ISR, ELR and LastKnownELR updated by KIP-966's rules
+        and the leader recovery state the leader reported. A proposal that changes nothing
+        succeeds without a new partition epoch (Kafka writes no record). A rejected proposal
+        changes nothing.
+        """
+        self._advance(now)
+        tp = request.topic_partition
+
+        def refuse(error: Errors) -> AlterPartitionResponse:
+            return AlterPartitionResponse(tp, error)
+
+        sender = self._brokers.get(request.broker_id)
+        if sender is None or sender.broker_epoch != request.broker_epoch:
+            return refuse(Errors.STALE_BROKER_EPOCH)
+        partition = self._partitions.get(tp)
+        if partition is None:
+            return refuse(Errors.UNKNOWN_TOPIC_OR_PARTITION)
+        if (
+            request.leader_epoch > partition.leader_epoch
+            or request.partition_epoch > partition.partition_epoch
+        ):
+            return refuse(Errors.INVALID_REQUEST)
+        if request.leader_epoch < partition.leader_epoch:
+            return refuse(Errors.FENCED_LEADER_EPOCH)
+        if request.broker_id != partition.leader:
+            return refuse(Errors.INVALID_REQUEST)
+        if request.partition_epoch < partition.partition_epoch:
+            return refuse(Errors.INVALID_UPDATE_VERSION)
+        new_isr = [broker for broker, _ in request.new_isr]
+        if len(set(new_isr)) != len(new_isr) or any(b not in partition.replicas for b in new_isr):
+            return refuse(Errors.INVALID_REQUEST)
+        if partition.leader not in new_isr:
+            return refuse(Errors.INVALID_REQUEST)
+        recovering = request.leader_recovery_state is LeaderRecoveryState.RECOVERING
+        if recovering and len(new_isr) > 1:
+            return refuse(Errors.INVALID_REQUEST)
+        if recovering and partition.leader_recovery_state is LeaderRecoveryState.RECOVERED:
+            return refuse(Errors.INVALID_REQUEST)
+        for broker, epoch in request.new_isr:
+            registration = self._brokers.get(broker)
+            if (
+                registration is None
+                or registration.in_controlled_shutdown
+                or registration.fenced
+                or epoch not in (-1, registration.broker_epoch)
+            ):
+                return refuse(Errors.INELIGIBLE_REPLICA)
+        topic = self._topics[tp.topic]
+        change = build_partition_change(
+            partition,
+            target_isr=new_isr,
+            is_acceptable_leader=self._is_active,
+            min_isr=topic.effective_min_isr,
+            elr_enabled=self.config.eligible_leader_replicas_enable,
+            election="unclean" if topic.unclean_leader_election_enable else "online",
+            target_leader_recovery_state=request.leader_recovery_state,
+        )
+        if change is not None:
+            self._apply(change, "alter_partition")
+        return AlterPartitionResponse(tp, Errors.NONE, self._partitions[tp])
+
+    # ---------------------------------------------------------------------------------- elections
+
+    def elect_leaders(
+        self,
+        election: Literal["preferred", "unclean"],
+        partitions: Iterable[TopicPartition] | None = None,
+        *,
+        now: float | None = None,
+    ) -> tuple[ElectionOutcome, ...]:
+        """An administrator's leader election (Kafka's ElectLeaders / ``kafka-leader-election.sh``).
+
+        ``"preferred"``: make the preferred (first) replica the leader if it is a valid clean
+        candidate; not needed when it already leads. ``"unclean"``: only for partitions without
+        a leader; a clean candidate (ISR, or ELR when the ISR is empty) is still preferred, else
+        any acceptable replica is elected uncleanly, *whatever the topic's*
+        ``unclean.leader.election.enable`` (the operator asked for it), and the election is
+        reported with ``kind="unclean"``. ``partitions`` defaults to every partition.
+        Raises :class:`ReflogUsageError` for an unknown partition or election type.
+        """
+        if now is not None:
+            self._advance(now)
+        if election not in ("preferred", "unclean"):
+            raise ReflogUsageError(f"election must be 'preferred' or 'unclean', got {election!r}")
+        targets = list(self._partitions) if partitions is None else [TopicPartition(*tp) for tp in partitions]
+        for tp in targets:
+            if tp not in self._partitions:
+                raise ReflogUsageError(f"unknown partition {tp.topic}-{tp.partition}")
+        outcomes: list[ElectionOutcome] = []
+        for tp in targets:
+            partition = self._partitions[tp]
+            if (election == "preferred" and partition.leader == partition.replicas[0]) or (
+                election == "unclean" and partition.leader != NO_LEADER
+            ):
+                outcomes.append(ElectionOutcome(tp, "not_needed", partition))
+                continue
+            change = build_partition_change(
+                partition,
+                target_isr=partition.isr,
+                is_acceptable_leader=self._is_active,
+                min_isr=self._topics[tp.topic].effective_min_isr,
+                elr_enabled=self.config.eligible_leader_replicas_enable,
+                election=election,
+            )
+            if change is None:
+                outcomes.append(ElectionOutcome(tp, "not_available", partition))
+                continue
+            self._apply(change, "elect_leaders")
+            outcome: Literal["elected", "not_available"] = (
+                "elected" if change.after.leader != NO_LEADER else "not_available"
+            )
+            outcomes.append(ElectionOutcome(tp, outcome, change.after))
+        return tuple(outcomes)
+
+    # ---------------------------------------------------------------------------------- internals
+
+    def _advance(self, now: float) -> None:
+        if now < self._now:
+            raise ReflogUsageError(f"time went backwards: {now} after {self._now}")
+        self._now = now
+
+    def _emit(self, event: ControllerEvent) -> None:
+        self._events.append(event)
+
+    def _session_valid(self, broker_id: int, now: float) -> bool:
+        """Kafka's ``hasValidSession`` for an unfenced broker: ``lastContact + timeout >= now``."""
+        timeout = self.config.broker_session_timeout_ms / 1000.0
+        return self._last_contact.get(broker_id, float("-inf")) + timeout >= now
+
+    def _is_active(self, broker_id: int) -> bool:
+        registration = self._brokers.get(broker_id)
+        return registration is not None and registration.is_active
+
+    def _reply(self, broker_id: int, caught_up: bool) -> BrokerHeartbeatReply:
+        registration = self._brokers[broker_id]
+        return BrokerHeartbeatReply(
+            Errors.NONE,
+            is_caught_up=caught_up,
+            is_fenced=registration.fenced,
+            in_controlled_shutdown=registration.in_controlled_shutdown,
+            should_shut_down=registration.in_controlled_shutdown and registration.fenced,
+        )
+
+    def _fence(self, broker_id: int, reason: FenceReason) -> None:
+        """handleBrokerFenced: ISR removals and elections first, then the fencing itself."""
+        affected = [tp for tp, p in self._partitions.items() if broker_id in p.isr]
+        self._update_partitions(affected, remove=broker_id, cause="broker_fenced")
+        registration = self._brokers[broker_id]
+        self._metadata_version += 1
+        self._brokers[broker_id] = attrs.evolve(registration, fenced=True)
+        self._emit(
+            BrokerFenced(self._now, self._metadata_version, broker_id, registration.broker_epoch, reason)
+        )
+
+    def _unfence(self, broker_id: int) -> None:
+        """handleBrokerUnfenced: unfence, then try to elect a leader for every leaderless partition."""
+        registration = self._brokers[broker_id]
+        self._metadata_version += 1
+        self._brokers[broker_id] = attrs.evolve(registration, fenced=False)
+        self._emit(BrokerUnfenced(self._now, self._metadata_version, broker_id, registration.broker_epoch))
+        leaderless = [tp for tp, p in self._partitions.items() if p.leader == NO_LEADER]
+        self._update_partitions(leaderless, cause="broker_unfenced")
+
+    def _update_partitions(
+        self,
+        partitions: Iterable[TopicPartition],
+        *,
+        cause: ChangeCause,
+        remove: int = NO_LEADER,
+        unclean_shutdown: int = NO_LEADER,
+    ) -> None:
+        """generateLeaderAndIsrUpdates: drop ``remove``/``unclean_shutdown`` from each ISR, re-elect."""
+        excluded = {remove, unclean_shutdown} - {NO_LEADER}
+
+        def acceptable(replica: int) -> bool:
+            return replica not in excluded and self._is_active(replica)
+
+        for tp in list(partitions):
+            partition = self._partitions[tp]
+            topic = self._topics[tp.topic]
+            change = build_partition_change(
+                partition,
+                target_isr=[r for r in partition.isr if r not in excluded],
+                is_acceptable_leader=acceptable,
+                min_isr=topic.effective_min_isr,
+                elr_enabled=self.config.eligible_leader_replicas_enable,
+                election="unclean" if topic.unclean_leader_election_enable else "online",
+                unclean_shutdown_replicas=(unclean_shutdown,) if unclean_shutdown != NO_LEADER else (),
+            )
+            if change is not None:
+                self._apply(change, cause)
+
+    def _apply(self, change: PartitionChange, cause: ChangeCause) -> None:
+        before, after = change.before, change.after
+        tp = after.topic_partition
+        self._metadata_version += 1
+        self._partitions[tp] = after
+        if change.election is not None:
+            self._emit(
+                LeaderElected(
+                    self._now,
+                    self._metadata_version,
+                    tp,
+                    after.leader,
+                    before.leader,
+                    after.leader_epoch,
+                    after.partition_epoch,
+                    change.election,
+                    cause,
+                    after,
+                )
+            )
+        if (before.isr, before.elr, before.last_known_elr, before.leader_recovery_state) != (
+            after.isr,
+            after.elr,
+            after.last_known_elr,
+            after.leader_recovery_state,
+        ):
+            self._emit(
+                IsrChanged(
+                    self._now,
+                    self._metadata_version,
+                    tp,
+                    after.isr,
+                    after.elr,
+                    after.last_known_elr,
+                    after.leader_recovery_state,
+                    after.leader_epoch,
+                    after.partition_epoch,
+                    cause,
+                    after,
+                )
+            )
