@@ -1,0 +1,454 @@
+"""The simulated network: an in-process, deterministic, fault-injecting transport for a reflog cluster.
+
+Nodes are named by strings (``"broker-1"``, ``"controller"``, ``"client-7"``). A node
+:meth:`~SimNetwork.listen`\\ s and accepts :class:`~reflog.net._pipe.SimStream`\\ s; another
+:meth:`~SimNetwork.connect`\\ s to it. Each direction of a connection is a link
+``LinkKey(src, dst)``: its bytes are cut into whole frames (Kafka's length-prefixed
+framing, :mod:`reflog.net.framing`), the link's fault policy is applied to each frame as it
+enters the link, and a pump task delivers the survivors at their delivery time.
+
+Faults:
+
+* per link (one direction): :meth:`~SimNetwork.set_link_faults` (drop probability, fixed
+  or random delay, duplicate probability, reordering), :meth:`~SimNetwork.drop_next`
+  (lose exactly the next ``n`` frames); :meth:`~SimNetwork.clear_faults` removes them all;
+* cuts: :meth:`~SimNetwork.partition` (symmetric), :meth:`~SimNetwork.isolate`,
+  :meth:`~SimNetwork.block` (one way); :meth:`~SimNetwork.heal` removes them all. A cut
+  is a *blackhole*, as TCP would see it until its timeouts fire: existing connections
+  stay open, frames in flight on a cut link vanish, new frames vanish on entry, and only
+  the applications' own timeouts notice. New connects over a cut link (either direction,
+  since a TCP handshake needs both) fail at once with
+  :class:`~reflog.net.errors.ConnectRefusedError`;
+* process death: :meth:`~SimNetwork.take_down` closes the node's listener and resets its
+  connections (both ends read EOF, sends raise ``trio.BrokenResourceError``); new
+  connects to or from it fail until :meth:`~SimNetwork.bring_up`.
+
+Determinism: time is trio's clock (``MockClock`` in tests). Randomness comes only from
+the seed: every direction of every connection gets its own ``random.Random`` derived from
+``(seed, link, index of the connection on that link)``, so a link's fault decisions depend
+only on the frames sent on it, not on how trio interleaves other links. Same seed and same
+program, same trace of :class:`~reflog.net._links.NetEvent`\\ s.
+
+Lifecycle: the pumps run in the network's nursery, provided by :meth:`SimNetwork.run`
+(``await nursery.start(net.run)``) or by ``async with SimNetwork.open(seed) as net``.
+Cancelling that scope stops every pump and resets every connection.
+"""
+
+from __future__ import annotations
+
+import random
+from collections import deque
+from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Set
+from contextlib import asynccontextmanager
+from typing import final
+
+import trio
+
+from reflog.errors import ReflogUsageError
+from reflog.net._links import NO_FAULTS, Delay, EventKind, LinkFaults, LinkKey, LinkStats, NetEvent
+from reflog.net._pipe import Connection, Direction, Mode, SimStream
+from reflog.net._topology import Topology
+from reflog.net._util import background
+from reflog.net.errors import ConnectRefusedError
+from reflog.net.framing import DEFAULT_MAX_FRAME_SIZE
+
+__all__ = [
+    "NO_FAULTS",
+    "ConnectRefusedError",
+    "Delay",
+    "EventKind",
+    "LinkFaults",
+    "LinkKey",
+    "LinkStats",
+    "NetEvent",
+    "SimListener",
+    "SimNetwork",
+    "SimStream",
+]
+
+
+@final
+class SimListener(trio.abc.Listener[SimStream]):
+    """A node's listening endpoint; works with ``trio.serve_listeners``.
+
+    Connections are queued without limit until accepted. :meth:`accept` raises
+    ``trio.ClosedResourceError`` once the listener is closed (by :meth:`aclose` or because
+    the node was taken down), waking a blocked ``accept``; connections still queued then are
+    reset. Concurrent ``accept`` calls are served in arrival order.
+    """
+
+    def __init__(self, network: SimNetwork, node: str) -> None:
+        self._network = network
+        self._node = node
+        self._queue: deque[SimStream] = deque()
+        self._lot = trio.lowlevel.ParkingLot()
+        self._closed = False
+
+    @property
+    def node(self) -> str:
+        """The listening node."""
+        return self._node
+
+    @property
+    def closed(self) -> bool:
+        """True once closed."""
+        return self._closed
+
+    async def accept(self) -> SimStream:
+        """The next incoming connection's server end (blocks until one arrives; cancellable)."""
+        await trio.lowlevel.checkpoint()
+        while True:
+            if self._closed:
+                raise trio.ClosedResourceError(f"listener of {self._node!r} is closed")
+            if self._queue:
+                return self._queue.popleft()
+            await self._lot.park()
+
+    async def aclose(self) -> None:
+        """Stop listening (idempotent); the node may :meth:`SimNetwork.listen` again afterwards."""
+        self.close()
+        await trio.lowlevel.checkpoint()
+
+    def close(self) -> None:
+        """Synchronous :meth:`aclose`."""
+        if self._closed:
+            return
+        self._closed = True
+        while self._queue:
+            self._network._reset_connection(self._queue.popleft().conn_id)
+        self._lot.unpark_all()
+        self._network._listener_closed(self)
+
+    def _enqueue(self, stream: SimStream) -> None:
+        self._queue.append(stream)
+        self._lot.unpark_all()
+
+
+@final
+class SimNetwork:
+    """An in-memory network of named nodes with per-link fault injection (see the module docstring).
+
+    ``observer``, when given, is called synchronously with every :class:`NetEvent` (it must
+    not raise). ``max_frame_size`` is the largest frame the pumps parse; bytes after a
+    larger or negative size prefix are forwarded unchanged and without faults, so that the
+    receiver's own framing reports the violation.
+    """
+
+    def __init__(
+        self,
+        seed: int,
+        *,
+        max_frame_size: int = DEFAULT_MAX_FRAME_SIZE,
+        observer: Callable[[NetEvent], None] | None = None,
+    ) -> None:
+        self._seed = seed
+        self._max_frame_size = max_frame_size
+        self._observer = observer
+        self._topology = Topology()
+        self._listeners: dict[str, SimListener] = {}
+        self._connections: dict[int, Connection] = {}
+        self._faults: dict[LinkKey, LinkFaults] = {}
+        self._drop_budget: dict[LinkKey, int] = {}
+        self._stats: dict[LinkKey, LinkStats] = {}
+        self._link_connects: dict[LinkKey, int] = {}
+        self._next_conn_id = 1
+        self._nursery: trio.Nursery | None = None
+        self._fabric = _Fabric(self)
+
+    # ---- lifecycle ---------------------------------------------------------------------
+
+    @property
+    def seed(self) -> int:
+        """The seed all fault randomness derives from."""
+        return self._seed
+
+    @property
+    def running(self) -> bool:
+        """True while :meth:`run` is running."""
+        return self._nursery is not None
+
+    async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
+        """Host the pump tasks until cancelled: ``await nursery.start(net.run)``.
+
+        Raises :class:`~reflog.errors.ReflogUsageError` if already running. Cancellation
+        stops every pump; every connection is then reset and every listener closed, so no
+        task stays blocked on a dead network. A network can be run again afterwards.
+        """
+        if self._nursery is not None:
+            raise ReflogUsageError("the network is already running")
+        async with trio.open_nursery() as nursery:
+            self._nursery = nursery
+            try:
+                task_status.started()
+                await trio.sleep_forever()
+            finally:
+                # Before the pumps unwind (they deregister their connections as they end).
+                self._nursery = None
+                for conn_id in list(self._connections):
+                    self._reset_connection(conn_id)
+                for listener in list(self._listeners.values()):
+                    listener.close()
+
+    @classmethod
+    @asynccontextmanager
+    async def open(
+        cls,
+        seed: int,
+        *,
+        max_frame_size: int = DEFAULT_MAX_FRAME_SIZE,
+        observer: Callable[[NetEvent], None] | None = None,
+    ) -> AsyncIterator[SimNetwork]:
+        """``async with SimNetwork.open(seed) as net``: a running network, stopped on exit.
+
+        An exception from the body propagates as itself (not wrapped in an exception group)
+        when it is the only one.
+        """
+        network = cls(seed, max_frame_size=max_frame_size, observer=observer)
+        async with background(network.run):
+            yield network
+
+    # ---- connections -------------------------------------------------------------------
+
+    def listen(self, node: str) -> SimListener:
+        """Start listening as ``node``.
+
+        Raises :class:`~reflog.errors.ReflogUsageError` if ``node`` is down or already has
+        an open listener.
+        """
+        if self._topology.is_down(node):
+            raise ReflogUsageError(f"node {node!r} is down; bring_up() it first")
+        if node in self._listeners:
+            raise ReflogUsageError(f"node {node!r} is already listening")
+        listener = SimListener(self, node)
+        self._listeners[node] = listener
+        return listener
+
+    async def connect(self, src: str, dst: str, *, framed: bool = True) -> SimStream:
+        """Open a connection from ``src`` to ``dst`` and return the ``src`` end.
+
+        The ``dst`` end is queued on ``dst``'s listener. With ``framed=False`` faults act
+        on each ``send_all`` chunk instead of on frames (for non-Kafka byte traffic).
+        Connecting takes no simulated time (the handshake is not delayed by link faults).
+
+        Raises :class:`~reflog.net.errors.ConnectRefusedError` when either node is down,
+        ``dst`` is not listening, or either direction between them is cut; and
+        :class:`~reflog.errors.ReflogUsageError` when the network is not running.
+        Cancellation: a cancelled connect made no connection.
+        """
+        await trio.lowlevel.checkpoint()
+        nursery = self._nursery
+        if nursery is None:
+            raise ReflogUsageError("the network is not running (start SimNetwork.run or use SimNetwork.open)")
+        link = LinkKey(src, dst)
+        reason = self._refusal(link)
+        if reason is not None:
+            self._emit("refused", link, 0)
+            raise ConnectRefusedError(f"connect {link}: {reason}")
+        conn_id = self._next_conn_id
+        self._next_conn_id += 1
+        index = self._link_connects.get(link, 0)
+        self._link_connects[link] = index + 1
+        mode: Mode = "frames" if framed else "chunks"
+        up, down = (
+            Direction(
+                self._fabric,
+                key,
+                conn_id,
+                random.Random(f"reflog.net/{self._seed}/{link}/{index}/{key}"),
+                mode=mode,
+                max_frame_size=self._max_frame_size,
+            )
+            for key in (link, link.reverse())
+        )
+        client = SimStream(local=src, remote=dst, conn_id=conn_id, outbound=up, inbound=down)
+        server = SimStream(local=dst, remote=src, conn_id=conn_id, outbound=down, inbound=up)
+        connection = Connection(conn_id, client, server, up, down)
+        self._connections[conn_id] = connection
+        for direction in connection.directions:
+            direction.on_finished = self._direction_finished
+            nursery.start_soon(direction.pump, name=f"reflog.net pump #{conn_id} {direction.link}")
+        self._emit("connect", link, conn_id)
+        self._listeners[dst]._enqueue(server)
+        return client
+
+    def connections(self, node: str | None = None) -> list[SimStream]:
+        """Client ends of the live connections (those touching ``node`` when given), by id."""
+        return [c.client for c in self._connections.values() if node is None or node in c.nodes]
+
+    # ---- cuts ------------------------------------------------------------------------------
+
+    def partition(self, groups: Iterable[Set[str]]) -> None:
+        """Cut both ways between nodes of different groups (nodes in no group are unaffected).
+
+        Cuts add up until :meth:`heal`. Frames in flight on newly cut links vanish.
+        """
+        self._topology.partition(groups)
+        self._purge_cut_links()
+
+    def isolate(self, node: str) -> None:
+        """Cut ``node`` from every other node, both ways, until :meth:`heal`."""
+        self._topology.isolate(node)
+        self._purge_cut_links()
+
+    def block(self, src: str, dst: str) -> None:
+        """Cut only ``src -> dst`` (a one-way partition) until :meth:`heal`."""
+        self._topology.block(src, dst)
+        self._purge_cut_links()
+
+    def heal(self) -> None:
+        """Remove every partition, isolation and block (down nodes stay down)."""
+        self._topology.heal()
+
+    def is_cut(self, src: str, dst: str) -> bool:
+        """True when frames from ``src`` to ``dst`` are blackholed."""
+        return self._topology.is_cut(LinkKey(src, dst))
+
+    # ---- link faults -------------------------------------------------------------------
+
+    def set_link_faults(
+        self,
+        src: str,
+        dst: str,
+        *,
+        drop: float = 0.0,
+        delay: Delay = 0.0,
+        duplicate: float = 0.0,
+        reorder: bool = False,
+    ) -> None:
+        """Replace the standing fault policy of the link ``src -> dst`` (see :class:`LinkFaults`).
+
+        It applies to frames that enter the link from now on; frames already in flight keep
+        their fate. Raises :class:`~reflog.errors.ReflogUsageError` for invalid values.
+        """
+        faults = LinkFaults(drop=drop, delay=delay, duplicate=duplicate, reorder=reorder)
+        key = LinkKey(src, dst)
+        if faults.is_clean:
+            self._faults.pop(key, None)
+        else:
+            self._faults[key] = faults
+
+    def link_faults(self, src: str, dst: str) -> LinkFaults:
+        """The standing fault policy of ``src -> dst``."""
+        return self._faults.get(LinkKey(src, dst), NO_FAULTS)
+
+    def drop_next(self, src: str, dst: str, n: int) -> None:
+        """Lose exactly the next ``n`` frames that enter ``src -> dst`` (replacing any budget left)."""
+        if n < 0:
+            raise ReflogUsageError(f"n must be >= 0, got {n}")
+        key = LinkKey(src, dst)
+        if n:
+            self._drop_budget[key] = n
+        else:
+            self._drop_budget.pop(key, None)
+
+    def clear_faults(self) -> None:
+        """Remove every link fault policy and drop budget (cuts stay: see :meth:`heal`)."""
+        self._faults.clear()
+        self._drop_budget.clear()
+
+    # ---- process death -----------------------------------------------------------------
+
+    def take_down(self, node: str) -> None:
+        """``node``'s process died: close its listener, reset its connections, refuse new ones."""
+        self._topology.take_down(node)
+        listener = self._listeners.get(node)
+        if listener is not None:
+            listener.close()
+        for conn_id, connection in list(self._connections.items()):
+            if node in connection.nodes:
+                self._reset_connection(conn_id)
+
+    def bring_up(self, node: str) -> None:
+        """``node`` is back (it must :meth:`listen` again to accept connections)."""
+        self._topology.bring_up(node)
+
+    def is_down(self, node: str) -> bool:
+        """True while ``node`` is down."""
+        return self._topology.is_down(node)
+
+    # ---- counters ----------------------------------------------------------------------
+
+    def link_stats(self, src: str, dst: str) -> LinkStats:
+        """The live counters of ``src -> dst`` (zeros for a link never used)."""
+        return self._fabric.stats_for(LinkKey(src, dst))
+
+    @property
+    def stats(self) -> Mapping[LinkKey, LinkStats]:
+        """Counters of every link used so far."""
+        return dict(self._stats)
+
+    # ---- internals ---------------------------------------------------------------------
+
+    def _emit(self, kind: EventKind, link: LinkKey, conn: int, size: int = 0) -> None:
+        if self._observer is not None:
+            self._observer(NetEvent(trio.current_time(), kind, link, conn, size))
+
+    def _take_drop_next(self, link: LinkKey) -> bool:
+        left = self._drop_budget.get(link, 0)
+        if left <= 0:
+            return False
+        if left == 1:
+            del self._drop_budget[link]
+        else:
+            self._drop_budget[link] = left - 1
+        return True
+
+    def _refusal(self, link: LinkKey) -> str | None:
+        topology = self._topology
+        if topology.is_down(link.src):
+            return f"{link.src!r} is down"
+        if topology.is_down(link.dst):
+            return f"{link.dst!r} is down"
+        if link.dst not in self._listeners:
+            return f"{link.dst!r} is not listening"
+        if topology.is_cut(link) or topology.is_cut(link.reverse()):
+            return "the link is cut"
+        return None
+
+    def _purge_cut_links(self) -> None:
+        for connection in self._connections.values():
+            for direction in connection.directions:
+                direction.purge_in_flight()
+
+    def _reset_connection(self, conn_id: int) -> None:
+        connection = self._connections.get(conn_id)
+        if connection is None:
+            return
+        first = connection.directions[0]
+        self._emit("reset", first.link, conn_id)
+        connection.reset()
+
+    def _direction_finished(self, direction: Direction) -> None:
+        connection = self._connections.get(direction.conn_id)
+        if connection is not None and connection.finished:
+            del self._connections[direction.conn_id]
+
+    def _listener_closed(self, listener: SimListener) -> None:
+        if self._listeners.get(listener.node) is listener:
+            del self._listeners[listener.node]
+
+
+@final
+class _Fabric:
+    """The :class:`~reflog.net._pipe.Fabric` a network gives its pumps (kept off the public API)."""
+
+    def __init__(self, network: SimNetwork) -> None:
+        self._network = network
+
+    def faults_for(self, link: LinkKey) -> LinkFaults:
+        return self._network._faults.get(link, NO_FAULTS)
+
+    def take_drop_next(self, link: LinkKey) -> bool:
+        return self._network._take_drop_next(link)
+
+    def is_cut_link(self, link: LinkKey) -> bool:
+        return self._network._topology.is_cut(link)
+
+    def stats_for(self, link: LinkKey) -> LinkStats:
+        stats = self._network._stats.get(link)
+        if stats is None:
+            stats = self._network._stats[link] = LinkStats()
+        return stats
+
+    def emit(self, kind: EventKind, link: LinkKey, conn: int, size: int = 0) -> None:
+        self._network._emit(kind, link, conn, size)
