@@ -458,13 +458,16 @@ class Log:
     def truncate_to(self, offset: int) -> bool:
         """Remove every record at or above ``offset``; returns whether anything was removed.
 
-        The truncation is made durable (fsync of the cut segment, directory fsync for
-        deleted ones) before returning; the epoch cache is truncated too, and the
-        recovery point lowered to ``offset`` if it was above. ``offset`` below the log
+        The leader-epoch cache is truncated at ``offset`` in any case. The truncation is made
+        durable (fsync of the cut segment, directory fsync for deleted ones) before returning,
+        and the recovery point lowered to ``offset`` if it was above. ``offset`` below the log
         start offset empties the log and restarts it at ``offset``.
         """
         self._check_usable()
         if offset >= self.log_end_offset:
+            # Kafka's truncateTo always truncates the epoch cache, even when the log is unchanged:
+            # an epoch that began at the LEO with no batch yet must go too.
+            self.epoch_cache.truncate_from_end(offset)
             return False
         try:
             while len(self._segments) > 1 and self._segments[-1].base_offset >= offset:

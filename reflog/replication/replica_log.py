@@ -117,6 +117,7 @@ class MemoryLog:
 
     def truncate_to(self, offset: int) -> bool:
         if offset >= self.log_end_offset:
+            self.epoch_cache.truncate_from_end(offset)  # as Kafka: the cache is truncated in any case
             return False
         if offset < self._start:
             self._batches = []

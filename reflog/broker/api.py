@@ -1,0 +1,146 @@
+"""The requests and responses of the in-process cluster, as frozen values.
+
+Clients, brokers and the controller exchange these over :mod:`reflog.net.rpc` on the
+simulated network. Names follow Kafka's APIs (Produce, Fetch, ListOffsets, Metadata,
+InitProducerId; and the controller's BrokerRegistration, BrokerHeartbeat, AlterPartition,
+CreateTopics). Replication fetches reuse :class:`reflog.replication.messages.FetchRequest`.
+"""
+
+from __future__ import annotations
+
+import attrs
+
+from reflog.replication.errors import Errors
+from reflog.replication.messages import PartitionMetadata, TopicPartition
+
+EARLIEST_TIMESTAMP = -2
+LATEST_TIMESTAMP = -1
+
+
+def node_name(broker_id: int) -> str:
+    """The network node of broker ``broker_id``."""
+    return f"broker-{broker_id}"
+
+
+CONTROLLER_NODE = "controller"
+
+
+# ---------------------------------------------------------------------------------- clients
+@attrs.frozen
+class ProduceRequest:
+    topic_partition: TopicPartition
+    records: bytes
+    acks: int
+    timeout_ms: int = 30_000
+
+
+@attrs.frozen
+class ProduceResponse:
+    topic_partition: TopicPartition
+    error: Errors
+    base_offset: int = -1
+
+
+@attrs.frozen
+class ConsumerFetchRequest:
+    topic_partition: TopicPartition
+    fetch_offset: int
+    max_bytes: int = 1 << 20
+    max_wait_ms: int = 500
+    min_bytes: int = 1
+
+
+@attrs.frozen
+class ConsumerFetchResponse:
+    topic_partition: TopicPartition
+    error: Errors
+    high_watermark: int = -1
+    log_start_offset: int = -1
+    records: bytes = b""
+
+
+@attrs.frozen
+class ListOffsetsRequest:
+    topic_partition: TopicPartition
+    timestamp: int = LATEST_TIMESTAMP
+
+
+@attrs.frozen
+class ListOffsetsResponse:
+    topic_partition: TopicPartition
+    error: Errors
+    offset: int = -1
+
+
+@attrs.frozen
+class MetadataRequest:
+    pass
+
+
+@attrs.frozen
+class MetadataResponse:
+    brokers: tuple[int, ...]
+    partitions: tuple[PartitionMetadata, ...]
+    version: int = 0
+
+
+@attrs.frozen
+class InitProducerIdRequest:
+    pass
+
+
+@attrs.frozen
+class InitProducerIdResponse:
+    producer_id: int
+    producer_epoch: int
+
+
+# ---------------------------------------------------------------------------------- controller
+@attrs.frozen
+class RegisterBrokerRequest:
+    broker_id: int
+    incarnation_id: str
+    clean_shutdown: bool
+
+
+@attrs.frozen
+class RegisterBrokerResponse:
+    error: Errors
+    broker_epoch: int = -1
+
+
+@attrs.frozen
+class HeartbeatRequest:
+    broker_id: int
+    broker_epoch: int
+    metadata_version: int
+
+
+@attrs.frozen
+class HeartbeatResponse:
+    error: Errors
+    metadata_version: int = 0
+    partitions: tuple[PartitionMetadata, ...] = ()
+    broker_epochs: tuple[tuple[int, int], ...] = ()
+
+
+@attrs.frozen
+class ControlledShutdownRequest:
+    broker_id: int
+    broker_epoch: int
+
+
+@attrs.frozen
+class CreateTopicRequest:
+    name: str
+    partitions: int
+    replication_factor: int
+    min_insync_replicas: int | None = None
+    unclean_leader_election_enable: bool | None = None
+
+
+@attrs.frozen
+class CreateTopicResponse:
+    error: Errors
+    partitions: tuple[PartitionMetadata, ...] = ()
+    message: str = ""

@@ -1,0 +1,407 @@
+"""A broker: the trio shell around the sans-IO replication core and the log.
+
+One :meth:`Broker.run` is one incarnation of the broker process: it opens the log manager
+(recovering after an unclean shutdown), listens on its network node, registers with the
+controller, and runs a task tree:
+
+* request handling (produce, consumer fetch, list offsets, replica fetch), one task per
+  request, so one client's error never reaches another;
+* a metadata/heartbeat loop that applies the controller's view to every partition, starting a
+  replica fetcher per (partition, leader epoch) and cancelling the fetchers of old epochs;
+* an ISR loop (shrink after ``replica.lag.time.max.ms``; expansion is proposed after fetches);
+* log maintenance (``flush.ms``, the recovery-point checkpoint) and, on simulated storage, the
+  page-cache flusher.
+
+Cancelling :meth:`run` (kill, power loss) stops every task at once, as a dying process would;
+:meth:`shutdown` first does Kafka's controlled shutdown and writes the clean-shutdown marker.
+"""
+
+from __future__ import annotations
+
+import contextlib
+
+import attrs
+import trio
+
+from reflog.broker.api import (
+    CONTROLLER_NODE,
+    EARLIEST_TIMESTAMP,
+    ConsumerFetchRequest,
+    ConsumerFetchResponse,
+    ControlledShutdownRequest,
+    HeartbeatRequest,
+    HeartbeatResponse,
+    ListOffsetsRequest,
+    ListOffsetsResponse,
+    ProduceRequest,
+    ProduceResponse,
+    RegisterBrokerRequest,
+    RegisterBrokerResponse,
+    node_name,
+)
+from reflog.broker.peers import Peers
+from reflog.clock import TrioClock
+from reflog.errors import CorruptRecordError, ReflogError
+from reflog.log import LogConfig, LogManager
+from reflog.log.config import KAFKA_NAMES as LOG_CONFIG_NAMES
+from reflog.net.errors import NetError
+from reflog.net.rpc import serve_rpc_listener
+from reflog.net.sim import SimNetwork
+from reflog.replication.errors import Errors
+from reflog.replication.messages import (
+    AlterPartitionRequest,
+    AlterPartitionResponse,
+    FetchRequest,
+    FetchResponse,
+    TopicPartition,
+)
+from reflog.replication.partition import Partition, PartitionConfig, Role
+from reflog.storage import Filesystem
+from reflog.storage.flusher import run_flusher
+from reflog.storage.sim import SimFilesystem
+
+
+@attrs.frozen
+class BrokerConfig:
+    """Broker settings under Kafka's names (``replica.lag.time.max.ms`` is ``replica_lag_time_max_ms``)."""
+
+    replica_lag_time_max_ms: int = 30_000
+    replica_fetch_wait_max_ms: int = 500
+    replica_fetch_backoff_ms: int = 1_000
+    replica_fetch_max_bytes: int = 1 << 20
+    replica_socket_timeout_ms: int = 30_000
+    broker_heartbeat_interval_ms: int = 500
+    """Kafka's default is 2000; reflog heartbeats (and learns metadata) more often, see specs/."""
+    log_maintenance_interval_ms: int = 1_000
+    legacy_truncate_to_high_watermark: bool = False
+    """The pre-0.11 follower rule, for tests that show what it breaks."""
+
+
+class Broker:
+    """Broker ``broker_id`` over storage ``fs`` on ``network`` (see the module docstring)."""
+
+    def __init__(
+        self,
+        broker_id: int,
+        fs: Filesystem,
+        network: SimNetwork,
+        *,
+        config: BrokerConfig | None = None,
+        topic_configs: dict[str, dict[str, int]] | None = None,
+    ) -> None:
+        self.broker_id = broker_id
+        self.fs = fs
+        self.network = network
+        self.config = config or BrokerConfig()
+        self.topic_configs = topic_configs if topic_configs is not None else {}
+        self.node = node_name(broker_id)
+        self.incarnation = 0
+        self.broker_epoch = -1
+        self.metadata_version = 0
+        self.partitions: dict[TopicPartition, Partition] = {}
+        self.manager: LogManager | None = None
+        self.last_startup_clean: bool | None = None
+        self._changed: dict[TopicPartition, trio.Event] = {}
+        self._fetchers: dict[TopicPartition, tuple[int, trio.CancelScope]] = {}
+        self._broker_epochs: dict[int, int] = {}
+        self._nursery: trio.Nursery | None = None
+        self._peers: Peers | None = None
+        self.running = False
+
+    # ================================================================== lifecycle
+    async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
+        """Run one incarnation until cancelled; ``started`` once registered with the controller."""
+        self.incarnation += 1
+        self.partitions = {}
+        self._fetchers = {}
+        self._changed = {}
+        clock = TrioClock()
+        manager = LogManager(self.fs, "data", clock)
+        report = manager.startup(topic_configs={t: self._log_config(t) for t in self.topic_configs})
+        self.manager = manager
+        self.last_startup_clean = report.clean_shutdown
+        listener = self.network.listen(self.node)
+        try:
+            async with trio.open_nursery() as nursery:
+                self._nursery = nursery
+                self._peers = Peers(self.network, self.node, nursery)
+                await nursery.start(serve_rpc_listener, listener, self.handle)
+                await self._register(report.clean_shutdown)
+                nursery.start_soon(self._heartbeat_loop)
+                nursery.start_soon(self._isr_loop)
+                nursery.start_soon(self._maintenance_loop)
+                if isinstance(self.fs, SimFilesystem):
+                    nursery.start_soon(run_flusher, self.fs)
+                self.running = True
+                task_status.started()
+        finally:
+            self.running = False
+            self._nursery = None
+            listener.close()
+
+    async def shutdown(self) -> None:
+        """Kafka's controlled shutdown, then flush every log and write the clean-shutdown marker.
+
+        The caller cancels :meth:`run` afterwards.
+        """
+        with contextlib.suppress(NetError):  # the controller unreachable: shut down anyway
+            await self._call(CONTROLLER_NODE, ControlledShutdownRequest(self.broker_id, self.broker_epoch))
+        for scope in self._fetchers.values():
+            scope[1].cancel()
+        if self.manager is not None:
+            self.manager.shutdown()
+
+    def _log_config(self, topic: str) -> LogConfig:
+        props = {k: v for k, v in self.topic_configs.get(topic, {}).items() if k in LOG_CONFIG_NAMES}
+        return LogConfig.from_properties(props)
+
+    async def _call(self, dst: str, request: object, timeout: float | None = None) -> object:
+        assert self._peers is not None
+        limit = self.config.replica_socket_timeout_ms / 1000 if timeout is None else timeout
+        return await self._peers.call(dst, request, timeout=limit)
+
+    async def _register(self, clean_shutdown: bool) -> None:
+        incarnation = f"{self.broker_id}-{self.incarnation}"
+        while True:
+            try:
+                response = await self._call(
+                    CONTROLLER_NODE, RegisterBrokerRequest(self.broker_id, incarnation, clean_shutdown), 5.0
+                )
+            except NetError:
+                await trio.sleep(1.0)
+                continue
+            assert isinstance(response, RegisterBrokerResponse)
+            if response.error is Errors.NONE:
+                self.broker_epoch = response.broker_epoch
+                break
+            await trio.sleep(1.0)  # the previous incarnation's session has not expired yet
+        await self._heartbeat_once()
+
+    # ================================================================== metadata
+    async def _heartbeat_loop(self) -> None:
+        while True:
+            await trio.sleep(self.config.broker_heartbeat_interval_ms / 1000)
+            try:
+                await self._heartbeat_once()
+            except NetError:
+                continue
+
+    async def _heartbeat_once(self) -> None:
+        response = await self._call(
+            CONTROLLER_NODE,
+            HeartbeatRequest(self.broker_id, self.broker_epoch, self.metadata_version),
+            self.config.broker_heartbeat_interval_ms / 1000 * 4,
+        )
+        assert isinstance(response, HeartbeatResponse)
+        if response.error is Errors.NONE:
+            self._apply(response)
+
+    def _apply(self, response: HeartbeatResponse) -> None:
+        now = trio.current_time()
+        self._broker_epochs = dict(response.broker_epochs)
+        self.metadata_version = response.metadata_version
+        assert self.manager is not None and self._nursery is not None
+        for metadata in response.partitions:
+            tp = metadata.topic_partition
+            partition = self.partitions.get(tp)
+            if partition is None:
+                log = self.manager.create_log(tp.topic, tp.partition, self._log_config(tp.topic))
+                settings = self.topic_configs.get(tp.topic, {})
+                partition = Partition(
+                    tp,
+                    self.broker_id,
+                    log,
+                    PartitionConfig(
+                        min_insync_replicas=int(settings.get("min.insync.replicas", 1)),
+                        replica_lag_time_max_ms=self.config.replica_lag_time_max_ms,
+                        legacy_truncate_to_high_watermark=self.config.legacy_truncate_to_high_watermark,
+                    ),
+                )
+                self.partitions[tp] = partition
+            partition.apply_metadata(metadata, now, self._broker_epochs)
+            self._notify(tp)
+            self._manage_fetcher(partition)
+
+    def _manage_fetcher(self, partition: Partition) -> None:
+        tp = partition.topic_partition
+        current = self._fetchers.get(tp)
+        wanted = partition.role is Role.FOLLOWER
+        if current is not None and (not wanted or current[0] != partition.leader_epoch):
+            current[1].cancel()
+            del self._fetchers[tp]
+            current = None
+        if wanted and current is None and self._nursery is not None:
+            scope = trio.CancelScope()
+            self._fetchers[tp] = (partition.leader_epoch, scope)
+            self._nursery.start_soon(self._fetcher, partition, scope)
+
+    def _notify(self, tp: TopicPartition) -> None:
+        event = self._changed.pop(tp, None)
+        if event is not None:
+            event.set()
+
+    async def _wait_change(self, tp: TopicPartition, timeout: float) -> None:
+        event = self._changed.setdefault(tp, trio.Event())
+        with trio.move_on_after(timeout):
+            await event.wait()
+
+    async def _throttle(self) -> None:
+        delay = self.fs.take_throttle_delay()
+        if delay > 0:
+            await trio.sleep(delay)
+
+    # ================================================================== follower: replica fetcher
+    async def _fetcher(self, partition: Partition, scope: trio.CancelScope) -> None:
+        """Fetch from the leader of one epoch until cancelled (a new epoch starts a new fetcher)."""
+        with scope:
+            backoff = self.config.replica_fetch_backoff_ms / 1000
+            while partition.role is Role.FOLLOWER:
+                request = partition.fetch_request(self.broker_epoch, self.config.replica_fetch_max_bytes)
+                if request is None:
+                    return
+                try:
+                    response = await self._call(node_name(partition.leader_id), request)
+                except NetError:
+                    await trio.sleep(backoff)
+                    continue
+                assert isinstance(response, FetchResponse)
+                try:
+                    outcome = partition.handle_fetch_response(request, response)
+                except ReflogError:
+                    await trio.sleep(backoff)  # the local log failed; metadata will move leadership
+                    continue
+                await self._throttle()
+                self._notify(partition.topic_partition)
+                if outcome.error is not Errors.NONE:
+                    await trio.sleep(backoff)
+
+    # ================================================================== leader: ISR
+    async def _isr_loop(self) -> None:
+        interval = max(0.5, self.config.replica_lag_time_max_ms / 1000 / 2)
+        while True:
+            await trio.sleep(min(interval, 1.0))
+            now = trio.current_time()
+            for partition in list(self.partitions.values()):
+                request = partition.isr_shrink(now) or partition.recovered_request()
+                if request is not None:
+                    await self._alter_partition(partition, request)
+
+    async def _alter_partition(self, partition: Partition, request: AlterPartitionRequest) -> None:
+        try:
+            response = await self._call(CONTROLLER_NODE, request, 5.0)
+        except NetError:
+            partition.pending_isr = None
+            return
+        assert isinstance(response, AlterPartitionResponse)
+        hw_before = partition.high_watermark
+        partition.on_alter_partition_response(response, trio.current_time())
+        if response.error is Errors.NONE or partition.high_watermark != hw_before:
+            # Wake waiters only on a real change: a refused proposal must not end long polls,
+            # or a follower refused again and again would spin without time passing.
+            self._notify(partition.topic_partition)
+
+    def _maybe_expand_isr(self, partition: Partition) -> None:
+        request = partition.isr_expansion(trio.current_time())
+        if request is not None and self._nursery is not None:
+            self._nursery.start_soon(self._alter_partition, partition, request)
+
+    async def _maintenance_loop(self) -> None:
+        while True:
+            await trio.sleep(self.config.log_maintenance_interval_ms / 1000)
+            if self.manager is not None:
+                try:
+                    self.manager.tick()
+                except ReflogError:
+                    continue
+
+    # ================================================================== requests
+    async def handle(self, request: object) -> object:
+        """Answer one request; never raises for a bad request (errors are codes)."""
+        if isinstance(request, FetchRequest):
+            return await self._handle_replica_fetch(request)
+        if isinstance(request, ProduceRequest):
+            return await self._handle_produce(request)
+        if isinstance(request, ConsumerFetchRequest):
+            return await self._handle_consumer_fetch(request)
+        if isinstance(request, ListOffsetsRequest):
+            return self._handle_list_offsets(request)
+        raise TypeError(f"broker {self.broker_id} does not serve {type(request).__name__}")
+
+    async def _handle_replica_fetch(self, request: FetchRequest) -> FetchResponse:
+        tp = request.topic_partition
+        partition = self.partitions.get(tp)
+        if partition is None:
+            return FetchResponse(tp, Errors.NOT_LEADER_OR_FOLLOWER)
+        if (
+            partition.role is Role.LEADER
+            and request.fetch_offset == partition.log_end_offset
+            and request.current_leader_epoch == partition.leader_epoch
+        ):
+            # Long poll (replica.fetch.wait.max.ms): nothing new yet, wait for an append.
+            await self._wait_change(tp, self.config.replica_fetch_wait_max_ms / 1000)
+        hw_before = partition.high_watermark
+        response = partition.handle_fetch(request, trio.current_time())
+        if response.error is Errors.NONE and response.diverging_epoch is None:
+            self._maybe_expand_isr(partition)
+        if partition.high_watermark != hw_before:
+            self._notify(tp)
+        return response
+
+    async def _handle_produce(self, request: ProduceRequest) -> ProduceResponse:
+        tp = request.topic_partition
+        partition = self.partitions.get(tp)
+        if partition is None:
+            return ProduceResponse(tp, Errors.NOT_LEADER_OR_FOLLOWER)
+        result = partition.append_records(request.records, request.acks, trio.current_time())
+        await self._throttle()
+        self._notify(tp)
+        if result.error is not None:
+            return ProduceResponse(tp, result.error, result.base_offset)
+        deadline = trio.current_time() + request.timeout_ms / 1000
+        while (status := partition.produce_status(result.required_offset)) is None:
+            remaining = deadline - trio.current_time()
+            if remaining <= 0:
+                return ProduceResponse(tp, Errors.REQUEST_TIMED_OUT, result.base_offset)
+            await self._wait_change(tp, remaining)
+        return ProduceResponse(tp, status, result.base_offset)
+
+    async def _handle_consumer_fetch(self, request: ConsumerFetchRequest) -> ConsumerFetchResponse:
+        tp = request.topic_partition
+        partition = self.partitions.get(tp)
+        if partition is None or partition.role is not Role.LEADER:
+            return ConsumerFetchResponse(tp, Errors.NOT_LEADER_OR_FOLLOWER)
+        deadline = trio.current_time() + request.max_wait_ms / 1000
+        while True:
+            log = partition.log
+            if request.fetch_offset < log.log_start_offset or request.fetch_offset > log.log_end_offset:
+                return ConsumerFetchResponse(
+                    tp, Errors.OFFSET_OUT_OF_RANGE, partition.high_watermark, log.log_start_offset
+                )
+            records = b""
+            if request.fetch_offset < partition.high_watermark:
+                try:
+                    records = log.read_records(
+                        request.fetch_offset, request.max_bytes, partition.high_watermark
+                    )
+                except CorruptRecordError:
+                    return ConsumerFetchResponse(tp, Errors.CORRUPT_MESSAGE)
+                except ReflogError as exc:
+                    return ConsumerFetchResponse(tp, Errors.of(exc.error_code))
+            remaining = deadline - trio.current_time()
+            if len(records) >= request.min_bytes or remaining <= 0 or partition.role is not Role.LEADER:
+                return ConsumerFetchResponse(
+                    tp, Errors.NONE, partition.high_watermark, log.log_start_offset, records
+                )
+            await self._wait_change(tp, remaining)
+
+    def _handle_list_offsets(self, request: ListOffsetsRequest) -> ListOffsetsResponse:
+        tp = request.topic_partition
+        partition = self.partitions.get(tp)
+        if partition is None or partition.role is not Role.LEADER:
+            return ListOffsetsResponse(tp, Errors.NOT_LEADER_OR_FOLLOWER)
+        if request.timestamp == EARLIEST_TIMESTAMP:
+            return ListOffsetsResponse(tp, Errors.NONE, partition.log.log_start_offset)
+        return ListOffsetsResponse(tp, Errors.NONE, partition.high_watermark)
+
+
+__all__ = ["Broker", "BrokerConfig"]

@@ -1,0 +1,241 @@
+"""A producer: batching (``batch.size``, ``linger.ms``), compression, ``acks``, retries, idempotence.
+
+Every :meth:`Producer.send` resolves to one of three outcomes, which is what a test oracle needs:
+
+* ``OK``: the broker acknowledged the record at the configured ``acks`` (with its offset);
+* ``FAILED`` (definite): no attempt can have written it (``NOT_ENOUGH_REPLICAS`` before the
+  append, a refused batch, or no attempt reached a leader);
+* ``INDETERMINATE``: some attempt may have written it (a timeout or broken connection after a
+  request was sent, ``NOT_ENOUGH_REPLICAS_AFTER_APPEND``, ...) and no later attempt succeeded.
+
+With ``enable.idempotence`` (the default, as in Kafka 3.0+) each partition's batches carry the
+producer id, epoch and sequence numbers; a retried batch keeps its sequence, so the broker
+writes it at most once. One batch per partition is in flight at a time, which keeps order.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Mapping
+
+import attrs
+import trio
+
+from reflog.broker.api import (
+    CONTROLLER_NODE,
+    InitProducerIdRequest,
+    InitProducerIdResponse,
+    ProduceRequest,
+    ProduceResponse,
+    node_name,
+)
+from reflog.broker.peers import Peers
+from reflog.client._metadata import LeaderCache
+from reflog.errors import ReflogUsageError
+from reflog.net.errors import NetError, RpcTimeout
+from reflog.net.sim import SimNetwork
+from reflog.records import Compression, Record, build_batch
+from reflog.replication.errors import Errors
+from reflog.replication.messages import TopicPartition
+
+#: Errors that prove the batch was not appended (the request was refused before the append).
+_NOT_APPENDED = frozenset(
+    {
+        Errors.NOT_ENOUGH_REPLICAS,
+        Errors.NOT_LEADER_OR_FOLLOWER,
+        Errors.CORRUPT_MESSAGE,
+        Errors.UNKNOWN_TOPIC_OR_PARTITION,
+        Errors.OUT_OF_ORDER_SEQUENCE_NUMBER,
+        Errors.INVALID_PRODUCER_EPOCH,
+        Errors.RECORD_LIST_TOO_LARGE,
+        Errors.KAFKA_STORAGE_ERROR,
+    }
+)
+
+
+class SendStatus(enum.Enum):
+    OK = "ok"
+    FAILED = "failed"
+    INDETERMINATE = "indeterminate"
+
+
+@attrs.frozen
+class SendResult:
+    """The outcome of one :meth:`Producer.send`."""
+
+    status: SendStatus
+    topic_partition: TopicPartition
+    offset: int = -1
+    error: Errors | None = None
+
+
+def _acks(value: object) -> int:
+    if value in ("all", -1, "-1"):
+        return -1
+    if value in (0, 1, "0", "1"):
+        return int(str(value))
+    raise ReflogUsageError(f"acks must be 0, 1 or all, got {value!r}")
+
+
+@attrs.frozen
+class ProducerConfig:
+    """Kafka's producer settings (``linger.ms`` is ``linger_ms``) with Kafka 3.x defaults."""
+
+    acks: int = attrs.field(default=-1, converter=_acks)
+    linger_ms: int = 5
+    batch_size: int = 16_384
+    compression_type: Compression = Compression.NONE
+    retries: int = 2_147_483_647
+    delivery_timeout_ms: int = 120_000
+    request_timeout_ms: int = 30_000
+    retry_backoff_ms: int = 100
+    enable_idempotence: bool = True
+
+    @classmethod
+    def from_settings(cls, settings: Mapping[str, object]) -> ProducerConfig:
+        """From Kafka's names (``"linger.ms"``) or Python names (``linger_ms``)."""
+        fields = {f.name for f in attrs.fields(cls)}
+        kwargs: dict[str, object] = {}
+        for name, value in settings.items():
+            field = name.replace(".", "_")
+            if field not in fields:
+                raise ReflogUsageError(f"unknown producer setting {name!r}")
+            kwargs[field] = value
+        return cls(**kwargs)  # type: ignore[arg-type]
+
+
+@attrs.define
+class _Pending:
+    record: Record
+    done: trio.Event = attrs.field(factory=trio.Event)
+    result: SendResult | None = None
+
+
+@attrs.define
+class _PartitionQueue:
+    records: list[_Pending] = attrs.field(factory=list)
+    size: int = 0
+    ready: trio.Event = attrs.field(factory=trio.Event)
+    next_sequence: int = 0
+    sender_running: bool = False
+
+
+class Producer:
+    """Sends records to the cluster; build it with :meth:`reflog.cluster.Cluster.producer`."""
+
+    def __init__(self, network: SimNetwork, node: str, nursery: trio.Nursery, config: ProducerConfig) -> None:
+        self.config = config
+        self.node = node
+        self._nursery = nursery
+        self._peers = Peers(network, node, nursery)
+        self._leaders = LeaderCache(self._peers)
+        self._queues: dict[TopicPartition, _PartitionQueue] = {}
+        self._producer_id = -1
+        self._producer_epoch = -1
+
+    async def send(
+        self, topic: str, value: bytes | None, *, key: bytes | None = None, partition: int | None = None
+    ) -> SendResult:
+        """Send one record and wait for its outcome (see the module docstring)."""
+        if partition is None:
+            partitions = self._leaders.partitions_of(topic)
+            if not partitions:
+                await self._leaders.refresh()
+                partitions = self._leaders.partitions_of(topic)
+            partition = 0 if not partitions else (hash(key) % len(partitions) if key is not None else 0)
+        tp = TopicPartition(topic, partition)
+        queue = self._queues.setdefault(tp, _PartitionQueue())
+        pending = _Pending(Record(key=key, value=value, timestamp=int(trio.current_time() * 1000)))
+        queue.records.append(pending)
+        queue.size += len(value or b"") + len(key or b"") + 16
+        if queue.size >= self.config.batch_size:
+            queue.ready.set()
+        if not queue.sender_running:
+            queue.sender_running = True
+            self._nursery.start_soon(self._sender, tp, queue)
+        await pending.done.wait()
+        assert pending.result is not None
+        return pending.result
+
+    async def _producer_identity(self) -> tuple[int, int]:
+        if not self.config.enable_idempotence:
+            return -1, -1
+        while self._producer_id < 0:
+            try:
+                response = await self._peers.call(CONTROLLER_NODE, InitProducerIdRequest(), timeout=5.0)
+            except NetError:
+                await trio.sleep(self.config.retry_backoff_ms / 1000)
+                continue
+            assert isinstance(response, InitProducerIdResponse)
+            self._producer_id, self._producer_epoch = response.producer_id, response.producer_epoch
+        return self._producer_id, self._producer_epoch
+
+    async def _sender(self, tp: TopicPartition, queue: _PartitionQueue) -> None:
+        """Drain one partition's queue, one batch in flight at a time."""
+        try:
+            while queue.records:
+                with trio.move_on_after(self.config.linger_ms / 1000):
+                    await queue.ready.wait()
+                batch, queue.records, queue.size = queue.records, [], 0
+                queue.ready = trio.Event()
+                producer_id, epoch = await self._producer_identity()
+                sequence = queue.next_sequence if producer_id >= 0 else -1
+                if producer_id >= 0:
+                    queue.next_sequence += len(batch)
+                records = build_batch(
+                    [p.record for p in batch],
+                    compression=self.config.compression_type,
+                    timestamp=int(trio.current_time() * 1000),
+                    producer_id=producer_id,
+                    producer_epoch=epoch,
+                    base_sequence=sequence,
+                )
+                result = await self._deliver(tp, records)
+                if result.error in (Errors.OUT_OF_ORDER_SEQUENCE_NUMBER, Errors.INVALID_PRODUCER_EPOCH):
+                    self._producer_id = -1  # start a new producer identity (KIP-360 in spirit)
+                    queue.next_sequence = 0
+                for i, pending in enumerate(batch):
+                    offset = result.offset + i if result.offset >= 0 else -1
+                    pending.result = attrs.evolve(result, offset=offset)
+                    pending.done.set()
+        finally:
+            queue.sender_running = False
+
+    async def _deliver(self, tp: TopicPartition, records: bytes) -> SendResult:
+        """Send one batch with retries until success, a definite failure, or the delivery timeout."""
+        deadline = trio.current_time() + self.config.delivery_timeout_ms / 1000
+        maybe_written = False
+        last_error: Errors | None = None
+        attempts = 0
+        while attempts <= self.config.retries and trio.current_time() < deadline:
+            attempts += 1
+            leader = await self._leaders.leader(tp)
+            if leader < 0:
+                await trio.sleep(self.config.retry_backoff_ms / 1000)
+                await self._leaders.refresh()
+                continue
+            request = ProduceRequest(tp, records, self.config.acks, self.config.request_timeout_ms)
+            try:
+                response = await self._peers.call(
+                    node_name(leader), request, timeout=self.config.request_timeout_ms / 1000
+                )
+            except NetError as exc:
+                # A refused connection sent nothing; a timeout or broken stream may have.
+                if isinstance(exc, RpcTimeout) or "refused" not in str(exc):
+                    maybe_written = True
+                last_error = Errors.REQUEST_TIMED_OUT
+                await self._leaders.refresh()
+                await trio.sleep(self.config.retry_backoff_ms / 1000)
+                continue
+            assert isinstance(response, ProduceResponse)
+            if response.error is Errors.NONE:
+                return SendResult(SendStatus.OK, tp, response.base_offset)
+            last_error = response.error
+            if response.error not in _NOT_APPENDED:
+                maybe_written = True
+            if not response.error.retriable or (not self.config.enable_idempotence and maybe_written):
+                break
+            await self._leaders.refresh()
+            await trio.sleep(self.config.retry_backoff_ms / 1000)
+        status = SendStatus.INDETERMINATE if maybe_written else SendStatus.FAILED
+        return SendResult(status, tp, -1, last_error)

@@ -1,0 +1,249 @@
+"""The public API for users' code: an in-process cluster of N brokers you can break on purpose.
+
+    async with open_cluster(brokers=3, seed=7) as cluster:
+        await cluster.create_topic("orders", partitions=1, replication_factor=3,
+                                   configs={"min.insync.replicas": 2})
+        producer = cluster.producer(acks="all")
+        result = await producer.send("orders", b"hello")
+        await cluster.broker(1).power_off()          # lose its page cache
+        await cluster.broker(1).restart()            # recover from what was durable
+
+Storage is simulated by default (``storage="sim"``: a page cache over a simulated device per
+broker); ``storage="os"`` puts each broker's log in a real directory. The network is
+simulated (:class:`reflog.net.sim.SimNetwork`); ``cluster.network`` exposes its fault hooks.
+Time is trio's clock: run under ``trio.testing.MockClock`` to make runs deterministic.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import AsyncIterator, Mapping
+from contextlib import asynccontextmanager
+from typing import Literal
+
+import trio
+
+from reflog.broker.api import CONTROLLER_NODE, CreateTopicRequest, CreateTopicResponse, node_name
+from reflog.broker.broker import Broker, BrokerConfig
+from reflog.broker.controller_service import ControllerService
+from reflog.broker.peers import Peers
+from reflog.client.consumer import Consumer
+from reflog.client.producer import Producer, ProducerConfig
+from reflog.clock import TrioClock
+from reflog.errors import ReflogError, ReflogUsageError
+from reflog.net.sim import SimNetwork
+from reflog.replication.controller import Controller, ControllerConfig
+from reflog.replication.errors import Errors
+from reflog.replication.messages import PartitionMetadata
+from reflog.storage import Filesystem, OsFilesystem
+from reflog.storage.sim import PowerLossMode, SimFilesystem, WritebackPolicy
+
+
+class BrokerHandle:
+    """One broker's lifecycle: stop cleanly, kill, power off, restart; and its storage."""
+
+    def __init__(self, cluster: Cluster, broker: Broker) -> None:
+        self._cluster = cluster
+        self.broker = broker
+        self._scope: trio.CancelScope | None = None
+        self._done: trio.Event | None = None
+
+    @property
+    def broker_id(self) -> int:
+        return self.broker.broker_id
+
+    @property
+    def fs(self) -> Filesystem:
+        return self.broker.fs
+
+    @property
+    def running(self) -> bool:
+        return self._scope is not None
+
+    async def start(self) -> None:
+        """Start a new incarnation (recovering from whatever the storage holds)."""
+        if self._scope is not None:
+            raise ReflogUsageError(f"broker {self.broker_id} is already running")
+        await self._cluster._nursery.start(self._run)
+
+    async def _run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
+        done = trio.Event()
+        self._done = done
+        try:
+            with trio.CancelScope() as scope:
+                self._scope = scope
+                await self.broker.run(task_status=task_status)
+        finally:
+            self._scope = None
+            done.set()
+
+    async def _halt(self) -> None:
+        if self._scope is None or self._done is None:
+            raise ReflogUsageError(f"broker {self.broker_id} is not running")
+        self._scope.cancel()
+        await self._done.wait()
+        network = self._cluster.network
+        network.take_down(self.broker.node)
+        network.bring_up(self.broker.node)
+
+    async def stop(self) -> None:
+        """Clean shutdown: controlled shutdown, flush, clean-shutdown marker, then stop."""
+        await self.broker.shutdown()
+        await self._halt()
+
+    async def kill(self) -> None:
+        """The process dies (SIGKILL): the page cache survives (simulated storage keeps it)."""
+        await self._halt()
+        if isinstance(self.fs, SimFilesystem):
+            self.fs.crash_process()
+
+    async def power_off(self, mode: PowerLossMode = PowerLossMode.CLEAN) -> None:
+        """The machine loses power: only durable bytes survive (simulated storage only)."""
+        if not isinstance(self.fs, SimFilesystem):
+            raise ReflogUsageError("power loss needs simulated storage (storage='sim')")
+        await self._halt()
+        self.fs.power_loss(mode)
+
+    async def restart(self) -> None:
+        """Start again after a stop, kill or power loss."""
+        await self.start()
+
+
+class Cluster:
+    """An in-process cluster; build it with :func:`open_cluster`."""
+
+    def __init__(self, network: SimNetwork, controller: Controller, nursery: trio.Nursery) -> None:
+        self.network = network
+        self.controller = controller
+        self._nursery = nursery
+        self.topic_configs: dict[str, dict[str, int]] = {}
+        self._brokers: dict[int, BrokerHandle] = {}
+        self._clients = 0
+        self._admin = Peers(network, "admin", nursery)
+
+    def broker(self, broker_id: int) -> BrokerHandle:
+        return self._brokers[broker_id]
+
+    @property
+    def brokers(self) -> tuple[BrokerHandle, ...]:
+        return tuple(self._brokers[b] for b in sorted(self._brokers))
+
+    def _client_node(self, kind: str) -> str:
+        self._clients += 1
+        return f"{kind}-{self._clients}"
+
+    async def create_topic(
+        self,
+        name: str,
+        *,
+        partitions: int = 1,
+        replication_factor: int = 3,
+        configs: Mapping[str, int] | None = None,
+    ) -> tuple[PartitionMetadata, ...]:
+        """Create a topic and wait until every partition's leader serves it.
+
+        ``configs`` takes Kafka's topic config names (``min.insync.replicas``,
+        ``unclean.leader.election.enable``, ``flush.messages``, ``segment.bytes``, ...).
+        Raises :class:`ReflogError` when the controller refuses.
+        """
+        settings = dict(configs or {})
+        self.topic_configs[name] = settings
+        unclean = settings.get("unclean.leader.election.enable")
+        request = CreateTopicRequest(
+            name,
+            partitions,
+            replication_factor,
+            settings.get("min.insync.replicas"),
+            None if unclean is None else bool(unclean),
+        )
+        response = await self.controller_call(request)
+        assert isinstance(response, CreateTopicResponse)
+        if response.error is not Errors.NONE:
+            raise ReflogError(f"create_topic {name}: {response.error.name} {response.message}")
+        await self.wait_for_leaders(name)
+        return response.partitions
+
+    async def controller_call(self, request: object) -> object:
+        """Send an admin request to the controller. Raises :class:`reflog.net.errors.NetError`."""
+        return await self._admin.call(CONTROLLER_NODE, request, timeout=10.0)
+
+    async def wait_for_brokers(self, timeout: float = 30.0) -> None:
+        """Wait until every running broker is registered and unfenced at the controller."""
+        with trio.fail_after(timeout):
+            while True:
+                active = {b.broker_id for b in self.controller.brokers() if b.is_active}
+                if all(h.broker_id in active for h in self._brokers.values() if h.running):
+                    return
+                await trio.sleep(0.1)
+
+    async def wait_for_leaders(self, topic: str, timeout: float = 30.0) -> None:
+        """Wait until every partition of ``topic`` has a running leader that knows it leads."""
+        with trio.fail_after(timeout):
+            while True:
+                ready = True
+                for metadata in self.controller.partitions():
+                    if metadata.topic_partition.topic != topic:
+                        continue
+                    handle = self._brokers.get(metadata.leader)
+                    partition = handle.broker.partitions.get(metadata.topic_partition) if handle else None
+                    if partition is None or partition.leader_epoch != metadata.leader_epoch:
+                        ready = False
+                if ready:
+                    return
+                await trio.sleep(0.1)
+
+    def producer(self, *, config: ProducerConfig | None = None, **kafka_settings: object) -> Producer:
+        """A producer (``acks``, ``linger_ms``, ``batch_size``, ``enable_idempotence``, ...)."""
+        return Producer(
+            self.network,
+            self._client_node("producer"),
+            self._nursery,
+            config or ProducerConfig.from_settings(kafka_settings),
+        )
+
+    def consumer(self) -> Consumer:
+        """A consumer that reads partitions by explicit assignment."""
+        return Consumer(self.network, self._client_node("consumer"), self._nursery)
+
+
+@asynccontextmanager
+async def open_cluster(
+    brokers: int = 3,
+    *,
+    seed: int = 0,
+    storage: Literal["sim", "os"] = "sim",
+    directory: str | os.PathLike[str] | None = None,
+    controller_config: ControllerConfig | None = None,
+    broker_config: BrokerConfig | None = None,
+    writeback_policy: WritebackPolicy | None = None,
+) -> AsyncIterator[Cluster]:
+    """Run a cluster of ``brokers`` brokers (ids 1..N) and a controller for the block.
+
+    With ``storage="os"`` each broker keeps its log in ``directory/broker-<id>`` (required).
+    Everything stops when the block exits.
+    """
+    if storage == "os" and directory is None:
+        raise ReflogUsageError("storage='os' needs a directory")
+    async with SimNetwork.open(seed) as network, trio.open_nursery() as nursery:
+        controller = Controller(controller_config)
+        await nursery.start(ControllerService(controller, network).run)
+        cluster = Cluster(network, controller, nursery)
+        for broker_id in range(1, brokers + 1):
+            fs: Filesystem
+            if storage == "sim":
+                fs = SimFilesystem(TrioClock(), seed=seed * 1000 + broker_id, policy=writeback_policy)
+            else:
+                assert directory is not None
+                fs = OsFilesystem(os.path.join(os.fspath(directory), f"broker-{broker_id}"))
+            broker = Broker(broker_id, fs, network, config=broker_config, topic_configs=cluster.topic_configs)
+            handle = BrokerHandle(cluster, broker)
+            cluster._brokers[broker_id] = handle
+            await handle.start()
+        await cluster.wait_for_brokers()
+        try:
+            yield cluster
+        finally:
+            nursery.cancel_scope.cancel()
+
+
+__all__ = ["BrokerHandle", "Cluster", "node_name", "open_cluster"]
