@@ -30,6 +30,7 @@ from reflog.broker.peers import Peers
 from reflog.client.consumer import Consumer
 from reflog.client.producer import Producer, ProducerConfig
 from reflog.clock import TrioClock
+from reflog.determinism import seed_trio_scheduler
 from reflog.errors import ReflogError, ReflogUsageError
 from reflog.net.sim import SimNetwork
 from reflog.replication.controller import Controller, ControllerConfig
@@ -220,10 +221,12 @@ async def open_cluster(
     """Run a cluster of ``brokers`` brokers (ids 1..N) and a controller for the block.
 
     With ``storage="os"`` each broker keeps its log in ``directory/broker-<id>`` (required).
-    Everything stops when the block exits.
+    ``seed`` seeds the simulated storage, the network's faults and trio's scheduler, so a run
+    under ``trio.testing.MockClock`` replays exactly. Everything stops when the block exits.
     """
     if storage == "os" and directory is None:
         raise ReflogUsageError("storage='os' needs a directory")
+    seed_trio_scheduler(seed)
     async with SimNetwork.open(seed) as network, trio.open_nursery() as nursery:
         controller = Controller(controller_config)
         await nursery.start(ControllerService(controller, network).run)
