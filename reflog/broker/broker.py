@@ -73,6 +73,7 @@ class BrokerConfig:
     broker_heartbeat_interval_ms: int = 500
     """Kafka's default is 2000; reflog heartbeats (and learns metadata) more often, see specs/."""
     log_maintenance_interval_ms: int = 1_000
+    replica_high_watermark_checkpoint_interval_ms: int = 5_000
     legacy_truncate_to_high_watermark: bool = False
     """The pre-0.11 follower rule, for tests that show what it breaks."""
 
@@ -104,6 +105,7 @@ class Broker:
         self._changed: dict[TopicPartition, trio.Event] = {}
         self._fetchers: dict[TopicPartition, tuple[int, trio.CancelScope]] = {}
         self._broker_epochs: dict[int, int] = {}
+        self._checkpointed_hw: dict[TopicPartition, int] = {}
         self._nursery: trio.Nursery | None = None
         self._peers: Peers | None = None
         self.running = False
@@ -120,6 +122,7 @@ class Broker:
         report = manager.startup(topic_configs={t: self._log_config(t) for t in self.topic_configs})
         self.manager = manager
         self.last_startup_clean = report.clean_shutdown
+        self._checkpointed_hw = manager.read_high_watermarks()
         listener = self.network.listen(self.node)
         try:
             async with trio.open_nursery() as nursery:
@@ -149,6 +152,7 @@ class Broker:
         for scope in self._fetchers.values():
             scope[1].cancel()
         if self.manager is not None:
+            self._checkpoint_high_watermarks()
             self.manager.shutdown()
 
     def _log_config(self, topic: str) -> LogConfig:
@@ -216,6 +220,7 @@ class Broker:
                         replica_lag_time_max_ms=self.config.replica_lag_time_max_ms,
                         legacy_truncate_to_high_watermark=self.config.legacy_truncate_to_high_watermark,
                     ),
+                    high_watermark=self._checkpointed_hw.get(tp, 0),
                 )
                 self.partitions[tp] = partition
             partition.apply_metadata(metadata, now, self._broker_epochs)
@@ -306,13 +311,23 @@ class Broker:
             self._nursery.start_soon(self._alter_partition, partition, request)
 
     async def _maintenance_loop(self) -> None:
+        last_hw_checkpoint = trio.current_time()
+        hw_interval = self.config.replica_high_watermark_checkpoint_interval_ms / 1000
         while True:
             await trio.sleep(self.config.log_maintenance_interval_ms / 1000)
-            if self.manager is not None:
-                try:
-                    self.manager.tick()
-                except ReflogError:
-                    continue
+            if self.manager is None:
+                continue
+            try:
+                self.manager.tick()
+                if trio.current_time() - last_hw_checkpoint >= hw_interval:
+                    self._checkpoint_high_watermarks()
+                    last_hw_checkpoint = trio.current_time()
+            except ReflogError:
+                continue
+
+    def _checkpoint_high_watermarks(self) -> None:
+        if self.manager is not None:
+            self.manager.write_high_watermarks({tp: p.high_watermark for tp, p in self.partitions.items()})
 
     # ================================================================== requests
     async def handle(self, request: object) -> object:

@@ -28,6 +28,7 @@ from reflog.storage import Filesystem
 
 CLEAN_SHUTDOWN_FILE = ".kafka_cleanshutdown"
 RECOVERY_POINT_FILE = "recovery-point-offset-checkpoint"
+HIGH_WATERMARK_FILE = "replication-offset-checkpoint"
 _LEGAL_TOPIC = re.compile(r"^[a-zA-Z0-9._-]{1,249}$")
 
 
@@ -123,7 +124,25 @@ class LogManager:
         return self._topic_configs.get(topic, self.default_config)
 
     def _read_recovery_points(self) -> dict[TopicPartition, int]:
-        path = f"{self.data_dir}/{RECOVERY_POINT_FILE}"
+        return self._read_offsets(RECOVERY_POINT_FILE)
+
+    def read_high_watermarks(self) -> dict[TopicPartition, int]:
+        """The HWs checkpointed in ``replication-offset-checkpoint``; empty when missing or corrupt.
+
+        A corrupt file is not trusted (the HW then starts at the log start and is learned again).
+        """
+        try:
+            return self._read_offsets(HIGH_WATERMARK_FILE)
+        except CorruptCheckpointError:
+            return {}
+
+    def write_high_watermarks(self, high_watermarks: dict[TopicPartition, int]) -> None:
+        """Durably record each partition's HW (the ``replica.high.watermark.checkpoint`` task)."""
+        entries = [f"{tp.topic} {tp.partition} {hw}" for tp, hw in sorted(high_watermarks.items())]
+        write_checkpoint(self.fs, f"{self.data_dir}/{HIGH_WATERMARK_FILE}", entries)
+
+    def _read_offsets(self, name: str) -> dict[TopicPartition, int]:
+        path = f"{self.data_dir}/{name}"
         points: dict[TopicPartition, int] = {}
         for entry in read_checkpoint(self.fs, path) or []:
             topic, _, rest = entry.partition(" ")

@@ -8,22 +8,15 @@ partition metadata a broker learns from the controller. Field names follow Kafka
 from __future__ import annotations
 
 import enum
-from typing import NamedTuple
 
 import attrs
 
+from reflog.log.manager import TopicPartition  # the class the log layer uses, re-exported
 from reflog.replication.errors import Errors
 
 NO_LEADER = -1
 UNDEFINED_EPOCH = -1
 UNDEFINED_OFFSET = -1
-
-
-class TopicPartition(NamedTuple):
-    """A topic's partition."""
-
-    topic: str
-    partition: int
 
 
 class LeaderRecoveryState(enum.Enum):
@@ -117,3 +110,18 @@ class AlterPartitionResponse:
     topic_partition: TopicPartition
     error: Errors
     partition: PartitionMetadata | None = None
+
+
+__all__ = [
+    "NO_LEADER",
+    "UNDEFINED_EPOCH",
+    "UNDEFINED_OFFSET",
+    "AlterPartitionRequest",
+    "AlterPartitionResponse",
+    "DivergingEpoch",
+    "FetchRequest",
+    "FetchResponse",
+    "LeaderRecoveryState",
+    "PartitionMetadata",
+    "TopicPartition",
+]

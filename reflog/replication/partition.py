@@ -69,7 +69,8 @@ class PartitionConfig:
     min_insync_replicas: int = 1
     #: ``replica.lag.time.max.ms``: a follower not caught up for this long leaves the ISR.
     replica_lag_time_max_ms: int = 30_000
-    #: The pre-KIP-101 rule (Kafka <= 0.10.2): truncate to the local HW on a leadership change.
+    #: The pre-KIP-101 protocol (Kafka <= 0.10.2): truncate to the local HW on a leadership change,
+    #: and fetch without ``lastFetchedEpoch`` (so the leader cannot detect divergence).
     legacy_truncate_to_high_watermark: bool = False
 
 
@@ -445,7 +446,12 @@ class Partition:
         """The next fetch this follower sends its leader, or ``None`` when it is not a follower."""
         if self.role is not Role.FOLLOWER:
             return None
-        latest = self.log.epoch_cache.latest_epoch
+        # Before KIP-101 (0.11) fetches carried no epoch: nothing could detect divergence.
+        latest = (
+            UNDEFINED_EPOCH
+            if self.config.legacy_truncate_to_high_watermark
+            else self.log.epoch_cache.latest_epoch
+        )
         return FetchRequest(
             topic_partition=self.topic_partition,
             replica_id=self.broker_id,

@@ -13,6 +13,7 @@ from reflog.log import (
     Log,
     LogConfig,
     LogManager,
+    TopicPartition,
     read_checkpoint,
     write_checkpoint,
 )
@@ -137,3 +138,16 @@ def test_a_checkpoint_that_does_not_parse_is_a_typed_error(any_fs: Filesystem, c
     any_fs.close(handle)
     with pytest.raises(CorruptCheckpointError):
         read_checkpoint(any_fs, "cp/file")
+
+
+@pytest.mark.req("REP-16")
+def test_high_watermark_checkpoint_round_trip_and_corruption(any_fs: Filesystem, clock: ManualClock) -> None:
+    manager = LogManager(any_fs, "data", clock)
+    manager.startup()
+    assert manager.read_high_watermarks() == {}
+    manager.write_high_watermarks({TopicPartition("t", 0): 7, TopicPartition("u", 2): 0})
+    assert manager.read_high_watermarks() == {("t", 0): 7, ("u", 2): 0}
+    handle = any_fs.open("data/replication-offset-checkpoint")
+    any_fs.pwrite(handle, 0, b"junk")
+    any_fs.close(handle)
+    assert manager.read_high_watermarks() == {}  # never trusted: the HW is learned again
