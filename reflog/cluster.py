@@ -186,8 +186,10 @@ class Cluster:
                     if metadata.topic_partition.topic != topic:
                         continue
                     handle = self._brokers.get(metadata.leader)
-                    partition = handle.broker.partitions.get(metadata.topic_partition) if handle else None
-                    if partition is None or partition.leader_epoch != metadata.leader_epoch:
+                    partition = None
+                    if handle is not None and handle.running:
+                        partition = handle.broker.partitions.get(metadata.topic_partition)
+                    if partition is None or partition.leader_epoch != metadata.leader_epoch:  # not yet
                         ready = False
                 if ready:
                     return
