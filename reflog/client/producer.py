@@ -16,6 +16,7 @@ writes it at most once. One batch per partition is in flight at a time, which ke
 from __future__ import annotations
 
 import enum
+import zlib
 from collections.abc import Mapping
 
 import attrs
@@ -32,7 +33,7 @@ from reflog.broker.api import (
 from reflog.broker.peers import Peers
 from reflog.client._metadata import LeaderCache
 from reflog.errors import ReflogUsageError
-from reflog.net.errors import NetError, RpcTimeout
+from reflog.net.errors import ConnectRefusedError, NetError
 from reflog.net.sim import SimNetwork
 from reflog.records import Compression, Record, build_batch
 from reflog.replication.errors import Errors
@@ -142,7 +143,8 @@ class Producer:
             if not partitions:
                 await self._leaders.refresh()
                 partitions = self._leaders.partitions_of(topic)
-            partition = 0 if not partitions else (hash(key) % len(partitions) if key is not None else 0)
+            # A stable hash (not Python's salted hash()) so a seeded run replays; Kafka uses murmur2.
+            partition = 0 if not partitions or key is None else zlib.crc32(key) % len(partitions)
         tp = TopicPartition(topic, partition)
         queue = self._queues.setdefault(tp, _PartitionQueue())
         pending = _Pending(Record(key=key, value=value, timestamp=int(trio.current_time() * 1000)))
@@ -220,8 +222,8 @@ class Producer:
                     node_name(leader), request, timeout=self.config.request_timeout_ms / 1000
                 )
             except NetError as exc:
-                # A refused connection sent nothing; a timeout or broken stream may have.
-                if isinstance(exc, RpcTimeout) or "refused" not in str(exc):
+                # A refused connection sent nothing; a timeout or a broken stream may have.
+                if not isinstance(exc, ConnectRefusedError):
                     maybe_written = True
                 last_error = Errors.REQUEST_TIMED_OUT
                 await self._leaders.refresh()
