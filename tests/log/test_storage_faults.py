@@ -120,7 +120,7 @@ def test_partial_power_loss_discards_intact_batches_after_the_first_hole(clock: 
     pytest.fail("no seed produced out-of-order survival")
 
 
-@pytest.mark.req("FLT-3")
+@pytest.mark.req("FLT-3", "HAR-3")
 def test_torn_power_loss_recovers_to_the_last_valid_batch(clock: ManualClock) -> None:
     torn_seen = 0
     for seed in range(40):

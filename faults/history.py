@@ -1,0 +1,120 @@
+"""The history of a fault run: every client operation as invoke then ok / fail / info, plus faults.
+
+As in Jepsen, an operation is recorded twice: when a client *invokes* it, and when it completes
+as ``ok`` (it happened), ``fail`` (it definitely did not happen) or ``info`` (indeterminate: it
+may or may not have happened). Faults are recorded as they are injected. Times are simulated
+seconds (trio's clock). A history saves to JSON lines and loads back unchanged, so the same seed
+gives a byte-identical file.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any, Literal
+
+import attrs
+
+from reflog.errors import ReflogUsageError
+
+OpType = Literal["invoke", "ok", "fail", "info"]
+
+
+@attrs.frozen
+class Operation:
+    """One line of the history: an invocation or a completion of client operation ``op_id``."""
+
+    op_id: int
+    process: str
+    type: OpType
+    f: str
+    """What the operation does: ``"send"`` or ``"poll"``."""
+    value: dict[str, Any]
+    time: float
+
+
+@attrs.frozen
+class Fault:
+    """A fault injected at ``time`` on ``target`` (a broker id, a link, "cluster")."""
+
+    kind: str
+    target: str
+    time: float
+    detail: dict[str, Any] = attrs.field(factory=dict)
+
+
+Event = Operation | Fault
+
+
+class History:
+    """An append-only list of operations and faults, in the order they happened."""
+
+    def __init__(self) -> None:
+        self.events: list[Event] = []
+        self._open: dict[int, Operation] = {}
+        self._next_id = 0
+
+    def invoke(self, process: str, f: str, value: dict[str, Any], time: float) -> int:
+        """Record that ``process`` starts operation ``f``; returns its id for :meth:`complete`."""
+        op_id = self._next_id
+        self._next_id += 1
+        operation = Operation(op_id, process, "invoke", f, dict(value), time)
+        self._open[op_id] = operation
+        self.events.append(operation)
+        return op_id
+
+    def complete(self, op_id: int, type: OpType, value: dict[str, Any], time: float) -> None:
+        """Record the outcome of operation ``op_id``. Raises :class:`ReflogUsageError` if it is not open."""
+        if type == "invoke":
+            raise ReflogUsageError("an operation completes as ok, fail or info")
+        invoked = self._open.pop(op_id, None)
+        if invoked is None:
+            raise ReflogUsageError(f"operation {op_id} is not open")
+        self.events.append(Operation(op_id, invoked.process, type, invoked.f, dict(value), time))
+
+    def fault(self, kind: str, target: str, time: float, **detail: Any) -> None:
+        self.events.append(Fault(kind, target, time, detail))
+
+    def completions(self) -> Iterator[tuple[Operation, Operation]]:
+        """Each completed operation as (invocation, completion), in completion order."""
+        invocations = {e.op_id: e for e in self.events if isinstance(e, Operation) and e.type == "invoke"}
+        for event in self.events:
+            if isinstance(event, Operation) and event.type != "invoke":
+                yield invocations[event.op_id], event
+
+    def faults(self) -> list[Fault]:
+        return [e for e in self.events if isinstance(e, Fault)]
+
+    # ------------------------------------------------------------------ JSON lines
+    def to_jsonl(self) -> str:
+        """One JSON object per line, keys sorted, so equal histories give identical bytes."""
+        lines = []
+        for event in self.events:
+            record = attrs.asdict(event)
+            record["event"] = "op" if isinstance(event, Operation) else "fault"
+            lines.append(json.dumps(record, sort_keys=True, separators=(",", ":")))
+        return "\n".join(lines) + ("\n" if lines else "")
+
+    def save(self, path: str | Path) -> None:
+        Path(path).write_text(self.to_jsonl(), encoding="utf-8")
+
+    @classmethod
+    def from_jsonl(cls, text: str) -> History:
+        """Parse :meth:`to_jsonl` output. Raises :class:`ReflogUsageError` on a malformed line."""
+        history = cls()
+        for number, line in enumerate(text.splitlines(), start=1):
+            try:
+                record = json.loads(line)
+                kind = record.pop("event")
+                event: Event = Operation(**record) if kind == "op" else Fault(**record)
+            except (ValueError, TypeError, KeyError) as exc:
+                raise ReflogUsageError(f"history line {number} is malformed: {exc}") from exc
+            history.events.append(event)
+            if isinstance(event, Operation):
+                history._next_id = max(history._next_id, event.op_id + 1)
+        return history
+
+    @classmethod
+    def load(cls, path: str | Path) -> History:
+        return cls.from_jsonl(Path(path).read_text(encoding="utf-8"))
