@@ -46,6 +46,10 @@ class ReplicaLog(Protocol):
         """The header of every batch in the log, in offset order (to rebuild producer state)."""
         ...
 
+    def iter_batches(self, start_offset: int | None = None) -> Iterator[bytes]:
+        """Every batch's bytes from ``start_offset`` (default: the log start), in offset order."""
+        ...
+
 
 def split_batches(records: bytes) -> list[tuple[bytes, BatchHeader]]:
     """The batches in ``records``, each CRC-checked. Raises :class:`CorruptRecordError`."""
@@ -163,6 +167,10 @@ class MemoryLog:
 
     def batch_headers(self) -> Iterator[BatchHeader]:
         return (header for _, header in self._batches)
+
+    def iter_batches(self, start_offset: int | None = None) -> Iterator[bytes]:
+        start = self._start if start_offset is None else start_offset
+        return (raw for raw, header in self._batches if header.next_offset > start)
 
     def batch_at(self, offset: int) -> bytes | None:
         """The bytes of the batch holding ``offset``, or ``None``."""

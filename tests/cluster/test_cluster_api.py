@@ -35,7 +35,7 @@ async def test_producer_batches_compresses_and_is_idempotent(autojump_clock: tri
                 nursery.start_soon(send, i)
         assert all(r.status is SendStatus.OK for r in results)
         log = cluster.broker(cluster.controller.partition(*TP).leader).broker.partitions[TP].log
-        batches = [decode_batch(raw) for raw in log.iter_batches()]  # type: ignore[attr-defined]
+        batches = [decode_batch(raw) for raw in log.iter_batches()]
         assert len(batches) < 30  # linger.ms gathered several records per batch
         assert all(b.header.compression is Compression.LZ4 for b in batches)
         assert all(b.header.producer_id >= 0 for b in batches)  # idempotent by default

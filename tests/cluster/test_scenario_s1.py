@@ -48,7 +48,7 @@ async def replay_s1(*, legacy: bool) -> tuple[list[bytes | None], int, int]:
         await cluster.wait_for_leaders("s1", timeout=60)
         leader = cluster.controller.partition(*TP).leader
         log = cluster.broker(leader).broker.partitions[TP].log
-        values = [r.value for raw in log.iter_batches() for r in decode_batch(raw).records]  # type: ignore[attr-defined]
+        values = [r.value for raw in log.iter_batches() for r in decode_batch(raw).records]
         return values, leader, r2
 
 

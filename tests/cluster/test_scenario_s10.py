@@ -67,7 +67,7 @@ async def test_s10_unclean_election_is_reported_and_logs_converge(
         logs = []
         for handle in cluster.brokers:
             log = handle.broker.partitions[TP].log
-            logs.append([r.value for raw in log.iter_batches() for r in decode_batch(raw).records])  # type: ignore[attr-defined]
+            logs.append([r.value for raw in log.iter_batches() for r in decode_batch(raw).records])
         assert logs[0] == logs[1] == logs[2], "the logs did not converge"
         assert not set(lost) & set(logs[0])  # acknowledged m5..m9 are gone: the price of unclean election
         assert logs[0][-1] == b"n"

@@ -43,7 +43,7 @@ async def replay(cluster: Cluster, configs: dict[str, int]) -> tuple[list[bytes]
         partition = handle.broker.partitions[TP]
         log = partition.log
         assert partition.high_watermark <= log.log_end_offset
-        values = [r.value for raw in log.iter_batches() for r in decode_batch(raw).records]  # type: ignore[attr-defined]
+        values = [r.value for raw in log.iter_batches() for r in decode_batch(raw).records]
         logs.append(values)
     return acked, logs
 
