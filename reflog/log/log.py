@@ -22,6 +22,7 @@ from __future__ import annotations
 import bisect
 import dataclasses
 import re
+import struct
 from collections.abc import Callable, Iterator
 from typing import NamedTuple
 
@@ -44,12 +45,25 @@ from reflog.records import (
     BatchHeader,
     decode_batch,
     verify_crc,
-    with_base_offset,
-    with_partition_leader_epoch,
 )
 from reflog.storage import FileHandle, Filesystem
 
 _SEGMENT_FILE = re.compile(r"^(\d{20})(\.log|\.index|\.timeindex)$")
+
+
+_BASE_OFFSET = struct.Struct(">q")  # bytes 0..8 of a batch
+_LEADER_EPOCH = struct.Struct(">i")  # bytes 12..16 (after baseOffset and batchLength)
+
+
+def _stamp(batch: bytes, base_offset: int, leader_epoch: int) -> bytes:
+    """``batch`` with its base offset and partition leader epoch set, in one copy.
+
+    Both fields lie outside the CRC (which covers attributes..end), so the checksum stays valid.
+    """
+    out = bytearray(batch)
+    _BASE_OFFSET.pack_into(out, 0, base_offset)
+    _LEADER_EPOCH.pack_into(out, 12, leader_epoch)
+    return bytes(out)
 
 
 class LogAppendInfo(NamedTuple):
@@ -336,9 +350,7 @@ class Log:
             assigned = dataclasses.replace(
                 header, base_offset=next_offset, partition_leader_epoch=leader_epoch
             )
-            stamped.append(
-                (with_partition_leader_epoch(with_base_offset(raw, next_offset), leader_epoch), assigned)
-            )
+            stamped.append((_stamp(raw, next_offset, leader_epoch), assigned))
             next_offset = assigned.next_offset
         return self._append(stamped)
 
