@@ -21,6 +21,7 @@ from faults.history import History
 from faults.recording import RecordingProducer, final_state
 from reflog.cluster import Cluster, open_cluster
 from reflog.replication import ControllerConfig
+from reflog.replication.controller import LeaderElected
 from reflog.replication.messages import TopicPartition
 from reflog.storage.sim import PowerLossMode
 
@@ -166,6 +167,43 @@ async def _every_replica_loses_power_flushed(ctx: ScenarioContext) -> str | None
     return None
 
 
+async def _unclean_election(ctx: ScenarioContext) -> str | None:
+    await ctx.produce(5)
+    await trio.sleep(2)
+    leader = ctx.leader()
+    for follower in (b for b in (1, 2, 3) if b != leader):
+        ctx.block(follower, leader)
+    await ctx.produce(5)  # min ISR 1: acknowledged once the ISR shrank to the leader (after 30 s)
+    await ctx.kill(leader)
+    ctx.heal()
+    await trio.sleep(15)
+    unclean = [e for e in ctx.cluster.controller.events if isinstance(e, LeaderElected) and e.unclean]
+    return "unclean leader election (reported by the controller)" if unclean else None
+
+
+async def _last_isr_replica_power_loss(ctx: ScenarioContext) -> str | None:
+    await ctx.produce(10)
+    await trio.sleep(2)
+    leader = ctx.leader()
+    for follower in (b for b in (1, 2, 3) if b != leader):
+        ctx.block(follower, leader)
+    with trio.move_on_after(40):  # min ISR 2: this write waits while the ISR shrinks to the leader
+        await ctx.produce(1)
+    await ctx.power_off(leader)  # the last ISR member loses power; KIP-966 keeps it from leading
+    ctx.heal()
+    await trio.sleep(15)
+    return None
+
+
+async def _zombie_leader(ctx: ScenarioContext) -> str | None:
+    await ctx.produce(10)
+    leader = ctx.leader()
+    ctx.cluster.network.isolate(f"broker-{leader}")
+    ctx.history.fault("isolate", f"broker-{leader}", trio.current_time())
+    await ctx.produce(10)  # the producer moves to the new leader; the zombie cannot acknowledge
+    return None
+
+
 CATALOGUE: tuple[Scenario, ...] = (
     Scenario(
         "acks1-leader-power-loss",
@@ -199,5 +237,29 @@ CATALOGUE: tuple[Scenario, ...] = (
         topic_configs={"min.insync.replicas": 2, "flush.messages": 1},
         producer_settings={"acks": "all"},
         eligible_leader_replicas=False,
+    ),
+    Scenario(
+        "unclean-election",
+        "unclean.leader.election.enable, min ISR 1; the lone ISR leader dies while followers lag",
+        "loss allowed",
+        _unclean_election,
+        topic_configs={"min.insync.replicas": 1, "unclean.leader.election.enable": 1},
+        producer_settings={"acks": "all"},
+    ),
+    Scenario(
+        "last-isr-replica-power-loss",
+        "the ISR shrinks to the leader (min ISR 2), which then loses power: KIP-966 keeps it from leading",
+        "no loss",
+        _last_isr_replica_power_loss,
+        topic_configs={"min.insync.replicas": 2},
+        producer_settings={"acks": "all"},
+    ),
+    Scenario(
+        "partitioned-zombie-leader",
+        "the leader is cut off from everyone while producing with acks=all",
+        "no loss",
+        _zombie_leader,
+        topic_configs={"min.insync.replicas": 2},
+        producer_settings={"acks": "all"},
     ),
 )

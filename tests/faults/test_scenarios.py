@@ -59,3 +59,17 @@ def test_acks_all_scenario_fails_with_acks_1() -> None:
         producer_settings={"acks": 1, "enable_idempotence": False},
     )
     assert not result.as_expected and result.report.violations
+
+
+@pytest.mark.req("HAR-5")
+def test_unclean_election_loss_is_reported_not_silent() -> None:
+    result = run("unclean-election")
+    assert result.excuse is not None and "unclean" in result.excuse
+    assert result.report.lost and all(lost.allowed for lost in result.report.lost)
+
+
+@pytest.mark.req("HAR-5")
+def test_last_isr_replica_power_loss_without_kip_966_protection_loses_data() -> None:
+    """Protection off: without ELR the powered-off last ISR member leads again with a shorter log."""
+    result = run("last-isr-replica-power-loss", eligible_leader_replicas=False)
+    assert not result.as_expected and result.report.violations
