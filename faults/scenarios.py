@@ -153,6 +153,16 @@ async def _acks_all_leader_power_loss(ctx: ScenarioContext) -> str | None:
     return None
 
 
+async def _torn_tail(ctx: ScenarioContext) -> str | None:
+    await ctx.produce(30)
+    leader = ctx.leader()
+    await ctx.power_off(leader, PowerLossMode.TORN)  # torn sectors in its unflushed tail
+    await trio.sleep(15)
+    await ctx.restart(leader)  # recovery cuts the torn tail; the replica re-syncs
+    await ctx.produce(10)
+    return None
+
+
 async def _every_replica_loses_power(ctx: ScenarioContext) -> str | None:
     await ctx.produce(30)
     for broker in (1, 2, 3):
@@ -217,6 +227,14 @@ CATALOGUE: tuple[Scenario, ...] = (
         "acks=all, RF 3, min ISR 2; the leader loses power",
         "no loss",
         _acks_all_leader_power_loss,
+        topic_configs={"min.insync.replicas": 2},
+        producer_settings={"acks": "all"},
+    ),
+    Scenario(
+        "torn-tail-recovered",
+        "acks=all, RF 3; the leader loses power with torn sectors, recovers and re-syncs",
+        "no loss",
+        _torn_tail,
         topic_configs={"min.insync.replicas": 2},
         producer_settings={"acks": "all"},
     ),

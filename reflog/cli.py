@@ -16,6 +16,7 @@ import tempfile
 from collections.abc import Sequence
 
 from faults.storage_oracle import batch_map, guaranteed_end
+from reflog.cli_scenarios import run_catalogue
 from reflog.clock import ManualClock
 from reflog.log import LogConfig, LogManager, TopicPartition
 from reflog.records import Record, build_batch
@@ -138,9 +139,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     demo_parser = commands.add_parser("demo", help="storage demonstration on the simulated page cache")
     demo_parser.add_argument("--seed", type=int, default=2026, help="seed of the run (default 2026)")
     demo_parser.add_argument("--batches", type=int, default=4000, help="batches to append (default 4000)")
+    scenarios_parser = commands.add_parser("scenarios", help="run the fault-scenario catalogue (in progress)")
+    scenarios_parser.add_argument("--seed", type=int, default=1, help="seed of every scenario (default 1)")
+    scenarios_parser.add_argument(
+        "--only", action="append", default=[], help="run only this scenario (repeat)"
+    )
+    scenarios_parser.add_argument("--json", action="store_true", help="print the results as JSON")
     args = parser.parse_args(argv)
     if args.command == "demo":
         return demo(args.seed, args.batches)
+    if args.command == "scenarios":
+        return run_catalogue(seed=args.seed, only=args.only, as_json=args.json)
     parser.error(f"unknown command {args.command}")
     return 2  # pragma: no cover
 
