@@ -1,5 +1,5 @@
 # Two entry points, each bootstrapping its own virtual environment in .venv:
-#   make run    the main job (storage demonstration; the fault-scenario catalogue later)
+#   make run    the main job: the fault-scenario catalogue on an embedded 3-broker cluster
 #   make test   ruff, mypy --strict and the whole pytest suite under the Hypothesis `ci` profile
 PYTHON ?= python3
 VENV := .venv
@@ -16,7 +16,7 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 run: $(STAMP)
-	$(BIN)/reflog demo
+	$(BIN)/reflog scenarios
 
 lint: $(STAMP)
 	$(BIN)/ruff check reflog faults tests benchmarks

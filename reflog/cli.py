@@ -1,9 +1,10 @@
 """The ``reflog`` command line.
 
-``reflog demo`` is the storage demonstration (the main job until the scenario catalogue
-exists): a partition log on the simulated page cache, its write-back counters, then a
-process crash and a power loss in each of the three modes, each followed by recovery,
-with what survived. Every run is seeded and prints the command that replays it.
+``reflog scenarios`` (the main job) runs the fault-scenario catalogue on an embedded 3-broker
+cluster; see :mod:`reflog.cli_scenarios`. ``reflog demo`` is the storage demonstration: a
+partition log on the simulated page cache, its write-back counters, then a process crash and
+a power loss in each of the three modes, each followed by recovery, with what survived. Every
+run is seeded and prints the command that replays it.
 """
 
 from __future__ import annotations
@@ -139,7 +140,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     demo_parser = commands.add_parser("demo", help="storage demonstration on the simulated page cache")
     demo_parser.add_argument("--seed", type=int, default=2026, help="seed of the run (default 2026)")
     demo_parser.add_argument("--batches", type=int, default=4000, help="batches to append (default 4000)")
-    scenarios_parser = commands.add_parser("scenarios", help="run the fault-scenario catalogue (in progress)")
+    scenarios_parser = commands.add_parser("scenarios", help="run the fault-scenario catalogue on an embedded 3-broker cluster")
     scenarios_parser.add_argument("--seed", type=int, default=1, help="seed of every scenario (default 1)")
     scenarios_parser.add_argument(
         "--only", action="append", default=[], help="run only this scenario (repeat)"
