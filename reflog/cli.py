@@ -140,7 +140,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     demo_parser = commands.add_parser("demo", help="storage demonstration on the simulated page cache")
     demo_parser.add_argument("--seed", type=int, default=2026, help="seed of the run (default 2026)")
     demo_parser.add_argument("--batches", type=int, default=4000, help="batches to append (default 4000)")
-    scenarios_parser = commands.add_parser("scenarios", help="run the fault-scenario catalogue on an embedded 3-broker cluster")
+    scenarios_parser = commands.add_parser(
+        "scenarios", help="run the fault-scenario catalogue on an embedded 3-broker cluster"
+    )
     scenarios_parser.add_argument("--seed", type=int, default=1, help="seed of every scenario (default 1)")
     scenarios_parser.add_argument(
         "--only", action="append", default=[], help="run only this scenario (repeat)"
