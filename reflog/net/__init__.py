@@ -4,9 +4,11 @@
 * :mod:`reflog.net.sim`: :class:`SimNetwork`, the deterministic in-memory network with
   per-link faults (drop, delay, duplicate, reorder, partitions, node death);
 * :mod:`reflog.net.rpc`: request/response with correlation ids over a framed stream;
+* :mod:`reflog.net.tls`: TLS listeners for the simulated network (``SimNetwork.enable_tls``):
+  real TLS (``trio.SSLStream``) with certificates from a private ``trustme`` CA, and counters;
 * :mod:`reflog.net.errors`: the seam's errors, all :class:`~reflog.errors.ReflogError`\\ s.
 
-The TCP and TLS transports and the Kafka wire protocol come later; see
+The TCP transport and the Kafka wire protocol come later; see
 ``specs/drafts/network.md``.
 """
 
@@ -24,7 +26,17 @@ from reflog.net.errors import (
 )
 from reflog.net.framing import DEFAULT_MAX_FRAME_SIZE, FrameDecoder, FrameReader, encode_frame, send_frame
 from reflog.net.rpc import RpcClient, serve_rpc, serve_rpc_listener
-from reflog.net.sim import LinkFaults, LinkKey, LinkStats, NetEvent, SimListener, SimNetwork, SimStream
+from reflog.net.sim import (
+    LinkFaults,
+    LinkKey,
+    LinkStats,
+    NetEvent,
+    NetStream,
+    SimListener,
+    SimNetwork,
+    SimStream,
+)
+from reflog.net.tls import TlsMaterial, TlsStats, TlsStream
 
 __all__ = [
     "DEFAULT_MAX_FRAME_SIZE",
@@ -39,6 +51,7 @@ __all__ = [
     "LinkStats",
     "NetError",
     "NetEvent",
+    "NetStream",
     "RemoteError",
     "RpcClient",
     "RpcConnectionError",
@@ -48,6 +61,9 @@ __all__ = [
     "SimListener",
     "SimNetwork",
     "SimStream",
+    "TlsMaterial",
+    "TlsStats",
+    "TlsStream",
     "encode_frame",
     "send_frame",
     "serve_rpc",

@@ -21,7 +21,16 @@ Faults:
   :class:`~reflog.net.errors.ConnectRefusedError`;
 * process death: :meth:`~SimNetwork.take_down` closes the node's listener and resets its
   connections (both ends read EOF, sends raise ``trio.BrokenResourceError``); new
-  connects to or from it fail until :meth:`~SimNetwork.bring_up`.
+  connects to or from it fail until :meth:`~SimNetwork.bring_up`;
+* TLS listeners: :meth:`~SimNetwork.enable_tls` switches a node's listener to real TLS
+  (:mod:`reflog.net.tls`): its plaintext connections are reset, and every later connection
+  to it is a :class:`~reflog.net.tls.TlsStream` at both ends, carried in chunk mode (TLS
+  records are not Kafka frames). Link faults then act on chunks of the encrypted byte
+  stream: a dropped, duplicated or reordered chunk (or one blackholed by a cut) breaks the
+  TLS stream at the next record that arrives, which both ends see as
+  ``trio.BrokenResourceError``, as a TLS record MAC failure would on a real network.
+  :meth:`~SimNetwork.disable_tls` switches back; :meth:`~SimNetwork.tls_stats` counts the
+  plaintext bytes each node encrypted and decrypted in user space.
 
 Determinism: time is trio's clock (``MockClock`` in tests). Randomness comes only from
 the seed: every direction of every connection gets its own ``random.Random`` derived from
@@ -37,6 +46,7 @@ Cancelling that scope stops every pump and resets every connection.
 from __future__ import annotations
 
 import random
+import ssl
 from collections import deque
 from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Set
 from contextlib import asynccontextmanager
@@ -51,6 +61,11 @@ from reflog.net._topology import Topology
 from reflog.net._util import background
 from reflog.net.errors import ConnectRefusedError
 from reflog.net.framing import DEFAULT_MAX_FRAME_SIZE
+from reflog.net.tls import TlsMaterial, TlsSide, TlsStats, TlsStream
+
+#: What :meth:`SimNetwork.connect` and :meth:`SimListener.accept` return: a plaintext end,
+#: or a TLS end when the listening node has TLS enabled.
+NetStream = SimStream | TlsStream
 
 __all__ = [
     "NO_FAULTS",
@@ -61,17 +76,24 @@ __all__ = [
     "LinkKey",
     "LinkStats",
     "NetEvent",
+    "NetStream",
     "SimListener",
     "SimNetwork",
     "SimStream",
+    "TlsMaterial",
+    "TlsStats",
+    "TlsStream",
 ]
 
 
 @final
-class SimListener(trio.abc.Listener[SimStream]):
+class SimListener(trio.abc.Listener[NetStream]):
     """A node's listening endpoint; works with ``trio.serve_listeners``.
 
-    Connections are queued without limit until accepted. :meth:`accept` raises
+    Connections are queued without limit until accepted. A connection made while the node
+    had TLS enabled is accepted as a server-side :class:`~reflog.net.tls.TlsStream` (wrapped
+    at accept time; its handshake runs on first use), any other as a :class:`SimStream`.
+    :meth:`accept` raises
     ``trio.ClosedResourceError`` once the listener is closed (by :meth:`aclose` or because
     the node was taken down), waking a blocked ``accept``; connections still queued then are
     reset. Concurrent ``accept`` calls are served in arrival order.
@@ -80,7 +102,7 @@ class SimListener(trio.abc.Listener[SimStream]):
     def __init__(self, network: SimNetwork, node: str) -> None:
         self._network = network
         self._node = node
-        self._queue: deque[SimStream] = deque()
+        self._queue: deque[tuple[SimStream, TlsMaterial | None]] = deque()
         self._lot = trio.lowlevel.ParkingLot()
         self._closed = False
 
@@ -94,14 +116,21 @@ class SimListener(trio.abc.Listener[SimStream]):
         """True once closed."""
         return self._closed
 
-    async def accept(self) -> SimStream:
-        """The next incoming connection's server end (blocks until one arrives; cancellable)."""
+    async def accept(self) -> NetStream:
+        """The next incoming connection's server end (blocks until one arrives; cancellable).
+
+        A TLS connection is returned before its handshake: a failing handshake breaks that
+        connection alone (``trio.BrokenResourceError`` on its first use), never the listener.
+        """
         await trio.lowlevel.checkpoint()
         while True:
             if self._closed:
                 raise trio.ClosedResourceError(f"listener of {self._node!r} is closed")
             if self._queue:
-                return self._queue.popleft()
+                stream, material = self._queue.popleft()
+                if material is None:
+                    return stream
+                return self._network._wrap_server(stream, material)
             await self._lot.park()
 
     async def aclose(self) -> None:
@@ -115,12 +144,12 @@ class SimListener(trio.abc.Listener[SimStream]):
             return
         self._closed = True
         while self._queue:
-            self._network._reset_connection(self._queue.popleft().conn_id)
+            self._network._reset_connection(self._queue.popleft()[0].conn_id)
         self._lot.unpark_all()
         self._network._listener_closed(self)
 
-    def _enqueue(self, stream: SimStream) -> None:
-        self._queue.append(stream)
+    def _enqueue(self, stream: SimStream, material: TlsMaterial | None) -> None:
+        self._queue.append((stream, material))
         self._lot.unpark_all()
 
 
@@ -154,6 +183,9 @@ class SimNetwork:
         self._next_conn_id = 1
         self._nursery: trio.Nursery | None = None
         self._fabric = _Fabric(self)
+        self._tls: dict[str, TlsMaterial] = {}
+        self._tls_material: TlsMaterial | None = None
+        self._tls_stats: dict[tuple[str, TlsSide], TlsStats] = {}
 
     # ---- lifecycle ---------------------------------------------------------------------
 
@@ -223,12 +255,22 @@ class SimNetwork:
         self._listeners[node] = listener
         return listener
 
-    async def connect(self, src: str, dst: str, *, framed: bool = True) -> SimStream:
+    async def connect(
+        self, src: str, dst: str, *, framed: bool = True, ssl_context: ssl.SSLContext | None = None
+    ) -> NetStream:
         """Open a connection from ``src`` to ``dst`` and return the ``src`` end.
 
         The ``dst`` end is queued on ``dst``'s listener. With ``framed=False`` faults act
         on each ``send_all`` chunk instead of on frames (for non-Kafka byte traffic).
         Connecting takes no simulated time (the handshake is not delayed by link faults).
+
+        When ``dst`` has TLS enabled (:meth:`enable_tls`) the connection is TLS: the
+        returned end is a client-side :class:`~reflog.net.tls.TlsStream` (server hostname
+        ``dst``) using ``ssl_context``, by default the client context of ``dst``'s
+        :class:`~reflog.net.tls.TlsMaterial`; ``framed`` is then ignored (chunk mode, since
+        TLS records are not Kafka frames). The TLS handshake runs on the stream's first use,
+        over the links and their faults; a failed one raises ``trio.BrokenResourceError``
+        there. ``ssl_context`` is ignored for a plaintext listener.
 
         Raises :class:`~reflog.net.errors.ConnectRefusedError` when either node is down,
         ``dst`` is not listening, or either direction between them is cut; and
@@ -248,7 +290,8 @@ class SimNetwork:
         self._next_conn_id += 1
         index = self._link_connects.get(link, 0)
         self._link_connects[link] = index + 1
-        mode: Mode = "frames" if framed else "chunks"
+        material = self._tls.get(dst)
+        mode: Mode = "frames" if framed and material is None else "chunks"
         up, down = (
             Direction(
                 self._fabric,
@@ -268,11 +311,17 @@ class SimNetwork:
             direction.on_finished = self._direction_finished
             nursery.start_soon(direction.pump, name=f"reflog.net pump #{conn_id} {direction.link}")
         self._emit("connect", link, conn_id)
-        self._listeners[dst]._enqueue(server)
-        return client
+        self._listeners[dst]._enqueue(server, material)
+        if material is None:
+            return client
+        context = material.client_context() if ssl_context is None else ssl_context
+        return TlsStream(client, context, server_side=False, stats=self._tls_stats_for(src, "client"))
 
     def connections(self, node: str | None = None) -> list[SimStream]:
-        """Client ends of the live connections (those touching ``node`` when given), by id."""
+        """Client ends of the live connections (those touching ``node`` when given), by id.
+
+        These are the simulated transport ends, also for TLS connections (whose records they carry).
+        """
         return [c.client for c in self._connections.values() if node is None or node in c.nodes]
 
     # ---- cuts ------------------------------------------------------------------------------
@@ -366,6 +415,51 @@ class SimNetwork:
         """True while ``node`` is down."""
         return self._topology.is_down(node)
 
+    # ---- TLS listeners -----------------------------------------------------------------
+
+    @property
+    def tls_material(self) -> TlsMaterial:
+        """The network's default :class:`~reflog.net.tls.TlsMaterial` (created on first use)."""
+        if self._tls_material is None:
+            self._tls_material = TlsMaterial()
+        return self._tls_material
+
+    def enable_tls(self, node: str, material: TlsMaterial | None = None) -> None:
+        """Switch ``node``'s listener to TLS with ``material``'s certificates (default :attr:`tls_material`).
+
+        From now on every connection to ``node`` is TLS at both ends (see :meth:`connect`
+        and :meth:`SimListener.accept`). Every existing connection to ``node``'s listener,
+        accepted or still queued, is reset (as when a listener is reconfigured and
+        restarted), so clients reconnect and get TLS; ``node``'s own outgoing connections
+        are untouched. The setting belongs to the node, not to one listener: it survives
+        :meth:`take_down` / :meth:`listen` until :meth:`disable_tls`. Enabling again with
+        the same material changes nothing; with another material it resets the connections
+        again. The server certificate for ``node`` is issued now, so a node name no
+        certificate can carry raises :class:`~reflog.errors.ReflogUsageError` here (and
+        nothing changes).
+        """
+        if material is None:
+            material = self.tls_material
+        material.server_context(node)
+        if self._tls.get(node) is material:
+            return
+        self._tls[node] = material
+        self._reset_listener_connections(node)
+
+    def disable_tls(self, node: str) -> None:
+        """Switch ``node``'s listener back to plaintext: its TLS connections are reset (no-op if not TLS)."""
+        if self._tls.pop(node, None) is not None:
+            self._reset_listener_connections(node)
+
+    def tls_enabled(self, node: str) -> bool:
+        """True while ``node``'s listener is a TLS listener."""
+        return node in self._tls
+
+    def tls_stats(self, node: str, *, side: TlsSide = "server") -> TlsStats:
+        """The live TLS counters of ``node`` (zeros if none): its listener's side, or with
+        ``side="client"`` its connections to TLS listeners. They accumulate across switches."""
+        return self._tls_stats_for(node, side)
+
     # ---- counters ----------------------------------------------------------------------
 
     def link_stats(self, src: str, dst: str) -> LinkStats:
@@ -417,6 +511,21 @@ class SimNetwork:
         first = connection.directions[0]
         self._emit("reset", first.link, conn_id)
         connection.reset()
+
+    def _reset_listener_connections(self, node: str) -> None:
+        for conn_id, connection in list(self._connections.items()):
+            if connection.nodes[1] == node:
+                self._reset_connection(conn_id)
+
+    def _tls_stats_for(self, node: str, side: TlsSide) -> TlsStats:
+        stats = self._tls_stats.get((node, side))
+        if stats is None:
+            stats = self._tls_stats[node, side] = TlsStats()
+        return stats
+
+    def _wrap_server(self, stream: SimStream, material: TlsMaterial) -> TlsStream:
+        context = material.server_context(stream.local)
+        return TlsStream(stream, context, server_side=True, stats=self._tls_stats_for(stream.local, "server"))
 
     def _direction_finished(self, direction: Direction) -> None:
         connection = self._connections.get(direction.conn_id)
