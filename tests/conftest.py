@@ -8,10 +8,17 @@ Hypothesis profiles (select with ``pytest --hypothesis-profile=NAME``):
 * ``deep``: opt-in, 100x the ``ci`` examples; see README.
 
 Every failure prints a ``@reproduce_failure`` blob that replays it.
+
+Hypothesis also draws "interesting" constants from the source of every local module that is
+loaded (its constant pool), so which examples a derandomized test sees depends on which of
+reflog's modules happen to be imported. This conftest imports every module of ``reflog`` and
+``faults`` up front, so a test selected alone sees the same examples as in the whole suite.
 """
 
 from __future__ import annotations
 
+import importlib
+import pkgutil
 from pathlib import Path
 
 import pytest
@@ -43,6 +50,16 @@ settings.register_profile("dev", deadline=None, print_blob=True, max_examples=50
 settings.load_profile("dev")
 
 SPEC_DIR = Path(__file__).resolve().parent.parent / "specs"
+
+
+def _import_every_module(*packages: str) -> None:
+    for name in packages:
+        package = importlib.import_module(name)
+        for module in pkgutil.walk_packages(package.__path__, f"{name}."):
+            importlib.import_module(module.name)
+
+
+_import_every_module("reflog", "faults")
 
 
 def _is_whole_suite(config: pytest.Config) -> bool:

@@ -116,9 +116,14 @@ class LogMachine(RuleBasedStateMachine):
         served = log_contents(self.log)
         assert served == [(b.base_offset, b.values) for b in self.batches]
 
-    def lose_power(self, mode: PowerLossMode) -> None:
+    def lose_power(self, mode: PowerLossMode, *, worst_case: bool = False) -> None:
         positions = batch_map(self.log)
-        report = self.fs.power_loss(mode)
+        if worst_case:  # every unsynced page lands, torn; every pending size change lands
+            report = self.fs.power_loss(
+                mode, survival_probability=1.0, torn_probability=1.0, size_probability=1.0
+            )
+        else:
+            report = self.fs.power_loss(mode)
         self.must_survive_below = guaranteed_end(self.durable_end, positions, report)
         if self.must_survive_below < self.durable_end:
             event("a torn write destroyed bytes that were already durable")
@@ -214,6 +219,13 @@ class LogMachine(RuleBasedStateMachine):
     @rule(mode=st.sampled_from(list(PowerLossMode)))
     def power_loss(self, mode: PowerLossMode) -> None:
         self.lose_power(mode)
+        self.adopt(self.reopen())
+        self.check_prefix_after_power_loss()
+
+    @rule()
+    def power_loss_tearing_every_unsynced_page(self) -> None:
+        """The worst torn tail: every page not yet fsynced lands, each torn at sector boundaries."""
+        self.lose_power(PowerLossMode.TORN, worst_case=True)
         self.adopt(self.reopen())
         self.check_prefix_after_power_loss()
 

@@ -185,8 +185,8 @@ class DiskFaults:
         self._crash_points.append(_CrashPoint(op, path_glob, occurrence))
 
     def set_latency(self, *, per_io_s: float = 0.0, per_byte_s: float = 0.0) -> None:
-        """Slow disk (F13, accounting only): each device I/O adds ``per_io_s + bytes * per_byte_s``
-        simulated seconds to ``stats.device_busy_seconds``; nothing waits."""
+        """Slow disk (F13): each device I/O adds ``per_io_s + bytes * per_byte_s`` simulated seconds
+        to ``stats.device_busy_seconds``, which writers then wait out (``take_throttle_delay``)."""
         if per_io_s < 0 or per_byte_s < 0:
             raise ReflogUsageError("latency must not be negative")
         self._latency = _Latency(per_io_s, per_byte_s)

@@ -105,6 +105,7 @@ class SimFilesystem:
     ) -> None:
         self.clock = clock
         self.seed = seed
+        self._busy_charged = 0.0
         self.policy = policy if policy is not None else WritebackPolicy()
         self._rng = random.Random(seed)
         #: I/O counters (mutable; see :class:`IOStats`).
@@ -362,8 +363,15 @@ class SimFilesystem:
         return None
 
     def take_throttle_delay(self) -> float:
-        """Seconds of write throttling owed since the last call (then reset to 0)."""
-        return self._cache.take_throttle_delay()
+        """Seconds a writer owes since the last call (then reset to 0).
+
+        That is the page cache's write throttling plus the device time of every I/O since the
+        last call (non-zero only on a slow disk, :meth:`DiskFaults.set_latency`): the broker
+        waits it out after an append, so a slow disk slows its writers as a real one would.
+        """
+        busy = self.stats.device_busy_seconds - self._busy_charged
+        self._busy_charged = self.stats.device_busy_seconds
+        return self._cache.take_throttle_delay() + busy
 
     # -- write-back control -----------------------------------------------------------------------------
 
@@ -435,22 +443,28 @@ class SimFilesystem:
         *,
         survival_probability: float = 0.5,
         torn_probability: float = 0.5,
+        size_probability: float = 0.5,
     ) -> CrashReport:
         """The machine loses power: page cache and volatile device cache are emptied.
 
         What survives depends on ``mode`` (see :class:`PowerLossMode` and
         :mod:`._powerloss`); ``CLEAN`` leaves exactly :meth:`durable_bytes` of every
-        :meth:`durable_paths` file. Open handles become invalid. Returns a
+        :meth:`durable_paths` file; ``PARTIAL`` and ``TORN`` keep each unsynced page with
+        ``survival_probability``, ``TORN`` tears each kept page with ``torn_probability``, and
+        an unsynced size change reaches the journal with ``size_probability``. Open handles
+        become invalid. Raises :class:`ReflogUsageError` for a probability outside [0, 1]. Returns a
         :class:`CrashReport` of lost, surviving and torn pages and rolled-back directory
         operations. Faults already applied to media stay; pending fault hooks stay armed.
         """
-        if not 0.0 <= survival_probability <= 1.0 or not 0.0 <= torn_probability <= 1.0:
+        probabilities = (survival_probability, torn_probability, size_probability)
+        if not all(0.0 <= p <= 1.0 for p in probabilities):
             raise ReflogUsageError("probabilities must lie in [0, 1]")
         invalidated = self._end_process()
         report, self._inodes = lose_power(
             mode=mode,
             survival_probability=survival_probability,
             torn_probability=torn_probability,
+            size_probability=size_probability,
             rng=self._rng,
             cache=self._cache,
             device=self._device,

@@ -12,9 +12,10 @@ sizes, tearing, garbage), so the same seed and the same history give the same ou
 * ``TORN`` tears each survivor with ``torn_probability`` after FoundationDB: good-left,
   good-right or wholly bad at sector granularity, each bad sector holding the old bytes,
   zeros or garbage.
-* A file whose size (or a truncation) was not yet durable gets, outside ``CLEAN``, either
-  its durable or its last visible size (the size metadata may have reached the journal
-  without the data: the exposed tail reads zeros, or garbage per page in ``TORN``).
+* A file whose size (or a truncation) was not yet durable gets, outside ``CLEAN``, its last
+  visible size with ``size_probability``, else its durable size (the size metadata may have
+  reached the journal without the data: the exposed tail reads zeros, or garbage per page in
+  ``TORN``).
 * Directory operations: ``CLEAN`` rolls back every uncommitted one; otherwise a random
   prefix of the journal survives.
 """
@@ -63,6 +64,7 @@ def lose_power(
     mode: PowerLossMode,
     survival_probability: float,
     torn_probability: float,
+    size_probability: float,
     rng: random.Random,
     cache: PageCache,
     device: Device,
@@ -101,7 +103,7 @@ def lose_power(
         durable = device.durable_size(ino)
         visible = inodes[ino].size if ino in inodes else durable
         pending = visible != durable or device.has_pending_trim(ino)
-        reached = pending and mode is not PowerLossMode.CLEAN and rng.random() < 0.5
+        reached = pending and mode is not PowerLossMode.CLEAN and rng.random() < size_probability
         device.resolve_trim(ino, applied=reached)
         sizes[ino] = visible if reached else durable
         if visible != durable:
