@@ -37,7 +37,7 @@ from reflog.replication.controller import Controller, ControllerConfig
 from reflog.replication.errors import Errors
 from reflog.replication.messages import PartitionMetadata
 from reflog.storage import Filesystem, OsFilesystem
-from reflog.storage.sim import PowerLossMode, SimFilesystem, WritebackPolicy
+from reflog.storage.sim import CrashReport, PowerLossMode, SimFilesystem, WritebackPolicy
 
 
 class BrokerHandle:
@@ -48,6 +48,7 @@ class BrokerHandle:
         self.broker = broker
         self._scope: trio.CancelScope | None = None
         self._done: trio.Event | None = None
+        self._disks = 0
 
     @property
     def broker_id(self) -> int:
@@ -74,9 +75,25 @@ class BrokerHandle:
             with trio.CancelScope() as scope:
                 self._scope = scope
                 await self.broker.run(task_status=task_status)
+            if self.broker.exit_reason is not None:
+                # The broker halted by itself (a log directory failure): the process is gone,
+                # the machine and its page cache are not.
+                self._process_exited()
         finally:
             self._scope = None
             done.set()
+
+    def _process_exited(self) -> None:
+        network = self._cluster.network
+        network.take_down(self.broker.node)
+        network.bring_up(self.broker.node)
+        if isinstance(self.fs, SimFilesystem):
+            self.fs.crash_process()
+
+    @property
+    def exit_reason(self) -> str | None:
+        """Why the broker halted by itself (see :class:`~reflog.broker.Broker`), while it stays down."""
+        return None if self.running else self.broker.exit_reason
 
     async def _halt(self) -> None:
         if self._scope is None or self._done is None:
@@ -98,16 +115,49 @@ class BrokerHandle:
         if isinstance(self.fs, SimFilesystem):
             self.fs.crash_process()
 
-    async def power_off(self, mode: PowerLossMode = PowerLossMode.CLEAN) -> None:
-        """The machine loses power: only durable bytes survive (simulated storage only)."""
+    async def power_off(
+        self,
+        mode: PowerLossMode = PowerLossMode.CLEAN,
+        *,
+        survival_probability: float = 0.5,
+        torn_probability: float = 0.5,
+        size_probability: float = 0.5,
+    ) -> CrashReport:
+        """The machine loses power: only durable bytes survive (simulated storage only).
+
+        ``mode`` and the probabilities are :meth:`SimFilesystem.power_loss`'s; returns its report.
+        A broker already down (crashed, halted) still loses its page cache.
+        """
         if not isinstance(self.fs, SimFilesystem):
             raise ReflogUsageError("power loss needs simulated storage (storage='sim')")
-        await self._halt()
-        self.fs.power_loss(mode)
+        if self.running:
+            await self._halt()
+        return self.fs.power_loss(
+            mode,
+            survival_probability=survival_probability,
+            torn_probability=torn_probability,
+            size_probability=size_probability,
+        )
 
     async def restart(self) -> None:
-        """Start again after a stop, kill or power loss."""
+        """Start again after a stop, kill, power loss or halt."""
         await self.start()
+
+    async def replace_disk(self) -> None:
+        """The replica is lost for good with its disk: power off and install an empty disk.
+
+        The broker keeps its id and stays down until :meth:`restart`, which starts it with
+        no data, as an operator replacing a failed machine would. Simulated storage only.
+        """
+        if not isinstance(self.fs, SimFilesystem):
+            raise ReflogUsageError("replacing a disk needs simulated storage (storage='sim')")
+        if self.running:
+            await self._halt()
+        self.fs.power_loss(PowerLossMode.CLEAN)
+        self._disks += 1
+        self.broker.fs = SimFilesystem(
+            TrioClock(), seed=self.fs.seed * 1000 + self._disks, policy=self.fs.policy
+        )
 
 
 class Cluster:

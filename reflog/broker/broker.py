@@ -14,11 +14,18 @@ controller, and runs a task tree:
 
 Cancelling :meth:`run` (kill, power loss) stops every task at once, as a dying process would;
 :meth:`shutdown` first does Kafka's controlled shutdown and writes the clean-shutdown marker.
+
+A storage error takes the log that hit it offline (KIP-112). A reflog broker has one log
+directory, so, as Kafka's ``LogDirFailureHandler`` does when no log directory is left online, the
+broker then halts: :meth:`run` returns at once with :attr:`Broker.exit_reason` set, no controlled
+shutdown, no clean-shutdown marker. The controller fences it when its session expires and moves
+leadership; a restart recovers the log from what the storage holds.
 """
 
 from __future__ import annotations
 
 import contextlib
+import logging
 
 import attrs
 import trio
@@ -41,9 +48,10 @@ from reflog.broker.api import (
 )
 from reflog.broker.peers import Peers
 from reflog.clock import TrioClock
-from reflog.errors import CorruptRecordError, ReflogError
+from reflog.errors import CorruptRecordError, ReflogError, StorageError
 from reflog.log import LogConfig, LogManager
 from reflog.log.config import KAFKA_NAMES as LOG_CONFIG_NAMES
+from reflog.log.manager import StartupReport
 from reflog.net.errors import NetError
 from reflog.net.rpc import serve_rpc_listener
 from reflog.net.sim import SimNetwork
@@ -59,6 +67,8 @@ from reflog.replication.partition import Partition, PartitionConfig, Role
 from reflog.storage import Filesystem
 from reflog.storage.flusher import run_flusher
 from reflog.storage.sim import SimFilesystem
+
+logger = logging.getLogger(__name__)
 
 
 @attrs.frozen
@@ -102,6 +112,8 @@ class Broker:
         self.partitions: dict[TopicPartition, Partition] = {}
         self.manager: LogManager | None = None
         self.last_startup_clean: bool | None = None
+        self.last_startup: StartupReport | None = None
+        """What the latest incarnation's log recovery found (``None`` before the first start)."""
         self._changed: dict[TopicPartition, trio.Event] = {}
         self._fetchers: dict[TopicPartition, tuple[int, trio.CancelScope]] = {}
         self._broker_epochs: dict[int, int] = {}
@@ -109,11 +121,14 @@ class Broker:
         self._nursery: trio.Nursery | None = None
         self._peers: Peers | None = None
         self.running = False
+        self.exit_reason: str | None = None
+        """Why the last incarnation halted by itself (a log directory failure), else ``None``."""
 
     # ================================================================== lifecycle
     async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
         """Run one incarnation until cancelled; ``started`` once registered with the controller."""
         self.incarnation += 1
+        self.exit_reason = None
         self.partitions = {}
         self._fetchers = {}
         self._changed = {}
@@ -122,6 +137,7 @@ class Broker:
         report = manager.startup(topic_configs={t: self._log_config(t) for t in self.topic_configs})
         self.manager = manager
         self.last_startup_clean = report.clean_shutdown
+        self.last_startup = report
         self._checkpointed_hw = manager.read_high_watermarks()
         listener = self.network.listen(self.node)
         try:
@@ -154,6 +170,24 @@ class Broker:
         if self.manager is not None:
             self._checkpoint_high_watermarks()
             self.manager.shutdown()
+
+    def _halt_if_log_dir_failed(self, error: BaseException | None = None) -> bool:
+        """Halt this incarnation if a log went offline (or ``error`` is a storage error).
+
+        Returns whether the broker is halting. The halt cancels every task, as ``Exit.halt``
+        ends Kafka's process; answers already computed may or may not reach their clients.
+        """
+        logs = self.manager.logs if self.manager is not None else {}
+        offline = [tp.dir_name for tp, log in logs.items() if log.offline]
+        if not offline and not isinstance(error, StorageError):
+            return False
+        if self.exit_reason is None:
+            what = ", ".join(sorted(offline)) or str(error)
+            self.exit_reason = f"log directory failed ({what}): halting, as Kafka does with no log dir left"
+            logger.warning("broker %d: %s", self.broker_id, self.exit_reason)
+            if self._nursery is not None:
+                self._nursery.cancel_scope.cancel()
+        return True
 
     def _log_config(self, topic: str) -> LogConfig:
         props = {k: v for k, v in self.topic_configs.get(topic, {}).items() if k in LOG_CONFIG_NAMES}
@@ -272,8 +306,9 @@ class Broker:
                 assert isinstance(response, FetchResponse)
                 try:
                     outcome = partition.handle_fetch_response(request, response)
-                except ReflogError:
-                    await trio.sleep(backoff)  # the local log failed; metadata will move leadership
+                except ReflogError as exc:
+                    self._halt_if_log_dir_failed(exc)
+                    await trio.sleep(backoff)
                     continue
                 await self._throttle()
                 self._notify(partition.topic_partition)
@@ -322,8 +357,8 @@ class Broker:
                 if trio.current_time() - last_hw_checkpoint >= hw_interval:
                     self._checkpoint_high_watermarks()
                     last_hw_checkpoint = trio.current_time()
-            except ReflogError:
-                continue
+            except ReflogError as exc:
+                self._halt_if_log_dir_failed(exc)
 
     def _checkpoint_high_watermarks(self) -> None:
         if self.manager is not None:
@@ -355,7 +390,11 @@ class Broker:
             # Long poll (replica.fetch.wait.max.ms): nothing new yet, wait for an append.
             await self._wait_change(tp, self.config.replica_fetch_wait_max_ms / 1000)
         hw_before = partition.high_watermark
-        response = partition.handle_fetch(request, trio.current_time())
+        try:
+            response = partition.handle_fetch(request, trio.current_time())
+        except StorageError as exc:  # a read error: the log went offline
+            self._halt_if_log_dir_failed(exc)
+            return FetchResponse(tp, Errors.KAFKA_STORAGE_ERROR)
         if response.error is Errors.NONE and response.diverging_epoch is None:
             self._maybe_expand_isr(partition)
         if partition.high_watermark != hw_before:
@@ -368,6 +407,9 @@ class Broker:
         if partition is None:
             return ProduceResponse(tp, Errors.NOT_LEADER_OR_FOLLOWER)
         result = partition.append_records(request.records, request.acks, trio.current_time())
+        if result.error is Errors.KAFKA_STORAGE_ERROR:
+            self._halt_if_log_dir_failed()
+            return ProduceResponse(tp, result.error, result.base_offset)
         await self._throttle()
         self._notify(tp)
         if result.error is not None:
@@ -401,6 +443,7 @@ class Broker:
                 except CorruptRecordError:
                     return ConsumerFetchResponse(tp, Errors.CORRUPT_MESSAGE)
                 except ReflogError as exc:
+                    self._halt_if_log_dir_failed(exc)
                     return ConsumerFetchResponse(tp, Errors.of(exc.error_code))
             remaining = deadline - trio.current_time()
             if len(records) >= request.min_bytes or remaining <= 0 or partition.role is not Role.LEADER:

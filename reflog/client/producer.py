@@ -49,9 +49,11 @@ _NOT_APPENDED = frozenset(
         Errors.OUT_OF_ORDER_SEQUENCE_NUMBER,
         Errors.INVALID_PRODUCER_EPOCH,
         Errors.RECORD_LIST_TOO_LARGE,
-        Errors.KAFKA_STORAGE_ERROR,
     }
 )
+# ``KAFKA_STORAGE_ERROR`` is deliberately absent: an fsync (``flush.messages``) fails *after* the
+# append reached the leader's page cache, and a crash keeps that cache, so the batch may be in the
+# log when the broker comes back. Such a send is indeterminate, never a definite failure.
 
 
 class SendStatus(enum.Enum):

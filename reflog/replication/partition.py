@@ -250,8 +250,10 @@ class Partition:
         """Handle a produce request's records for this partition (Kafka's ``appendRecordsToLeader``).
 
         Returns a definite error (nothing written: ``NOT_LEADER_OR_FOLLOWER``,
-        ``NOT_ENOUGH_REPLICAS``, ``CORRUPT_MESSAGE``, ``KAFKA_STORAGE_ERROR``), a final
-        success for ``acks`` 0/1, or a pending success for ``acks=all``.
+        ``NOT_ENOUGH_REPLICAS``, ``CORRUPT_MESSAGE``), ``KAFKA_STORAGE_ERROR`` when the log
+        failed (the batch may already be in the page cache, if the failure was the fsync of
+        ``flush.messages``; the log is then offline), a final success for ``acks`` 0/1, or a
+        pending success for ``acks=all``.
         """
         if self.role is not Role.LEADER:
             return ProduceResult(Errors.NOT_LEADER_OR_FOLLOWER)
