@@ -9,9 +9,12 @@ For every acknowledged record the checker says whether it survived (the leader's
 value at the acknowledged offset). A lost record is *allowed* when ``excuse`` names why the run
 went beyond the guarantee (every in-sync replica lost power before flushing, an unclean election,
 ``acks=1``...), otherwise it is a *violation*. It also reports duplicates (a value twice in the
-log), reordering (a producer's later acknowledged send at a lower offset), reads that vanished (a
-consumer saw a record the final log does not hold at that offset), and replicas that diverge
-below their high watermarks. Indeterminate (``info``) and failed sends are never counted lost.
+log), reordering (a producer's later acknowledged send at a lower offset, both surviving), reads
+that vanished (a
+consumer saw a record the final log does not hold at that offset), replicas that diverge
+below their high watermarks, and replicas whose log holds a batch that fails its CRC check
+(corrupt bytes a recovery kept, which a fetch would refuse to serve). Indeterminate (``info``)
+and failed sends are never counted lost.
 """
 
 from __future__ import annotations
@@ -39,6 +42,8 @@ class ReplicaState:
 
     records: Sequence[tuple[int, str]]
     high_watermark: int
+    corrupt_at: int | None = None
+    """The offset of the first batch that fails its CRC check (``records`` stop there), if any."""
 
 
 @attrs.frozen
@@ -53,6 +58,8 @@ class CheckReport:
     vanished_reads: tuple[tuple[int, str], ...]
     divergent: tuple[tuple[int, int, int], ...]
     """(replica a, replica b, first offset where they differ below both HWs)."""
+    corrupt: tuple[tuple[int, int], ...] = ()
+    """(replica, offset of its first batch that fails the CRC check)."""
 
     @property
     def violations(self) -> tuple[Lost, ...]:
@@ -60,9 +67,14 @@ class CheckReport:
 
     @property
     def valid(self) -> bool:
-        """No violation: every loss allowed, no duplicate, reordering, vanished read or divergence."""
+        """No violation: no unexcused loss, duplicate, reordering, vanished read, divergence or corruption."""
         return not (
-            self.violations or self.duplicates or self.reordered or self.vanished_reads or self.divergent
+            self.violations
+            or self.duplicates
+            or self.reordered
+            or self.vanished_reads
+            or self.divergent
+            or self.corrupt
         )
 
 
@@ -100,7 +112,11 @@ def check(
     for sends in by_process.values():
         for (i1, d1), (i2, d2) in itertools.pairwise(sends):
             # d1 completed before i2 was invoked: the later send must land at a higher offset.
-            if d1.time <= i2.time and int(d2.value["offset"]) < int(d1.value["offset"]):
+            # A lost record's offset may be reused after a truncation; its loss is reported above.
+            both_survived = all(
+                final.get(int(d.value["offset"])) == i.value["value"] for i, d in ((i1, d1), (i2, d2))
+            )
+            if both_survived and d1.time <= i2.time and int(d2.value["offset"]) < int(d1.value["offset"]):
                 reordered.append((str(i1.value["value"]), str(i2.value["value"])))
     vanished: list[tuple[int, str]] = []
     if excuse is None:
@@ -130,4 +146,9 @@ def check(
         reordered=tuple(reordered),
         vanished_reads=tuple(sorted(set(vanished))),
         divergent=tuple(divergent),
+        corrupt=tuple(
+            (broker, state.corrupt_at)
+            for broker, state in sorted(replicas.items())
+            if state.corrupt_at is not None
+        ),
     )

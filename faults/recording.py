@@ -14,6 +14,7 @@ from faults.checker import ReplicaState
 from faults.history import History, OpType
 from reflog.client import Consumer, ConsumerRecord, Producer, SendResult, SendStatus
 from reflog.cluster import Cluster
+from reflog.errors import CorruptRecordError
 from reflog.records import decode_batch
 from reflog.replication.messages import TopicPartition
 
@@ -64,16 +65,28 @@ class RecordingConsumer:
 
 
 def final_state(cluster: Cluster, tp: TopicPartition) -> tuple[dict[int, ReplicaState], int]:
-    """Every running replica's log (offset, text value) and HW for ``tp``, and the controller's leader."""
+    """Every running replica's log (offset, text value) and HW for ``tp``, and the controller's leader.
+
+    A replica's records stop at the first batch that fails its CRC check (``corrupt_at``).
+    """
     replicas: dict[int, ReplicaState] = {}
     for handle in cluster.brokers:
         partition = handle.broker.partitions.get(tp) if handle.running else None
         if partition is None:
             continue
         records: list[tuple[int, str]] = []
-        for raw in partition.log.iter_batches():
+        corrupt_at: int | None = None
+        batches = partition.log.iter_batches()
+        while True:
+            try:
+                raw = next(batches, None)
+            except CorruptRecordError:
+                corrupt_at = records[-1][0] + 1 if records else partition.log.log_start_offset
+                break
+            if raw is None:
+                break
             for record in decode_batch(raw).records:
                 assert record.offset is not None
-                records.append((record.offset, (record.value or b"").decode()))
-        replicas[handle.broker_id] = ReplicaState(records, partition.high_watermark)
+                records.append((record.offset, (record.value or b"").decode(errors="replace")))
+        replicas[handle.broker_id] = ReplicaState(records, partition.high_watermark, corrupt_at)
     return replicas, cluster.controller.partition(tp.topic, tp.partition).leader

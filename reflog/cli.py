@@ -145,14 +145,31 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     scenarios_parser.add_argument("--seed", type=int, default=1, help="seed of every scenario (default 1)")
     scenarios_parser.add_argument(
-        "--only", action="append", default=[], help="run only this scenario (repeat)"
+        "--only",
+        action="extend",
+        nargs="+",
+        default=[],
+        metavar="NAME",
+        help="run only these scenarios (names separated by spaces or commas; repeatable)",
     )
     scenarios_parser.add_argument("--json", action="store_true", help="print the results as JSON")
+    scenarios_parser.add_argument(
+        "--report", metavar="FILE", help="write a self-contained HTML report with a timeline of each run"
+    )
+    scenarios_parser.add_argument(
+        "--history-dir", metavar="DIR", help="save each run's history as JSON lines in DIR"
+    )
     args = parser.parse_args(argv)
     if args.command == "demo":
         return demo(args.seed, args.batches)
     if args.command == "scenarios":
-        return run_catalogue(seed=args.seed, only=args.only, as_json=args.json)
+        return run_catalogue(
+            seed=args.seed,
+            only=[name for arg in args.only for name in arg.split(",") if name],
+            as_json=args.json,
+            report=args.report,
+            history_dir=args.history_dir,
+        )
     parser.error(f"unknown command {args.command}")
     return 2  # pragma: no cover
 

@@ -68,7 +68,7 @@ def test_the_checker_catches_a_lost_acknowledged_record_and_classifies_it() -> N
 
 
 @pytest.mark.req("HAR-2")
-def test_the_checker_catches_duplicates_reordering_vanished_reads_and_divergence() -> None:
+def test_the_checker_catches_duplicates_reordering_vanished_reads_divergence_and_corruption() -> None:
     dup = check(history_of([("p1", "a", 0, 1, 0)]), replicas(["a", "a"]), leader=1)
     assert dup.duplicates == ("a",) and not dup.valid
     reorder = check(history_of([("p1", "a", 0, 1, 1), ("p1", "b", 2, 3, 0)]), replicas(["b", "a"]), leader=1)
@@ -77,6 +77,9 @@ def test_the_checker_catches_duplicates_reordering_vanished_reads_and_divergence
     assert vanished.vanished_reads == ((0, "ghost"),) and not vanished.valid
     diverged = check(history_of([]), replicas(["a", "b"], ["a", "c"]), leader=1)
     assert diverged.divergent == ((1, 2, 1),) and not diverged.valid
+    corrupt = {1: ReplicaState([(0, "a")], 1), 2: ReplicaState([(0, "a")], 1, corrupt_at=1)}
+    kept_corrupt_bytes = check(history_of([("p1", "a", 0, 1, 0)]), corrupt, leader=1)
+    assert kept_corrupt_bytes.corrupt == ((2, 1),) and not kept_corrupt_bytes.valid
     # Concurrent sends (the second invoked before the first completed) may land in either order.
     concurrent = check(
         history_of([("p1", "a", 0, 2, 1), ("p1", "b", 1, 3, 0)]), replicas(["b", "a"]), leader=1
