@@ -258,7 +258,8 @@ async def _random_nemesis_within_budget(ctx: ScenarioContext) -> str | None:
     nemesis = ctx.nemesis()
     slow_down_followers(ctx)
     async with trio.open_nursery() as nursery:
-        nursery.start_soon(ctx.produce_for, 120.0)
+        for _ in range(4):  # four sends in flight at a time, so faults land mid-request
+            nursery.start_soon(ctx.produce_for, 120.0)
         await nemesis.run_random(120.0, stay_within_budget=True)
     ctx.metrics["faults injected"] = str(len(ctx.history.faults()))
     return ctx.monitor.excuse

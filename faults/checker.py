@@ -109,14 +109,17 @@ def check(
     by_process: dict[str, list[tuple[Operation, Operation]]] = {}
     for invoke, done in acked:
         by_process.setdefault(invoke.process, []).append((invoke, done))
+    position = {id(event): n for n, event in enumerate(history.events)}  # history order, not time
     for sends in by_process.values():
         for (i1, d1), (i2, d2) in itertools.pairwise(sends):
-            # d1 completed before i2 was invoked: the later send must land at a higher offset.
+            # d1 completed before i2 was invoked (earlier in the history, even at the same simulated
+            # instant): the later send must land at a higher offset.
             # A lost record's offset may be reused after a truncation; its loss is reported above.
             both_survived = all(
                 final.get(int(d.value["offset"])) == i.value["value"] for i, d in ((i1, d1), (i2, d2))
             )
-            if both_survived and d1.time <= i2.time and int(d2.value["offset"]) < int(d1.value["offset"]):
+            sequential = d1.time < i2.time or (d1.time == i2.time and position[id(d1)] < position[id(i2)])
+            if both_survived and sequential and int(d2.value["offset"]) < int(d1.value["offset"]):
                 reordered.append((str(i1.value["value"]), str(i2.value["value"])))
     vanished: list[tuple[int, str]] = []
     if excuse is None:

@@ -155,7 +155,7 @@ class FaultInjector:
         await handle.replace_disk()
         self._record("replace_disk", _node(broker), (broker,))
         if start:
-            await handle.restart()
+            await self.restart(broker)
 
     # ------------------------------------------------------------------ network
     def isolate(self, broker: int) -> None:

@@ -9,7 +9,9 @@ is cleared and its broker restarted), so a run always ends with the cluster able
 * :meth:`Nemesis.run_random` draws faults from ``kinds`` with a ``random.Random(seed)`` for
   ``duration`` simulated seconds, at most ``max_concurrent`` at a time. With a
   :class:`~faults.budget.BudgetMonitor` and ``stay_within_budget`` it only picks damaging faults
-  that keep the run within its :class:`~faults.budget.FaultBudget`; without, it may go beyond it
+  that keep the run within its :class:`~faults.budget.FaultBudget`, and never takes down the last
+  running in-sync replica (whose unclean restart would leave the partition offline under
+  KIP-966); without, it may go beyond it
   (for example several brokers losing power at once), and the monitor records that it did.
 
 Determinism: all choices come from the seed, and time is trio's clock, so under a seeded cluster
@@ -47,6 +49,12 @@ RANDOM_KINDS: tuple[str, ...] = (
     "replace_disk",
 )
 """Fault kinds :meth:`Nemesis.run_random` draws from by default."""
+
+_TAKES_DOWN = frozenset(
+    {"crash", "stop", "power_loss", "power_loss_torn", "correlated_power_loss", "replace_disk"}
+    | {"fsync_error", "enospc"}
+)
+"""Fault kinds that stop a broker's process (a disk error halts it, REP-26)."""
 
 _DAMAGING_KINDS = frozenset({"power_loss", "power_loss_torn", "correlated_power_loss"} | DAMAGING)
 
@@ -157,9 +165,24 @@ class Nemesis:
         free = [b for b in self.brokers if b not in self._busy()]
         if kind in _DAMAGING_KINDS and stay_within_budget and self.monitor is not None:
             free = [b for b in free if not self.monitor.would_exceed({b})]
+        if kind in _TAKES_DOWN and stay_within_budget:
+            free = [b for b in free if not self._leaves_no_live_isr_member(b)]
         if kind in {"fsync_error", "bitflip", "slow_disk"}:
             free = [b for b in free if self.injector.cluster.broker(b).running]
         return free
+
+    def _leaves_no_live_isr_member(self, broker: int) -> bool:
+        """Whether taking ``broker`` down would leave no running, unfaulted ISR member.
+
+        The last ISR member's restart is unclean, so KIP-966 keeps it from leading again and
+        the partition would stay offline (Kafka needs an unclean election or unclean recovery
+        then): a run that promises to stay within the guarantee must not do that.
+        """
+        cluster = self.injector.cluster
+        isr = cluster.controller.partition(*self.tp).isr
+        busy = self._busy()
+        alive = {m for m in isr if m != broker and m not in busy and cluster.broker(m).running}
+        return not alive
 
     async def _start_one(self, kinds: Sequence[str], hold: tuple[float, float], within: bool) -> None:
         kind = self.rng.choice(list(kinds))

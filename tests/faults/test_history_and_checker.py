@@ -96,3 +96,20 @@ async def test_the_checker_catches_the_pre_fix_rule_on_a_real_cluster_run(autoju
         history = history_of([("p", "m0", 0, 1, 0), ("p", "m1", 1, 2, 1)])
         final = {1: ReplicaState([(i, (v or b"").decode()) for i, v in enumerate(values)], len(values))}
         assert check(history, final, leader=1).valid is expect_valid
+
+
+@pytest.mark.req("HAR-2")
+def test_at_one_simulated_instant_the_history_order_decides_what_was_sequential() -> None:
+    def two_sends(sequential: bool) -> History:
+        history = History()
+        a = history.invoke("p1", "send", {"partition": 0, "value": "a"}, 5.0)
+        if sequential:
+            history.complete(a, "ok", {"offset": 1}, 5.0)
+        b = history.invoke("p1", "send", {"partition": 0, "value": "b"}, 5.0)
+        history.complete(b, "ok", {"offset": 0}, 5.0)
+        if not sequential:
+            history.complete(a, "ok", {"offset": 1}, 5.0)
+        return history
+
+    assert check(two_sends(sequential=True), replicas(["b", "a"]), leader=1).reordered == (("a", "b"),)
+    assert check(two_sends(sequential=False), replicas(["b", "a"]), leader=1).valid
