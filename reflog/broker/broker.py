@@ -161,15 +161,20 @@ class Broker:
     async def shutdown(self) -> None:
         """Kafka's controlled shutdown, then flush every log and write the clean-shutdown marker.
 
-        The caller cancels :meth:`run` afterwards.
+        The caller cancels :meth:`run` afterwards. An I/O error in the final flush or checkpoint
+        does not raise: the log goes offline, no clean-shutdown marker is written (the next start
+        recovers) and ``exit_reason`` says why, as when the broker halts on a log dir failure.
         """
         with contextlib.suppress(NetError):  # the controller unreachable: shut down anyway
             await self._call(CONTROLLER_NODE, ControlledShutdownRequest(self.broker_id, self.broker_epoch))
         for scope in self._fetchers.values():
             scope[1].cancel()
         if self.manager is not None:
-            self._checkpoint_high_watermarks()
-            self.manager.shutdown()
+            try:
+                self._checkpoint_high_watermarks()
+                self.manager.shutdown()
+            except StorageError as exc:
+                self._halt_if_log_dir_failed(exc)
 
     def _halt_if_log_dir_failed(self, error: BaseException | None = None) -> bool:
         """Halt this incarnation if a log went offline (or ``error`` is a storage error).

@@ -43,3 +43,21 @@ async def test_an_io_error_halts_the_broker_without_a_false_acknowledgement(
         await handle.restart()
         assert handle.running and handle.exit_reason is None
         await cluster.wait_for_leaders("t")
+
+
+@pytest.mark.req("REP-26")
+async def test_a_clean_shutdown_whose_final_flush_fails_is_unclean_and_does_not_raise(
+    autojump_clock: object,
+) -> None:
+    async with open_cluster(brokers=3, seed=5) as cluster:
+        await cluster.create_topic("t", replication_factor=3)
+        producer = cluster.producer(acks="all")
+        assert (await producer.send("t", b"unflushed")).status is SendStatus.OK
+        handle = cluster.broker(1)
+        fs = handle.fs
+        assert isinstance(fs, SimFilesystem)
+        fs.faults.fail_writeback(active_segment(fs, "data/t-0"))
+        await handle.stop()  # the final flush fails: no exception, no clean-shutdown marker
+        assert not handle.running and handle.exit_reason is not None
+        await handle.restart()
+        assert handle.broker.last_startup_clean is False  # recovery ran
