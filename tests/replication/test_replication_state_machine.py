@@ -15,7 +15,15 @@ Invariants after every step:
 * LogMatching: below both of their HWs, any two running replicas hold the same batch bytes;
 * a leader's HW never decreases while it leads in one epoch; a committed offset never changes content,
   and when it first becomes committed at least ``min.insync.replicas`` replicas hold it;
-* durability: a committed batch stays on every replica that held it and has not lost power since.
+* durability, the guarantee of specs/replication.md as :class:`faults.guarantee.Guarantee` states it:
+  while the premise protects a committed batch (REP-27) no holder loses it (REP-28); a holder that
+  loses power keeps protecting only what it had flushed;
+* every running ISR member holds every protected committed batch the leader holds (a replica joins
+  the ISR only past the leader epoch's start offset: KAFKA-7128).
+
+Two compound rules replay schedules behind real Kafka bugs: a leader failing while a lagging
+replica catches up (KAFKA-7128), and a follower's fetch read by the leader after the follower
+restarted (KIP-903).
 
 At the end, every fault is healed and time passes: the partition must converge (every replica
 byte-identical to the leader, all back in the ISR) unless it has no eligible leader left.
@@ -26,13 +34,14 @@ derandomized (same examples every run).
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import pytest
 from hypothesis import event, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule
 
+from faults.guarantee import Guarantee
 from reflog.records import Record, build_batch
 from reflog.replication.controller import Controller, ControllerConfig, DuplicateBrokerRegistrationError
 from reflog.replication.errors import Errors
@@ -52,6 +61,8 @@ class Message:
     leader: int
     request: FetchRequest
     response: FetchResponse | None = None
+    incarnation: int = 0
+    """The follower's incarnation that sent the request; a response reaches only that one."""
 
 
 @dataclass
@@ -60,12 +71,6 @@ class Pending:
     incarnation: int
     leader_epoch: int
     required_offset: int
-
-
-@dataclass
-class Committed:
-    data: bytes
-    holders_ok: set[int] = field(default_factory=set)
 
 
 class ReplicationMachine(RuleBasedStateMachine):
@@ -95,7 +100,7 @@ class ReplicationMachine(RuleBasedStateMachine):
             self.propagate(b)
         self.inflight: list[Message] = []
         self.pending: list[Pending] = []
-        self.committed: dict[int, Committed] = {}
+        self.guarantee = Guarantee()
         self.hw_seen: dict[tuple[int, int, int], int] = {}
         self.value = 0
         self.acknowledged = 0
@@ -139,7 +144,14 @@ class ReplicationMachine(RuleBasedStateMachine):
         return self.logs[broker].batch_at(offset) == data
 
     def forget_messages_of(self, broker: int) -> None:
-        self.inflight = [m for m in self.inflight if broker not in (m.follower, m.leader)]
+        """``broker`` stopped: its connections close, but a request it already sent to a live
+        leader may still be read and served there (KIP-903's stale fetch)."""
+        self.inflight = [
+            m
+            for m in self.inflight
+            if broker not in (m.follower, m.leader)
+            or (m.follower == broker and m.response is None and m.leader != broker)
+        ]
 
     # ------------------------------------------------------------------ rules: clients
     @rule(acks=st.sampled_from([-1, -1, 1]), data=st.data())
@@ -194,7 +206,9 @@ class ReplicationMachine(RuleBasedStateMachine):
             return
         request = partition.fetch_request(self.broker_epoch[follower])
         assert request is not None
-        self.inflight.append(Message(follower, partition.leader_id, request))
+        self.inflight.append(
+            Message(follower, partition.leader_id, request, None, self.incarnation[follower])
+        )
 
     @rule(rounds=st.integers(1, 3))
     def replicate(self, rounds: int) -> None:
@@ -220,7 +234,7 @@ class ReplicationMachine(RuleBasedStateMachine):
             if self.alive[message.leader]:
                 message.response = self.partitions[message.leader].handle_fetch(message.request, self.now)
                 self.inflight.append(message)
-        elif self.alive[message.follower]:
+        elif self.alive[message.follower] and self.incarnation[message.follower] == message.incarnation:
             outcome = self.partitions[message.follower].handle_fetch_response(
                 message.request, message.response
             )
@@ -236,7 +250,11 @@ class ReplicationMachine(RuleBasedStateMachine):
     @rule(data=st.data())
     def duplicate(self, data: st.DataObject) -> None:
         original = self.inflight[data.draw(st.integers(0, len(self.inflight) - 1))]
-        self.inflight.append(Message(original.follower, original.leader, original.request, original.response))
+        self.inflight.append(
+            Message(
+                original.follower, original.leader, original.request, original.response, original.incarnation
+            )
+        )
 
     @rule(broker=st.sampled_from(BROKERS))
     def propagate_metadata(self, broker: int) -> None:
@@ -287,9 +305,8 @@ class ReplicationMachine(RuleBasedStateMachine):
         self.alive[broker] = False
         self.shut_down_cleanly.discard(broker)
         self.forget_messages_of(broker)
+        self.guarantee.power_lost(broker, guaranteed_below=self.logs[broker].flushed_offset)
         self.logs[broker].lose_power()
-        for record in self.committed.values():
-            record.holders_ok.discard(broker)
 
     @rule(broker=st.sampled_from(BROKERS))
     def clean_shutdown(self, broker: int) -> None:
@@ -340,6 +357,97 @@ class ReplicationMachine(RuleBasedStateMachine):
         for b in BROKERS:
             self.propagate_metadata(b)
         self.replicate(2)
+
+    def fetch_round(self, followers: tuple[int, ...]) -> None:
+        """One healthy fetch by each of ``followers`` that runs and follows a running leader."""
+        for follower in followers:
+            partition = self.partitions[follower]
+            if not self.alive[follower] or partition.role is not Role.FOLLOWER:
+                continue
+            if not self.alive[partition.leader_id]:
+                continue
+            request = partition.fetch_request(self.broker_epoch[follower])
+            assert request is not None
+            response = self.partitions[partition.leader_id].handle_fetch(request, self.now)
+            partition.handle_fetch_response(request, response)
+
+    @rule(
+        lagging=st.sampled_from(BROKERS),
+        count=st.integers(1, 3),
+        how=st.sampled_from(["kill", "power_loss"]),
+    )
+    def leader_fails_while_a_replica_catches_up(self, lagging: int, count: int, how: str) -> None:
+        """KAFKA-7128's schedule: a replica out of the ISR catches up part way, the leader fails,
+        and the new leader (whose HW lags the old one's) sees the replica fetch from its HW."""
+        leader = self.current_leader()
+        if leader is None or lagging == leader.broker_id:
+            return
+        others = tuple(b for b in BROKERS if b not in (leader.broker_id, lagging))
+        self.fetch_round(others)
+        self.time_passes(31.0)  # the lagging replica has not fetched for replica.lag.time.max.ms
+        self.fetch_round(others)
+        self.isr_change(leader.broker_id)
+        self.produce_to(leader, count)
+        self.fetch_round(others)
+        self.fetch_round(others)
+        self.fetch_round((lagging,))  # it catches up to here, and no further
+        self.produce_to(leader, count)
+        self.fetch_round(others)
+        self.fetch_round(others)  # the leader's HW passes the second batch; the followers' lags
+        self.settle_produces()
+        self.committed_records_survive()
+        {"kill": self.kill, "power_loss": self.power_loss}[how](leader.broker_id)
+        self.time_passes(31.0)  # the controller fences it and elects from the ISR
+        for b in BROKERS:
+            self.propagate_metadata(b)
+        new_leader = self.current_leader()
+        partition = self.partitions[lagging]
+        if new_leader is None or not self.alive[lagging] or partition.role is not Role.FOLLOWER:
+            return
+        request = partition.fetch_request(self.broker_epoch[lagging])
+        assert request is not None
+        new_leader.handle_fetch(request, self.now)  # its answer is still on the wire
+        self.isr_change(new_leader.broker_id)
+
+    @rule(follower=st.sampled_from(BROKERS), how=st.sampled_from(["kill", "power_loss"]))
+    def follower_restarts_with_a_fetch_on_the_wire(self, follower: int, how: str) -> None:
+        """KIP-903's schedule: a follower's fetch is still queued at the leader when the follower
+        fails; it restarts (maybe with less data) and the leader reads the old fetch afterwards."""
+        leader = self.current_leader()
+        partition = self.partitions[follower]
+        if leader is None or not self.alive[follower] or partition.role is not Role.FOLLOWER:
+            return
+        self.produce_to(leader, 2)
+        self.replicate(2)
+        self.committed_records_survive()  # note who holds what before the failure
+        request = partition.fetch_request(self.broker_epoch[follower])
+        assert request is not None
+        {"kill": self.kill, "power_loss": self.power_loss}[how](follower)
+        self.time_passes(31.0)
+        self.restart(follower)
+        for b in BROKERS:
+            self.propagate_metadata(b)
+        leader = self.current_leader()
+        if leader is None or not self.alive[follower]:
+            return
+        leader.handle_fetch(request, self.now)  # the stale fetch, read after the restart
+        self.isr_change(leader.broker_id)
+
+    def produce_to(self, leader: Partition, count: int) -> None:
+        for _ in range(count):
+            self.value += 1
+            result = leader.append_records(
+                build_batch([Record(key=None, value=b"v%d" % self.value)]), -1, self.now
+            )
+            if result.error is None:
+                self.pending.append(
+                    Pending(
+                        leader.broker_id,
+                        self.incarnation[leader.broker_id],
+                        leader.leader_epoch,
+                        result.required_offset,
+                    )
+                )
 
     # ------------------------------------------------------------------ liveness
     def teardown(self) -> None:
@@ -393,16 +501,25 @@ class ReplicationMachine(RuleBasedStateMachine):
 
     @invariant()
     def strong_isr(self) -> None:
+        """Every running ISR member holds the leader's batches below the HW, and every committed
+        batch the leader holds (a replica joins the ISR only past the epoch's start: KAFKA-7128)."""
         leader = self.current_leader()
         if leader is None:
             return
         expected = self.batches_below(leader.broker_id, leader.high_watermark)
+        committed = {
+            offset: record.content
+            for offset, record in self.guarantee.records.items()
+            if self.guarantee.protected(record) and self.holds(leader.broker_id, offset, record.content)
+        }
         for member in self.controller.partition(*TP).isr:
             if self.alive[member]:
                 got = self.batches_below(member, leader.high_watermark)
                 assert got == expected, (
                     f"ISR member {member} differs from leader {leader.broker_id} below the HW"
                 )
+                missing = sorted(o for o, data in committed.items() if not self.holds(member, o, data))
+                assert not missing, f"ISR member {member} lacks committed offsets {missing}"
 
     @invariant()
     def log_matching(self) -> None:
@@ -423,31 +540,35 @@ class ReplicationMachine(RuleBasedStateMachine):
             self.hw_seen[key] = p.high_watermark
             assert p.high_watermark <= p.log_end_offset
 
+    def replica_logs(self) -> dict[int, dict[int, bytes]]:
+        """Every replica's batches by base offset (a stopped broker's log is what it will recover)."""
+        return {b: {h.base_offset: raw for raw, h in self.logs[b].batches} for b in BROKERS}
+
     @invariant()
     def committed_records_survive(self) -> None:
+        """REP-28 under REP-27, through :class:`faults.guarantee.Guarantee`."""
         for b in BROKERS:
             for raw, header in self.logs[b].batches:
                 self.ever_held.setdefault((header.base_offset, raw), set()).add(b)
+        logs = self.replica_logs()
         leader = self.current_leader()
         if leader is not None:
             for offset, data in self.batches_below(leader.broker_id, leader.high_watermark).items():
-                if offset not in self.committed:
+                if offset not in self.guarantee.records:
                     # KIP-966 / 3.7: a batch becomes committed only once min.insync.replicas held it
                     # (one may have lost power since it reported its LEO: the leader cannot know).
                     holders = self.ever_held.get((offset, data), set())
                     assert len(holders) >= leader.effective_min_isr, (
                         f"offset {offset} committed on {sorted(holders)}, below min.insync.replicas"
                     )
-                record = self.committed.setdefault(offset, Committed(data))
-                assert record.data == data, f"committed offset {offset} changed content"
-        for offset, record in self.committed.items():
-            for b in BROKERS:
-                if self.holds(b, offset, record.data):
-                    record.holders_ok.add(b)
-            for b in record.holders_ok:
-                assert self.holds(b, offset, record.data), (
-                    f"committed offset {offset} lost on broker {b}, which never lost power"
+                record = self.guarantee.commit(
+                    offset, data, (b for b in BROKERS if logs[b].get(offset) == data)
                 )
+                if self.guarantee.protected(record):
+                    assert record.content == data, f"committed offset {offset} changed content"
+        self.guarantee.observe(logs)
+        violations = self.guarantee.violations(logs)
+        assert not violations, violations
 
 
 # At least 500 examples under the ci profile (five times the profile's count: 50,000 under deep).
@@ -456,4 +577,4 @@ ReplicationMachine.TestCase.settings = settings(
     stateful_step_count=80,
     max_examples=settings.default.max_examples * 5,
 )
-TestReplicationStateMachine = pytest.mark.req("REP-13")(ReplicationMachine.TestCase)
+TestReplicationStateMachine = pytest.mark.req("REP-13", "REP-27", "REP-28")(ReplicationMachine.TestCase)
