@@ -25,7 +25,6 @@ profile=ci`` the run is derandomized, so ``pytest tests/cluster/test_cluster_sta
 
 from __future__ import annotations
 
-import contextlib
 import math
 from collections import Counter
 from collections.abc import Mapping
@@ -69,7 +68,9 @@ def replica_log(cluster: Cluster, broker: int) -> dict[int, object] | None:
     """
     handle = cluster.broker(broker)
     partition = handle.broker.partitions.get(TP) if handle.running else None
-    return None if partition is None else log_contents(partition.log)
+    if partition is None or partition.log.offline:  # an offline log serves nothing (REP-26)
+        return None
+    return log_contents(partition.log)
 
 
 def recovered_log(cluster: Cluster, broker: int) -> dict[int, object] | None:
@@ -336,8 +337,14 @@ class ClusterMachine(RuleBasedStateMachine):
         log = handle.broker.manager.logs.get(TP) if handle.running and handle.broker.manager else None
         if log is not None and not log.offline:
             assert self.host is not None
-            with contextlib.suppress(StorageError):  # the log went offline; the broker halts (REP-26)
-                self.host.call_sync(log.flush)
+
+            def flush() -> None:
+                try:
+                    log.flush()
+                except StorageError as exc:  # the log went offline: the broker halts (REP-26)
+                    handle.broker._halt_if_log_dir_failed(exc)
+
+            self.host.call_sync(flush)
 
     @rule(broker=brokers, kind=st.sampled_from(["fsync_error", "enospc"]))
     def disk_fault(self, broker: int, kind: str) -> None:
@@ -455,7 +462,7 @@ class ClusterMachine(RuleBasedStateMachine):
         self.seen_events = len(events)
         logs = self._logs()
         leader = self._leader()
-        if leader is not None:
+        if leader is not None and leader[0] in logs:  # (a leader whose log just went offline is halting)
             leader_id, epoch, hw = leader
             seen = self.hw_seen.get((leader_id, epoch))
             previous = 0 if seen is None else seen
