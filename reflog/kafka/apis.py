@@ -1,0 +1,569 @@
+"""One broker's Kafka API handlers: a decoded request in, a kafka-python response body out (PRO-3..12).
+
+:class:`KafkaApis` translates between the Kafka protocol and the in-process broker
+(:class:`reflog.broker.Broker`): Produce, Fetch and ListOffsets go to the broker's own handlers,
+partition by partition; Metadata and CreateTopics go through the controller; the group APIs go to
+the process's :class:`~reflog.kafka.groups.GroupCoordinator`. Every error is a Kafka error code in
+the response; :meth:`KafkaApis.handle` never raises for a request, however wrong its contents.
+
+A Fetch answer carries the batch bytes the log returned, as they are on disk (PRO-6).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Mapping
+from typing import Any, Final
+
+import trio
+
+from reflog.broker.api import (
+    EARLIEST_TIMESTAMP,
+    LATEST_TIMESTAMP,
+    ConsumerFetchRequest,
+    ConsumerFetchResponse,
+    InitProducerIdRequest,
+    InitProducerIdResponse,
+    ListOffsetsRequest,
+    ListOffsetsResponse,
+    ProduceRequest,
+    ProduceResponse,
+)
+from reflog.cluster import Cluster
+from reflog.errors import ReflogError
+from reflog.kafka.codec import DecodedRequest, response_class
+from reflog.kafka.groups import GroupCoordinator
+from reflog.kafka.versions import ADVERTISED, ApiKey
+from reflog.net.errors import NetError
+from reflog.replication.errors import Errors
+from reflog.replication.messages import PartitionMetadata, TopicPartition
+from reflog.replication.partition import Role
+
+CLUSTER_ID: Final = "reflog-cluster"
+MAX_TOPIC_NAME_LENGTH: Final = 249
+_LEGAL_TOPIC: Final = re.compile(r"[a-zA-Z0-9._-]+")
+
+Addresses = Callable[[], Mapping[int, tuple[str, int]]]
+"""Broker id -> (host, port) of its Kafka listener, for the brokers that serve clients now."""
+
+
+def topic_name_error(name: str | None) -> str | None:
+    """Why ``name`` is not a legal Kafka topic name (Kafka's ``Topic.validate``), or ``None``."""
+    if not name:
+        return "the topic name is empty"
+    if name in (".", ".."):
+        return f"the topic name cannot be {name!r}"
+    if len(name) > MAX_TOPIC_NAME_LENGTH:
+        return f"the topic name is longer than {MAX_TOPIC_NAME_LENGTH} characters"
+    if not _LEGAL_TOPIC.fullmatch(name):
+        return f"the topic name {name!r} has a character outside [a-zA-Z0-9._-]"
+    return None
+
+
+class KafkaApis:
+    """The Kafka APIs of broker ``broker_id`` in ``cluster``."""
+
+    def __init__(
+        self,
+        cluster: Cluster,
+        broker_id: int,
+        addresses: Addresses,
+        groups: GroupCoordinator,
+        *,
+        auto_create_topics: bool = True,
+        default_replication_factor: int = 1,
+        num_partitions: int = 1,
+    ) -> None:
+        self.cluster = cluster
+        self.broker_id = broker_id
+        self.addresses = addresses
+        self.groups = groups
+        self.auto_create_topics = auto_create_topics
+        self.default_replication_factor = default_replication_factor
+        self.num_partitions = num_partitions
+
+    @property
+    def broker(self) -> Any:
+        return self.cluster.broker(self.broker_id).broker
+
+    async def handle(self, request: DecodedRequest) -> Any | None:
+        """The response body for ``request``, or ``None`` when Kafka sends none (Produce ``acks=0``)."""
+        handler = self._HANDLERS[request.api_key]
+        return await handler(self, request.version, request.body)
+
+    # ------------------------------------------------------------------ ApiVersions
+    async def _api_versions(self, version: int, body: Any) -> Any:
+        cls = response_class(ApiKey.API_VERSIONS, version)
+        keys = [
+            cls.ApiVersion(api_key=int(k), min_version=lo, max_version=hi)
+            for k, (lo, hi) in ADVERTISED.items()
+        ]
+        return cls(error_code=0, api_keys=keys, throttle_time_ms=0)
+
+    # ------------------------------------------------------------------ Metadata and topics
+    def _topic_partitions(self) -> dict[str, list[PartitionMetadata]]:
+        topics: dict[str, list[PartitionMetadata]] = {}
+        for metadata in self.cluster.controller.partitions():
+            topics.setdefault(metadata.topic_partition.topic, []).append(metadata)
+        for parts in topics.values():
+            parts.sort(key=lambda m: m.topic_partition.partition)
+        return topics
+
+    async def _create(
+        self, name: str, partitions: int, replication_factor: int, configs: dict[str, int]
+    ) -> Errors:
+        try:
+            await self.cluster.create_topic(
+                name, partitions=partitions, replication_factor=replication_factor, configs=configs
+            )
+        except ReflogError as exc:
+            message = str(exc)
+            for error in (
+                Errors.TOPIC_ALREADY_EXISTS,
+                Errors.INVALID_REPLICATION_FACTOR,
+                Errors.INVALID_PARTITIONS,
+            ):
+                if error.name in message:
+                    return error
+            return Errors.INVALID_REQUEST
+        except (NetError, trio.TooSlowError):
+            return Errors.REQUEST_TIMED_OUT
+        return Errors.NONE
+
+    async def _metadata(self, version: int, body: Any) -> Any:
+        cls = response_class(ApiKey.METADATA, version)
+        addresses = self.addresses()
+        live = {b.broker_id for b in self.cluster.controller.brokers() if b.is_active} & set(addresses)
+        brokers = [
+            cls.MetadataResponseBroker(node_id=b, host=addresses[b][0], port=addresses[b][1], rack=None)
+            for b in sorted(live)
+        ]
+        known = self._topic_partitions()
+        requested = body.topics
+        names = sorted(known) if requested is None else [t.name for t in requested]
+        topics = []
+        for name in names:
+            error = Errors.NONE
+            if topic_name_error(name) is not None:
+                error = Errors.INVALID_TOPIC_EXCEPTION
+            elif name not in known:
+                error = Errors.UNKNOWN_TOPIC_OR_PARTITION
+                if self.auto_create_topics and getattr(body, "allow_auto_topic_creation", True):
+                    replication = min(self.default_replication_factor, max(1, len(live)))
+                    created = await self._create(name, self.num_partitions, replication, {})
+                    if created in (Errors.NONE, Errors.TOPIC_ALREADY_EXISTS):
+                        known = self._topic_partitions()
+                        error = Errors.NONE if name in known else Errors.LEADER_NOT_AVAILABLE
+            partitions = []
+            for metadata in known.get(name, []) if error is Errors.NONE else []:
+                leader = metadata.leader
+                partitions.append(
+                    cls.MetadataResponseTopic.MetadataResponsePartition(
+                        error_code=int(Errors.NONE if leader >= 0 else Errors.LEADER_NOT_AVAILABLE),
+                        partition_index=metadata.topic_partition.partition,
+                        leader_id=leader,
+                        leader_epoch=metadata.leader_epoch,
+                        replica_nodes=list(metadata.replicas),
+                        isr_nodes=list(metadata.isr),
+                        offline_replicas=[r for r in metadata.replicas if r not in live],
+                    )
+                )
+            topics.append(
+                cls.MetadataResponseTopic(
+                    error_code=int(error), name=name, is_internal=False, partitions=partitions
+                )
+            )
+        return cls(
+            throttle_time_ms=0,
+            brokers=brokers,
+            cluster_id=CLUSTER_ID,
+            controller_id=min(live, default=-1),
+            topics=topics,
+        )
+
+    async def _create_topics(self, version: int, body: Any) -> Any:
+        cls = response_class(ApiKey.CREATE_TOPICS, version)
+        results = []
+        for topic in body.topics:
+            error, message = Errors.NONE, None
+            configs: dict[str, int] = {}
+            invalid = topic_name_error(topic.name)
+            for config in topic.configs or []:
+                try:
+                    configs[config.name] = int(config.value)
+                except (TypeError, ValueError):
+                    error, message = Errors.INVALID_CONFIG, f"{config.name}={config.value!r} is not a number"
+            partitions = topic.num_partitions if topic.num_partitions > 0 else self.num_partitions
+            replication = (
+                topic.replication_factor if topic.replication_factor > 0 else self.default_replication_factor
+            )
+            if invalid is not None:
+                error, message = Errors.INVALID_TOPIC_EXCEPTION, invalid
+            elif topic.assignments:
+                error, message = Errors.INVALID_REQUEST, "manual replica assignments are not supported"
+            elif error is Errors.NONE and topic.name in self._topic_partitions():
+                error, message = Errors.TOPIC_ALREADY_EXISTS, f"topic {topic.name!r} already exists"
+            elif error is Errors.NONE and not body.validate_only:
+                error = await self._create(topic.name, partitions, replication, configs)
+                message = None if error is Errors.NONE else error.name
+            results.append(
+                cls.CreatableTopicResult(name=topic.name, error_code=int(error), error_message=message)
+            )
+        return cls(throttle_time_ms=0, topics=results)
+
+    # ------------------------------------------------------------------ Produce
+    async def _produce(self, version: int, body: Any) -> Any | None:
+        cls = response_class(ApiKey.PRODUCE, version)
+        acks = body.acks
+        results: dict[tuple[str, int], tuple[Errors, int]] = {}
+        if acks not in (0, 1, -1):
+            for topic in body.topic_data:
+                for part in topic.partition_data:
+                    results[(topic.name, part.index)] = (Errors.INVALID_REQUEST, -1)
+        else:
+
+            async def one(tp: TopicPartition, records: bytes) -> None:
+                response = await self.broker.handle(ProduceRequest(tp, records, acks, body.timeout_ms))
+                assert isinstance(response, ProduceResponse)
+                results[(tp.topic, tp.partition)] = (response.error, response.base_offset)
+
+            async with trio.open_nursery() as nursery:
+                for topic in body.topic_data:
+                    for part in topic.partition_data:
+                        if topic_name_error(topic.name) is not None:
+                            results[(topic.name, part.index)] = (Errors.INVALID_TOPIC_EXCEPTION, -1)
+                        elif part.records is None or len(part.records) == 0:
+                            results[(topic.name, part.index)] = (Errors.CORRUPT_MESSAGE, -1)
+                        else:
+                            nursery.start_soon(
+                                one, TopicPartition(topic.name, part.index), bytes(part.records)
+                            )
+        if acks == 0:
+            return None
+        responses = []
+        by_topic: dict[str, list[Any]] = {}
+        for (topic_name, index), (error, base_offset) in results.items():
+            by_topic.setdefault(topic_name, []).append(
+                cls.TopicProduceResponse.PartitionProduceResponse(
+                    index=index,
+                    error_code=int(error),
+                    base_offset=base_offset,
+                    log_append_time_ms=-1,
+                    log_start_offset=self._log_start(TopicPartition(topic_name, index)),
+                )
+            )
+        for topic_name, parts in by_topic.items():
+            responses.append(cls.TopicProduceResponse(name=topic_name, partition_responses=parts))
+        return cls(responses=responses, throttle_time_ms=0)
+
+    def _log_start(self, tp: TopicPartition) -> int:
+        partition = self.broker.partitions.get(tp)
+        return -1 if partition is None else int(partition.log.log_start_offset)
+
+    # ------------------------------------------------------------------ Fetch
+    async def _fetch(self, version: int, body: Any) -> Any:
+        cls = response_class(ApiKey.FETCH, version)
+        wanted = [
+            (TopicPartition(topic.topic, p.partition), p.fetch_offset, max(0, p.partition_max_bytes))
+            for topic in body.topics
+            for p in topic.partitions
+        ]
+        results = await self._read_all(wanted, max_wait_ms=0)
+        if body.max_wait_ms > 0 and sum(len(r.records) for r in results.values()) < max(1, body.min_bytes):
+            results = await self._wait_for_data(wanted, results, body.max_wait_ms)
+        budget = body.max_bytes if body.max_bytes > 0 else 1 << 30
+        by_topic: dict[str, list[Any]] = {}
+        partition_cls = cls.FetchableTopicResponse.PartitionData
+        for tp, _, _ in wanted:
+            result = results[tp]
+            records = result.records
+            if records and budget < len(records) and budget != body.max_bytes:
+                records = b""  # over the response's max_bytes; the first partition always goes out
+            budget -= len(records)
+            hw = result.high_watermark
+            by_topic.setdefault(tp.topic, []).append(
+                partition_cls(
+                    partition_index=tp.partition,
+                    error_code=int(result.error),
+                    high_watermark=hw,
+                    last_stable_offset=hw,
+                    log_start_offset=result.log_start_offset,
+                    aborted_transactions=[],
+                    preferred_read_replica=-1,
+                    records=records,
+                )
+            )
+        responses = [cls.FetchableTopicResponse(topic=t, partitions=p) for t, p in by_topic.items()]
+        return cls(throttle_time_ms=0, error_code=0, session_id=0, responses=responses)
+
+    async def _read_one(
+        self, tp: TopicPartition, offset: int, max_bytes: int, max_wait_ms: int
+    ) -> ConsumerFetchResponse:
+        response = await self.broker.handle(ConsumerFetchRequest(tp, offset, max_bytes, max_wait_ms))
+        assert isinstance(response, ConsumerFetchResponse)
+        return response
+
+    async def _read_all(
+        self, wanted: list[tuple[TopicPartition, int, int]], max_wait_ms: int
+    ) -> dict[TopicPartition, ConsumerFetchResponse]:
+        results: dict[TopicPartition, ConsumerFetchResponse] = {}
+        for tp, offset, max_bytes in wanted:
+            results[tp] = await self._read_one(tp, offset, max_bytes, max_wait_ms)
+        return results
+
+    async def _wait_for_data(
+        self,
+        wanted: list[tuple[TopicPartition, int, int]],
+        results: dict[TopicPartition, ConsumerFetchResponse],
+        max_wait_ms: int,
+    ) -> dict[TopicPartition, ConsumerFetchResponse]:
+        """Long poll: wait up to ``max_wait_ms`` for any partition to have data, then read all again."""
+        waiting = [(tp, o, m) for tp, o, m in wanted if results[tp].error is Errors.NONE]
+        if not waiting:
+            return results
+        async with trio.open_nursery() as nursery:
+
+            async def wait_one(tp: TopicPartition, offset: int, max_bytes: int) -> None:
+                response = await self._read_one(tp, offset, max_bytes, max_wait_ms)
+                if response.records or response.error is not Errors.NONE:
+                    nursery.cancel_scope.cancel()
+
+            for tp, offset, max_bytes in waiting:
+                nursery.start_soon(wait_one, tp, offset, max_bytes)
+        return await self._read_all(wanted, max_wait_ms=0)
+
+    # ------------------------------------------------------------------ ListOffsets
+    async def _list_offsets(self, version: int, body: Any) -> Any:
+        cls = response_class(ApiKey.LIST_OFFSETS, version)
+        topics = []
+        for topic in body.topics:
+            parts = []
+            for p in topic.partitions:
+                tp = TopicPartition(topic.name, p.partition_index)
+                error, offset = self._offset_for(tp, p.timestamp)
+                parts.append(
+                    cls.ListOffsetsTopicResponse.ListOffsetsPartitionResponse(
+                        partition_index=p.partition_index,
+                        error_code=int(error),
+                        timestamp=-1,
+                        offset=offset,
+                        leader_epoch=self._leader_epoch(tp),
+                    )
+                )
+            topics.append(cls.ListOffsetsTopicResponse(name=topic.name, partitions=parts))
+        return cls(throttle_time_ms=0, topics=topics)
+
+    def _leader_epoch(self, tp: TopicPartition) -> int:
+        partition = self.broker.partitions.get(tp)
+        return -1 if partition is None else int(partition.leader_epoch)
+
+    def _offset_for(self, tp: TopicPartition, timestamp: int) -> tuple[Errors, int]:
+        if timestamp in (EARLIEST_TIMESTAMP, LATEST_TIMESTAMP):
+            response = self.broker._handle_list_offsets(ListOffsetsRequest(tp, timestamp))
+            assert isinstance(response, ListOffsetsResponse)
+            return response.error, response.offset
+        partition = self.broker.partitions.get(tp)
+        if partition is None or partition.role is not Role.LEADER:
+            return Errors.NOT_LEADER_OR_FOLLOWER, -1
+        for header in partition.log.batch_headers():
+            if header.base_offset >= partition.high_watermark:
+                break
+            if header.max_timestamp >= timestamp:
+                return Errors.NONE, int(header.base_offset)
+        return Errors.NONE, -1
+
+    # ------------------------------------------------------------------ InitProducerId
+    async def _init_producer_id(self, version: int, body: Any) -> Any:
+        cls = response_class(ApiKey.INIT_PRODUCER_ID, version)
+        if body.transactional_id is not None:
+            return cls(
+                throttle_time_ms=0, error_code=int(Errors.INVALID_REQUEST), producer_id=-1, producer_epoch=-1
+            )
+        try:
+            response = await self.cluster.controller_call(InitProducerIdRequest())
+        except NetError:
+            return cls(
+                throttle_time_ms=0,
+                error_code=int(Errors.COORDINATOR_NOT_AVAILABLE),
+                producer_id=-1,
+                producer_epoch=-1,
+            )
+        assert isinstance(response, InitProducerIdResponse)
+        return cls(
+            throttle_time_ms=0,
+            error_code=0,
+            producer_id=response.producer_id,
+            producer_epoch=response.producer_epoch,
+        )
+
+    # ------------------------------------------------------------------ groups
+    def coordinator_id(self) -> int:
+        """The broker that coordinates every group: the lowest-numbered one serving clients."""
+        addresses = self.addresses()
+        live = {b.broker_id for b in self.cluster.controller.brokers() if b.is_active} & set(addresses)
+        return min(live, default=-1)
+
+    async def _find_coordinator(self, version: int, body: Any) -> Any:
+        cls = response_class(ApiKey.FIND_COORDINATOR, version)
+        coordinator = self.coordinator_id()
+        if coordinator < 0:
+            return cls(
+                throttle_time_ms=0,
+                error_code=int(Errors.COORDINATOR_NOT_AVAILABLE),
+                error_message=None,
+                node_id=-1,
+                host="",
+                port=-1,
+            )
+        host, port = self.addresses()[coordinator]
+        return cls(
+            throttle_time_ms=0, error_code=0, error_message=None, node_id=coordinator, host=host, port=port
+        )
+
+    def _not_coordinator(self) -> bool:
+        return self.coordinator_id() != self.broker_id
+
+    async def _join_group(self, version: int, body: Any) -> Any:
+        cls = response_class(ApiKey.JOIN_GROUP, version)
+        if self._not_coordinator():
+            return cls(
+                throttle_time_ms=0,
+                error_code=int(Errors.NOT_COORDINATOR),
+                generation_id=-1,
+                protocol_name="",
+                leader="",
+                member_id=body.member_id,
+                members=[],
+            )
+        rebalance_ms = getattr(body, "rebalance_timeout_ms", body.session_timeout_ms)
+        if rebalance_ms is None or rebalance_ms < 0:
+            rebalance_ms = body.session_timeout_ms
+        result = await self.groups.join(
+            body.group_id,
+            body.member_id or "",
+            client_id="client",
+            session_timeout_ms=body.session_timeout_ms,
+            rebalance_timeout_ms=rebalance_ms,
+            protocol_type=body.protocol_type,
+            protocols=[(p.name, bytes(p.metadata)) for p in body.protocols],
+            require_known_member_id=version >= 4,
+        )
+        members = [
+            cls.JoinGroupResponseMember(member_id=m, group_instance_id=None, metadata=md)
+            for m, md in result.members
+        ]
+        return cls(
+            throttle_time_ms=0,
+            error_code=int(result.error),
+            generation_id=result.generation_id,
+            protocol_name=result.protocol_name,
+            leader=result.leader_id,
+            member_id=result.member_id,
+            members=members,
+        )
+
+    async def _sync_group(self, version: int, body: Any) -> Any:
+        cls = response_class(ApiKey.SYNC_GROUP, version)
+        if self._not_coordinator():
+            return cls(throttle_time_ms=0, error_code=int(Errors.NOT_COORDINATOR), assignment=b"")
+        error, assignment = await self.groups.sync(
+            body.group_id,
+            body.generation_id,
+            body.member_id,
+            [(a.member_id, bytes(a.assignment)) for a in body.assignments],
+        )
+        return cls(throttle_time_ms=0, error_code=int(error), assignment=assignment)
+
+    async def _heartbeat(self, version: int, body: Any) -> Any:
+        cls = response_class(ApiKey.HEARTBEAT, version)
+        if self._not_coordinator():
+            return cls(throttle_time_ms=0, error_code=int(Errors.NOT_COORDINATOR))
+        error = self.groups.heartbeat(body.group_id, body.generation_id, body.member_id)
+        return cls(throttle_time_ms=0, error_code=int(error))
+
+    async def _leave_group(self, version: int, body: Any) -> Any:
+        cls = response_class(ApiKey.LEAVE_GROUP, version)
+        if self._not_coordinator():
+            return cls(throttle_time_ms=0, error_code=int(Errors.NOT_COORDINATOR), members=[])
+        if version >= 3:
+            ids = [m.member_id for m in body.members]
+            error = self.groups.leave(body.group_id, ids)
+            members = [cls.MemberResponse(member_id=m, group_instance_id=None, error_code=0) for m in ids]
+            return cls(throttle_time_ms=0, error_code=int(error), members=members)
+        return cls(throttle_time_ms=0, error_code=int(self.groups.leave(body.group_id, [body.member_id])))
+
+    async def _offset_commit(self, version: int, body: Any) -> Any:
+        cls = response_class(ApiKey.OFFSET_COMMIT, version)
+        generation = getattr(body, "generation_id_or_member_epoch", -1)
+        offsets = [
+            (topic.name, p.partition_index, p.committed_offset, p.committed_metadata or "")
+            for topic in body.topics
+            for p in topic.partitions
+        ]
+        error = (
+            Errors.NOT_COORDINATOR
+            if self._not_coordinator()
+            else self.groups.commit(body.group_id, generation, body.member_id or "", offsets)
+        )
+        topics = [
+            cls.OffsetCommitResponseTopic(
+                name=topic.name,
+                partitions=[
+                    cls.OffsetCommitResponseTopic.OffsetCommitResponsePartition(
+                        partition_index=p.partition_index, error_code=int(error)
+                    )
+                    for p in topic.partitions
+                ],
+            )
+            for topic in body.topics
+        ]
+        return cls(throttle_time_ms=0, topics=topics)
+
+    async def _offset_fetch(self, version: int, body: Any) -> Any:
+        cls = response_class(ApiKey.OFFSET_FETCH, version)
+        if self._not_coordinator():
+            return cls(throttle_time_ms=0, topics=[], error_code=int(Errors.NOT_COORDINATOR))
+        committed = self.groups.fetch_offsets(body.group_id)
+        if body.topics is None:
+            wanted: dict[str, list[int]] = {}
+            for topic, partition in committed:
+                wanted.setdefault(topic, []).append(partition)
+        else:
+            wanted = {t.name: list(t.partition_indexes) for t in body.topics}
+        topic_cls = cls.OffsetFetchResponseTopic
+        topics = []
+        for name, indexes in wanted.items():
+            parts = []
+            for index in indexes:
+                offset, metadata = committed.get((name, index), (-1, ""))
+                parts.append(
+                    topic_cls.OffsetFetchResponsePartition(
+                        partition_index=index,
+                        committed_offset=offset,
+                        committed_leader_epoch=-1,
+                        metadata=metadata,
+                        error_code=0,
+                    )
+                )
+            topics.append(topic_cls(name=name, partitions=parts))
+        return cls(throttle_time_ms=0, topics=topics, error_code=0)
+
+    _HANDLERS: Final[dict[ApiKey, Callable[[KafkaApis, int, Any], Any]]] = {
+        ApiKey.API_VERSIONS: _api_versions,
+        ApiKey.METADATA: _metadata,
+        ApiKey.CREATE_TOPICS: _create_topics,
+        ApiKey.PRODUCE: _produce,
+        ApiKey.FETCH: _fetch,
+        ApiKey.LIST_OFFSETS: _list_offsets,
+        ApiKey.INIT_PRODUCER_ID: _init_producer_id,
+        ApiKey.FIND_COORDINATOR: _find_coordinator,
+        ApiKey.JOIN_GROUP: _join_group,
+        ApiKey.SYNC_GROUP: _sync_group,
+        ApiKey.HEARTBEAT: _heartbeat,
+        ApiKey.LEAVE_GROUP: _leave_group,
+        ApiKey.OFFSET_COMMIT: _offset_commit,
+        ApiKey.OFFSET_FETCH: _offset_fetch,
+    }
+
+
+__all__ = ["CLUSTER_ID", "KafkaApis", "topic_name_error"]

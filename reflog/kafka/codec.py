@@ -1,0 +1,161 @@
+"""Kafka request and response framing on top of kafka-python 3's schema-generated messages.
+
+kafka-python 3 builds its message classes from Kafka's own JSON schemas and decodes requests as
+well as responses, in pure Python (README, "Dependencies and why"). reflog uses it for the API
+messages only; record batches stay reflog's own bytes (:mod:`reflog.records`), so a Fetch answer
+carries the stored batches as they are.
+
+* :func:`decode_request` turns one frame payload into a :class:`DecodedRequest`, or raises
+  :class:`UnsupportedVersionError` (the header was readable, the API or version is not served)
+  or :class:`MalformedRequestError` (anything else wrong with the bytes). The third-party decoder
+  can fail with many exception types on hostile input; every one becomes
+  ``MalformedRequestError``, so a caller needs exactly two ``except`` clauses.
+* :func:`encode_response` frames a response body after the v0 response header (every served
+  version is non-flexible, so the header is just the correlation id).
+"""
+
+from __future__ import annotations
+
+import struct
+import warnings
+from typing import Any, Final
+
+import attrs
+
+with warnings.catch_warnings():  # kafka-python 3 loads its schemas with a deprecated importlib call
+    warnings.simplefilter("ignore", DeprecationWarning)
+    from kafka.protocol.admin import CreateTopicsRequest, CreateTopicsResponse
+    from kafka.protocol.consumer import (
+        FetchRequest,
+        FetchResponse,
+        HeartbeatRequest,
+        HeartbeatResponse,
+        JoinGroupRequest,
+        JoinGroupResponse,
+        LeaveGroupRequest,
+        LeaveGroupResponse,
+        ListOffsetsRequest,
+        ListOffsetsResponse,
+        OffsetCommitRequest,
+        OffsetCommitResponse,
+        OffsetFetchRequest,
+        OffsetFetchResponse,
+        SyncGroupRequest,
+        SyncGroupResponse,
+    )
+    from kafka.protocol.metadata import (
+        ApiVersionsRequest,
+        ApiVersionsResponse,
+        FindCoordinatorRequest,
+        FindCoordinatorResponse,
+        MetadataRequest,
+        MetadataResponse,
+    )
+    from kafka.protocol.producer import (
+        InitProducerIdRequest,
+        InitProducerIdResponse,
+        ProduceRequest,
+        ProduceResponse,
+    )
+
+from reflog.errors import ReflogError
+from reflog.kafka.versions import ApiKey, served
+
+_HEADER: Final = struct.Struct(">hhi")
+
+MESSAGES: Final[dict[ApiKey, tuple[Any, Any]]] = {
+    ApiKey.PRODUCE: (ProduceRequest, ProduceResponse),
+    ApiKey.FETCH: (FetchRequest, FetchResponse),
+    ApiKey.LIST_OFFSETS: (ListOffsetsRequest, ListOffsetsResponse),
+    ApiKey.METADATA: (MetadataRequest, MetadataResponse),
+    ApiKey.OFFSET_COMMIT: (OffsetCommitRequest, OffsetCommitResponse),
+    ApiKey.OFFSET_FETCH: (OffsetFetchRequest, OffsetFetchResponse),
+    ApiKey.FIND_COORDINATOR: (FindCoordinatorRequest, FindCoordinatorResponse),
+    ApiKey.JOIN_GROUP: (JoinGroupRequest, JoinGroupResponse),
+    ApiKey.HEARTBEAT: (HeartbeatRequest, HeartbeatResponse),
+    ApiKey.LEAVE_GROUP: (LeaveGroupRequest, LeaveGroupResponse),
+    ApiKey.SYNC_GROUP: (SyncGroupRequest, SyncGroupResponse),
+    ApiKey.API_VERSIONS: (ApiVersionsRequest, ApiVersionsResponse),
+    ApiKey.CREATE_TOPICS: (CreateTopicsRequest, CreateTopicsResponse),
+    ApiKey.INIT_PRODUCER_ID: (InitProducerIdRequest, InitProducerIdResponse),
+}
+"""API key -> (kafka-python request class, response class); subscript a class with a version."""
+
+
+class MalformedRequestError(ReflogError):
+    """A request frame that cannot be decoded: the connection that sent it is closed."""
+
+
+class UnsupportedVersionError(ReflogError):
+    """A readable header naming an API or version reflog does not serve."""
+
+    def __init__(self, api_key: int, version: int, correlation_id: int) -> None:
+        super().__init__(f"API key {api_key} version {version} is not served")
+        self.api_key = api_key
+        self.version = version
+        self.correlation_id = correlation_id
+
+
+@attrs.frozen
+class DecodedRequest:
+    """One request: its header fields and the kafka-python message (``body``)."""
+
+    api_key: ApiKey
+    version: int
+    correlation_id: int
+    client_id: str | None
+    body: Any
+
+
+def peek_header(payload: bytes) -> tuple[int, int, int]:
+    """``(api_key, version, correlation_id)``; raises :class:`MalformedRequestError` if too short."""
+    if len(payload) < _HEADER.size:
+        raise MalformedRequestError(f"request of {len(payload)} bytes has no header")
+    api_key, version, correlation_id = _HEADER.unpack_from(payload)
+    return api_key, version, correlation_id
+
+
+def decode_request(payload: bytes) -> DecodedRequest:
+    """Decode one frame payload (header and body). See the module docstring for the errors."""
+    api_key, version, correlation_id = peek_header(payload)
+    if not served(api_key, version):
+        raise UnsupportedVersionError(api_key, version, correlation_id)
+    key = ApiKey(api_key)
+    request_class = MESSAGES[key][0]
+    try:
+        body = request_class.decode(payload, version=version, header=True)
+    except Exception as exc:  # the decoder's errors are untyped: struct, Value, Index, Unicode...
+        raise MalformedRequestError(f"{key.name} v{version}: {type(exc).__name__}: {exc}") from exc
+    header = body.header
+    return DecodedRequest(key, version, correlation_id, getattr(header, "client_id", None), body)
+
+
+def response_class(api_key: ApiKey, version: int) -> Any:
+    """The kafka-python response class for ``api_key`` at ``version``."""
+    return MESSAGES[api_key][1][version]
+
+
+def encode_response(correlation_id: int, version: int, body: Any) -> bytes:
+    """The frame of a response: size, correlation id (response header v0), then the body."""
+    encoded = bytes(body.encode(version=version))
+    return struct.pack(">ii", len(encoded) + 4, correlation_id) + encoded
+
+
+def unsupported_api_versions_response(correlation_id: int, table: dict[ApiKey, tuple[int, int]]) -> bytes:
+    """ApiVersions in the v0 format with ``UNSUPPORTED_VERSION`` and the whole table (KIP-511)."""
+    cls = response_class(ApiKey.API_VERSIONS, 0)
+    keys = [cls.ApiVersion(api_key=int(k), min_version=lo, max_version=hi) for k, (lo, hi) in table.items()]
+    return encode_response(correlation_id, 0, cls(error_code=35, api_keys=keys))
+
+
+__all__ = [
+    "MESSAGES",
+    "DecodedRequest",
+    "MalformedRequestError",
+    "UnsupportedVersionError",
+    "decode_request",
+    "encode_response",
+    "peek_header",
+    "response_class",
+    "unsupported_api_versions_response",
+]

@@ -1,0 +1,328 @@
+"""The group coordinator: Kafka's classic consumer-group protocol (JoinGroup, SyncGroup, Heartbeat,
+LeaveGroup) and committed offsets (OffsetCommit, OffsetFetch), PRO-9..PRO-12.
+
+The broker only relays: members join with their protocols' metadata, the group's leader member
+computes the assignment in the client, and SyncGroup hands every member its share. A rebalance
+moves a group through Kafka's states: ``Empty`` -> ``PreparingRebalance`` (members (re)join;
+it completes when every member of the previous generation has rejoined, or when the rebalance
+timeout removes the laggards) -> ``CompletingRebalance`` (waiting for the leader's SyncGroup) ->
+``Stable``. JoinGroup v4+ with an empty member id is answered ``MEMBER_ID_REQUIRED`` with an id
+to rejoin with (KIP-394). A member whose heartbeats stop for ``session.timeout.ms`` is removed.
+
+Deviation (specs/protocol.md): group state and committed offsets live in this object, shared by
+every broker of the process, not in the ``__consumer_offsets`` topic; they survive broker
+restarts and power losses but not the process.
+
+Every method answers with a Kafka error code; none raises for a bad request.
+"""
+
+from __future__ import annotations
+
+import enum
+import itertools
+from collections.abc import Sequence
+
+import attrs
+import trio
+
+from reflog.replication.errors import Errors
+
+
+class GroupState(enum.Enum):
+    EMPTY = "Empty"
+    PREPARING_REBALANCE = "PreparingRebalance"
+    COMPLETING_REBALANCE = "CompletingRebalance"
+    STABLE = "Stable"
+
+
+@attrs.define
+class Member:
+    member_id: str
+    client_id: str
+    session_timeout: float
+    rebalance_timeout: float
+    protocol_type: str
+    protocols: list[tuple[str, bytes]]
+    last_heartbeat: float
+    assignment: bytes = b""
+    joined: bool = False
+    """It has sent JoinGroup in the rebalance under way."""
+
+
+@attrs.frozen
+class JoinResult:
+    error: Errors
+    generation_id: int = -1
+    protocol_name: str = ""
+    leader_id: str = ""
+    member_id: str = ""
+    members: tuple[tuple[str, bytes], ...] = ()
+    """``(member id, protocol metadata)`` of every member; only the leader receives them."""
+
+
+@attrs.define
+class Group:
+    group_id: str
+    state: GroupState = GroupState.EMPTY
+    generation_id: int = 0
+    protocol_type: str = ""
+    protocol_name: str = ""
+    leader_id: str = ""
+    members: dict[str, Member] = attrs.field(factory=dict)
+    offsets: dict[tuple[str, int], tuple[int, str]] = attrs.field(factory=dict)
+    rebalance_done: trio.Event = attrs.field(factory=trio.Event)
+    sync_done: trio.Event = attrs.field(factory=trio.Event)
+    join_results: dict[str, JoinResult] = attrs.field(factory=dict)
+    delay_until: float = 0.0
+    """group.initial.rebalance.delay.ms: a new group's first rebalance waits for more joiners."""
+    join_deadline: float = 0.0
+    """The rebalance timeout: members that have not rejoined by then are removed."""
+
+
+@attrs.frozen
+class GroupConfig:
+    """Kafka's broker settings for groups (milliseconds in, seconds kept)."""
+
+    group_initial_rebalance_delay_ms: int = 3000
+    group_min_session_timeout_ms: int = 6000
+    group_max_session_timeout_ms: int = 1_800_000
+
+
+class GroupCoordinator:
+    """Every consumer group of the process; see the module docstring."""
+
+    def __init__(self, config: GroupConfig | None = None) -> None:
+        self.config = config or GroupConfig()
+        self.groups: dict[str, Group] = {}
+        self._ids = itertools.count(1)
+
+    def _group(self, group_id: str) -> Group:
+        group = self.groups.get(group_id)
+        if group is None:
+            group = self.groups[group_id] = Group(group_id)
+        return group
+
+    # ------------------------------------------------------------------ membership
+    async def join(
+        self,
+        group_id: str,
+        member_id: str,
+        *,
+        client_id: str,
+        session_timeout_ms: int,
+        rebalance_timeout_ms: int,
+        protocol_type: str,
+        protocols: Sequence[tuple[str, bytes]],
+        require_known_member_id: bool,
+    ) -> JoinResult:
+        """JoinGroup: wait for the rebalance to complete, then return this member's view."""
+        if not group_id:
+            return JoinResult(Errors.INVALID_GROUP_ID)
+        low, high = self.config.group_min_session_timeout_ms, self.config.group_max_session_timeout_ms
+        if not low <= session_timeout_ms <= high:
+            return JoinResult(Errors.INVALID_SESSION_TIMEOUT)
+        group = self._group(group_id)
+        if not protocols or (group.protocol_type and protocol_type != group.protocol_type and group.members):
+            return JoinResult(Errors.INCONSISTENT_GROUP_PROTOCOL)
+        now = trio.current_time()
+        if not member_id:
+            member_id = f"{client_id or 'member'}-{next(self._ids)}"
+            if require_known_member_id:
+                group.members[member_id] = Member(
+                    member_id,
+                    client_id,
+                    session_timeout_ms / 1000,
+                    rebalance_timeout_ms / 1000,
+                    protocol_type,
+                    list(protocols),
+                    now,
+                )
+                return JoinResult(Errors.MEMBER_ID_REQUIRED, member_id=member_id)
+        elif member_id not in group.members:
+            return JoinResult(Errors.UNKNOWN_MEMBER_ID, member_id=member_id)
+        member = group.members.get(member_id)
+        if member is None:
+            member = group.members[member_id] = Member(
+                member_id,
+                client_id,
+                session_timeout_ms / 1000,
+                rebalance_timeout_ms / 1000,
+                protocol_type,
+                list(protocols),
+                now,
+            )
+        member.protocols = list(protocols)
+        member.protocol_type = protocol_type
+        member.session_timeout = session_timeout_ms / 1000
+        member.rebalance_timeout = rebalance_timeout_ms / 1000
+        member.last_heartbeat = now
+        member.joined = True
+        group.protocol_type = protocol_type
+        done = self._prepare_rebalance(group)
+        self._maybe_complete_join(group)
+        await done.wait()
+        result = group.join_results.get(member_id)
+        if result is None:  # removed while waiting (rebalance timeout, or it left)
+            return JoinResult(Errors.UNKNOWN_MEMBER_ID, member_id=member_id)
+        return result
+
+    def _prepare_rebalance(self, group: Group) -> trio.Event:
+        if group.state is not GroupState.PREPARING_REBALANCE:
+            now = trio.current_time()
+            initial = group.state is GroupState.EMPTY
+            group.state = GroupState.PREPARING_REBALANCE
+            group.rebalance_done = trio.Event()
+            group.join_results = {}
+            group.sync_done.set()  # members waiting in SyncGroup learn of the rebalance
+            delay = self.config.group_initial_rebalance_delay_ms / 1000 if initial else 0.0
+            timeout = max((m.rebalance_timeout for m in group.members.values()), default=0.0)
+            group.delay_until = now + delay
+            group.join_deadline = now + max(timeout, delay)
+        return group.rebalance_done
+
+    def _maybe_complete_join(self, group: Group, *, force: bool = False) -> None:
+        if group.state is not GroupState.PREPARING_REBALANCE:
+            return
+        waiting = [m for m in group.members.values() if not m.joined]
+        if not force and (waiting or trio.current_time() < group.delay_until):
+            return
+        for member in waiting:
+            del group.members[member.member_id]
+        done = group.rebalance_done
+        group.generation_id += 1
+        if not group.members:
+            group.state = GroupState.EMPTY
+            group.protocol_name = ""
+            group.leader_id = ""
+            done.set()
+            return
+        members = list(group.members.values())
+        group.leader_id = group.leader_id if group.leader_id in group.members else members[0].member_id
+        leader = group.members[group.leader_id]
+        common = [name for name, _ in leader.protocols if all(name in dict(m.protocols) for m in members)]
+        group.protocol_name = common[0] if common else leader.protocols[0][0]
+        metadata = tuple((m.member_id, dict(m.protocols).get(group.protocol_name, b"")) for m in members)
+        for member in members:
+            member.joined = False
+            member.assignment = b""
+            group.join_results[member.member_id] = JoinResult(
+                Errors.NONE,
+                group.generation_id,
+                group.protocol_name,
+                group.leader_id,
+                member.member_id,
+                metadata if member.member_id == group.leader_id else (),
+            )
+        group.state = GroupState.COMPLETING_REBALANCE
+        group.sync_done = trio.Event()
+        done.set()
+
+    async def sync(
+        self, group_id: str, generation_id: int, member_id: str, assignments: Sequence[tuple[str, bytes]]
+    ) -> tuple[Errors, bytes]:
+        """SyncGroup: the leader hands out assignments; every member waits for its own."""
+        group = self.groups.get(group_id)
+        if group is None or member_id not in group.members:
+            return Errors.UNKNOWN_MEMBER_ID, b""
+        if generation_id != group.generation_id:
+            return Errors.ILLEGAL_GENERATION, b""
+        if group.state is GroupState.PREPARING_REBALANCE:
+            return Errors.REBALANCE_IN_PROGRESS, b""
+        group.members[member_id].last_heartbeat = trio.current_time()
+        if group.state is GroupState.COMPLETING_REBALANCE:
+            if member_id == group.leader_id:
+                given = dict(assignments)
+                for member in group.members.values():
+                    member.assignment = given.get(member.member_id, b"")
+                group.state = GroupState.STABLE
+                group.sync_done.set()
+            else:
+                await group.sync_done.wait()
+        if group.state is not GroupState.STABLE or generation_id != group.generation_id:
+            return Errors.REBALANCE_IN_PROGRESS, b""
+        current = group.members.get(member_id)
+        if current is None:
+            return Errors.UNKNOWN_MEMBER_ID, b""
+        return Errors.NONE, current.assignment
+
+    def heartbeat(self, group_id: str, generation_id: int, member_id: str) -> Errors:
+        group = self.groups.get(group_id)
+        if group is None or member_id not in group.members:
+            return Errors.UNKNOWN_MEMBER_ID
+        group.members[member_id].last_heartbeat = trio.current_time()
+        if group.state is GroupState.PREPARING_REBALANCE:
+            return Errors.REBALANCE_IN_PROGRESS
+        if generation_id != group.generation_id:
+            return Errors.ILLEGAL_GENERATION
+        return Errors.NONE
+
+    def leave(self, group_id: str, member_ids: Sequence[str]) -> Errors:
+        group = self.groups.get(group_id)
+        if group is None:
+            return Errors.UNKNOWN_MEMBER_ID
+        unknown = [m for m in member_ids if m not in group.members]
+        for member_id in member_ids:
+            group.members.pop(member_id, None)
+        if len(unknown) < len(member_ids):
+            self._rebalance_after_change(group)
+        return Errors.UNKNOWN_MEMBER_ID if unknown else Errors.NONE
+
+    def _rebalance_after_change(self, group: Group) -> None:
+        if group.state is GroupState.PREPARING_REBALANCE:
+            self._maybe_complete_join(group)
+        elif not group.members:
+            group.state = GroupState.EMPTY
+            group.sync_done.set()
+        else:
+            self._prepare_rebalance(group)
+
+    # ------------------------------------------------------------------ offsets
+    def commit(
+        self, group_id: str, generation_id: int, member_id: str, offsets: Sequence[tuple[str, int, int, str]]
+    ) -> Errors:
+        """OffsetCommit: ``(topic, partition, offset, metadata)`` each; generation -1 is a manual commit."""
+        if not group_id:
+            return Errors.INVALID_GROUP_ID
+        group = self._group(group_id)
+        if generation_id >= 0 or member_id:
+            if member_id not in group.members:
+                return Errors.UNKNOWN_MEMBER_ID
+            if generation_id != group.generation_id:
+                return Errors.ILLEGAL_GENERATION
+            if group.state is GroupState.PREPARING_REBALANCE:
+                return Errors.REBALANCE_IN_PROGRESS
+        for topic, partition, offset, metadata in offsets:
+            group.offsets[(topic, partition)] = (offset, metadata)
+        return Errors.NONE
+
+    def fetch_offsets(self, group_id: str) -> dict[tuple[str, int], tuple[int, str]]:
+        group = self.groups.get(group_id)
+        return {} if group is None else dict(group.offsets)
+
+    # ------------------------------------------------------------------ timers
+    def tick(self) -> None:
+        """End rebalances whose delay or timeout passed; remove members whose session expired."""
+        now = trio.current_time()
+        for group in list(self.groups.values()):
+            if group.state is GroupState.PREPARING_REBALANCE:
+                self._maybe_complete_join(group, force=now >= group.join_deadline)
+            expired = [
+                m.member_id
+                for m in group.members.values()
+                if now - m.last_heartbeat > m.session_timeout
+                and not (group.state is GroupState.PREPARING_REBALANCE and m.joined)
+            ]
+            if expired:
+                for member_id in expired:
+                    del group.members[member_id]
+                self._rebalance_after_change(group)
+
+    async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
+        """Call :meth:`tick` every 100 ms until cancelled."""
+        task_status.started()
+        while True:
+            await trio.sleep(0.1)
+            self.tick()
+
+
+__all__ = ["Group", "GroupConfig", "GroupCoordinator", "GroupState", "JoinResult", "Member"]

@@ -1,0 +1,107 @@
+"""``reflog serve``: an in-process cluster whose brokers each listen for Kafka clients on loopback.
+
+:func:`open_kafka_cluster` wraps :func:`reflog.cluster.open_cluster`: every broker gets a real
+TCP listener speaking the Kafka protocol (:mod:`reflog.kafka.server`), and the process gets one
+group coordinator. Replication between brokers stays in process, on the simulated network, which
+is where the fault layer cuts links and adds latency (specs/protocol.md, PRO-1). The returned
+:class:`KafkaCluster` keeps the underlying :class:`~reflog.cluster.Cluster`, so a test can power a
+broker off while real clients produce to it.
+"""
+
+from __future__ import annotations
+
+import os
+import ssl
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from functools import partial
+from typing import Literal
+
+import attrs
+import trio
+
+from reflog.cluster import BrokerHandle, Cluster, open_cluster
+from reflog.kafka.apis import KafkaApis
+from reflog.kafka.groups import GroupConfig, GroupCoordinator
+from reflog.kafka.server import SOCKET_REQUEST_MAX_BYTES, ConnectionStats, open_kafka_listener
+
+
+def _running(handle: BrokerHandle) -> bool:
+    return bool(handle.running)
+
+
+@attrs.define
+class KafkaCluster:
+    """A running cluster with Kafka listeners: ``bootstrap`` is what a client is given."""
+
+    cluster: Cluster
+    addresses: dict[int, tuple[str, int]]
+    groups: GroupCoordinator
+    stats: ConnectionStats
+
+    @property
+    def bootstrap(self) -> str:
+        """``host:port`` of every broker, comma-separated (``bootstrap.servers``)."""
+        return ",".join(f"{host}:{port}" for host, port in self.addresses.values())
+
+    def serving(self) -> dict[int, tuple[str, int]]:
+        """The listeners of the brokers that are up now."""
+        return {b: a for b, a in self.addresses.items() if self.cluster.broker(b).running}
+
+
+@asynccontextmanager
+async def open_kafka_cluster(
+    brokers: int = 3,
+    *,
+    host: str = "127.0.0.1",
+    port: int = 0,
+    storage: Literal["sim", "os"] = "sim",
+    data_dir: str | os.PathLike[str] | None = None,
+    seed: int = 0,
+    ssl_context: ssl.SSLContext | None = None,
+    group_config: GroupConfig | None = None,
+    default_replication_factor: int = 1,
+    auto_create_topics: bool = True,
+    max_request_size: int = SOCKET_REQUEST_MAX_BYTES,
+) -> AsyncIterator[KafkaCluster]:
+    """Run ``brokers`` brokers with Kafka listeners for the block.
+
+    ``port`` 0 picks free ports; otherwise broker ``i`` listens on ``port + i - 1``.
+    ``default_replication_factor`` applies to auto-created topics and CreateTopics with -1
+    (Kafka's ``default.replication.factor``, default 1).
+    """
+    async with (
+        open_cluster(brokers, seed=seed, storage=storage, directory=data_dir) as cluster,
+        trio.open_nursery() as nursery,
+    ):
+        groups = GroupCoordinator(group_config)
+        await nursery.start(groups.run)
+        stats = ConnectionStats()
+        kafka = KafkaCluster(cluster, {}, groups, stats)
+        for handle in cluster.brokers:
+            apis = KafkaApis(
+                cluster,
+                handle.broker_id,
+                kafka.serving,
+                groups,
+                auto_create_topics=auto_create_topics,
+                default_replication_factor=default_replication_factor,
+            )
+            bound = await open_kafka_listener(
+                nursery,
+                apis,
+                partial(_running, handle),
+                host=host,
+                port=0 if port == 0 else port + handle.broker_id - 1,
+                ssl_context=ssl_context,
+                max_request_size=max_request_size,
+                stats=stats,
+            )
+            kafka.addresses[handle.broker_id] = (host, bound)
+        try:
+            yield kafka
+        finally:
+            nursery.cancel_scope.cancel()
+
+
+__all__ = ["KafkaCluster", "open_kafka_cluster"]

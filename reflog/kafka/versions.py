@@ -1,0 +1,70 @@
+"""The Kafka APIs reflog serves, and the versions it advertises in ApiVersions (PRO-2).
+
+Every version here is below the API's *flexible* threshold (no compact strings, no tagged
+fields), so one codec path serves kafka-python 3, aiokafka 0.14 and librdkafka (confluent-kafka
+2): librdkafka's ApiVersions v3 and kafka-python's v4 get ``UNSUPPORTED_VERSION`` with the
+table, and both step down (python-ecosystem.md §5.4). The table is consistent with one Kafka
+release (2.4), because kafka-python infers the broker's version from it.
+
+Produce advertises 0-8 but refuses 0-2 on receipt, as Kafka 4 does (KIP-896): older librdkafka
+enables compression only when it sees Produce v0 advertised.
+"""
+
+from __future__ import annotations
+
+import enum
+from typing import Final
+
+
+class ApiKey(enum.IntEnum):
+    """Kafka's API keys for the requests reflog answers."""
+
+    PRODUCE = 0
+    FETCH = 1
+    LIST_OFFSETS = 2
+    METADATA = 3
+    OFFSET_COMMIT = 8
+    OFFSET_FETCH = 9
+    FIND_COORDINATOR = 10
+    JOIN_GROUP = 11
+    HEARTBEAT = 12
+    LEAVE_GROUP = 13
+    SYNC_GROUP = 14
+    API_VERSIONS = 18
+    CREATE_TOPICS = 19
+    INIT_PRODUCER_ID = 22
+
+
+ADVERTISED: Final[dict[ApiKey, tuple[int, int]]] = {
+    ApiKey.PRODUCE: (0, 8),
+    ApiKey.FETCH: (4, 11),
+    ApiKey.LIST_OFFSETS: (1, 5),
+    ApiKey.METADATA: (1, 8),
+    ApiKey.OFFSET_COMMIT: (2, 7),
+    ApiKey.OFFSET_FETCH: (1, 5),
+    ApiKey.FIND_COORDINATOR: (0, 2),
+    ApiKey.JOIN_GROUP: (0, 5),
+    ApiKey.HEARTBEAT: (0, 3),
+    ApiKey.LEAVE_GROUP: (0, 3),
+    ApiKey.SYNC_GROUP: (0, 3),
+    ApiKey.API_VERSIONS: (0, 2),
+    ApiKey.CREATE_TOPICS: (0, 4),
+    ApiKey.INIT_PRODUCER_ID: (0, 1),
+}
+"""API key -> (min, max) version advertised."""
+
+REFUSED: Final[dict[ApiKey, int]] = {ApiKey.PRODUCE: 3}
+"""API key -> the lowest version actually served (below it: ``UNSUPPORTED_VERSION``)."""
+
+
+def served(api_key: int, version: int) -> bool:
+    """Whether reflog decodes and answers ``api_key`` at ``version``."""
+    try:
+        key = ApiKey(api_key)
+    except ValueError:
+        return False
+    low, high = ADVERTISED[key]
+    return max(low, REFUSED.get(key, low)) <= version <= high
+
+
+__all__ = ["ADVERTISED", "REFUSED", "ApiKey", "served"]
