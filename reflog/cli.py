@@ -17,6 +17,7 @@ import tempfile
 from collections.abc import Sequence
 
 from faults.storage_oracle import batch_map, guaranteed_end
+from reflog import cli_serve
 from reflog.cli_scenarios import run_catalogue
 from reflog.clock import ManualClock
 from reflog.log import LogConfig, LogManager, TopicPartition
@@ -159,7 +160,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     scenarios_parser.add_argument(
         "--history-dir", metavar="DIR", help="save each run's history as JSON lines in DIR"
     )
+    serve_parser = commands.add_parser("serve", help="run brokers with Kafka-protocol listeners on loopback")
+    cli_serve.add_arguments(serve_parser)
     args = parser.parse_args(argv)
+    if args.command == "serve":
+        return cli_serve.run(args)
     if args.command == "demo":
         return demo(args.seed, args.batches)
     if args.command == "scenarios":

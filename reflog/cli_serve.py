@@ -1,0 +1,69 @@
+"""``reflog serve``: run N brokers with Kafka listeners on loopback until interrupted."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+import trio
+
+from reflog.kafka.serve import open_kafka_cluster
+from reflog.kafka.server import server_ssl_context
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--brokers", type=int, default=3, help="number of brokers (default 3)")
+    parser.add_argument("--host", default="127.0.0.1", help="listen address (default 127.0.0.1)")
+    parser.add_argument(
+        "--port",
+        type=int,
+        default=9092,
+        help="broker i listens on PORT+i-1; 0 picks free ports (default 9092)",
+    )
+    parser.add_argument("--storage", choices=["sim", "os"], default="sim", help="simulated or real files")
+    parser.add_argument("--data-dir", help="log directories (required with --storage os)")
+    parser.add_argument("--seed", type=int, default=0, help="seed of the simulated storage and network")
+    parser.add_argument(
+        "--default-replication-factor",
+        type=int,
+        default=1,
+        help="for auto-created topics (Kafka's default 1)",
+    )
+    parser.add_argument("--tls-cert", help="PEM certificate chain: serve TLS instead of plaintext")
+    parser.add_argument("--tls-key", help="PEM private key of --tls-cert")
+    parser.add_argument("--tls-ca", help="PEM CA bundle: require client certificates signed by it")
+
+
+def run(args: argparse.Namespace) -> int:
+    """Serve until Ctrl-C; returns the exit status (2 on a bad option)."""
+    if args.storage == "os" and not args.data_dir:
+        print("reflog serve: --storage os needs --data-dir", file=sys.stderr)
+        return 2
+    if bool(args.tls_cert) != bool(args.tls_key):
+        print("reflog serve: --tls-cert and --tls-key go together", file=sys.stderr)
+        return 2
+    context = server_ssl_context(args.tls_cert, args.tls_key, args.tls_ca) if args.tls_cert else None
+
+    async def main() -> None:
+        async with open_kafka_cluster(
+            args.brokers,
+            host=args.host,
+            port=args.port,
+            storage=args.storage,
+            data_dir=args.data_dir,
+            seed=args.seed,
+            ssl_context=context,
+            default_replication_factor=args.default_replication_factor,
+        ) as kafka:
+            scheme = "SSL" if context is not None else "PLAINTEXT"
+            print(f"bootstrap: {kafka.bootstrap} ({scheme}, {args.brokers} brokers)", flush=True)
+            await trio.sleep_forever()
+
+    try:
+        trio.run(main)
+    except KeyboardInterrupt:
+        return 0
+    return 0
+
+
+__all__ = ["add_arguments", "run"]
