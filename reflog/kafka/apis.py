@@ -41,6 +41,8 @@ from reflog.replication.partition import Role
 
 CLUSTER_ID: Final = "reflog-cluster"
 MAX_TOPIC_NAME_LENGTH: Final = 249
+MAX_PARTITIONS: Final = 1000
+"""Partitions per topic reflog creates (a deviation that bounds memory; Kafka has no fixed limit)."""
 _LEGAL_TOPIC: Final = re.compile(r"[a-zA-Z0-9._-]+")
 
 Addresses = Callable[[], Mapping[int, tuple[str, int]]]
@@ -156,7 +158,7 @@ class KafkaApis:
                         error = Errors.NONE if name in known else Errors.LEADER_NOT_AVAILABLE
             partitions = []
             for metadata in known.get(name, []) if error is Errors.NONE else []:
-                leader = metadata.leader
+                leader = metadata.leader if metadata.leader in live else -1
                 partitions.append(
                     cls.MetadataResponseTopic.MetadataResponsePartition(
                         error_code=int(Errors.NONE if leader >= 0 else Errors.LEADER_NOT_AVAILABLE),
@@ -197,8 +199,16 @@ class KafkaApis:
             replication = (
                 topic.replication_factor if topic.replication_factor > 0 else self.default_replication_factor
             )
+            live = len([b for b in self.cluster.controller.brokers() if b.is_active])
             if invalid is not None:
                 error, message = Errors.INVALID_TOPIC_EXCEPTION, invalid
+            elif not 1 <= partitions <= MAX_PARTITIONS:
+                error, message = Errors.INVALID_PARTITIONS, f"partitions must be in [1, {MAX_PARTITIONS}]"
+            elif not 1 <= replication <= live:
+                error, message = (
+                    Errors.INVALID_REPLICATION_FACTOR,
+                    f"replication factor must be in [1, {live}]",
+                )
             elif topic.assignments:
                 error, message = Errors.INVALID_REQUEST, "manual replica assignments are not supported"
             elif error is Errors.NONE and topic.name in self._topic_partitions():

@@ -44,9 +44,10 @@ class KafkaCluster:
         """``host:port`` of every broker, comma-separated (``bootstrap.servers``)."""
         return ",".join(f"{host}:{port}" for host, port in self.addresses.values())
 
-    def serving(self) -> dict[int, tuple[str, int]]:
-        """The listeners of the brokers that are up now."""
-        return {b: a for b, a in self.addresses.items() if self.cluster.broker(b).running}
+    def listed(self) -> dict[int, tuple[str, int]]:
+        """Every broker's listener. Metadata lists those the controller has not fenced, as Kafka
+        does: a broker that just died stays listed (and leads) until its session expires."""
+        return dict(self.addresses)
 
 
 @asynccontextmanager
@@ -82,7 +83,7 @@ async def open_kafka_cluster(
             apis = KafkaApis(
                 cluster,
                 handle.broker_id,
-                kafka.serving,
+                kafka.listed,
                 groups,
                 auto_create_topics=auto_create_topics,
                 default_replication_factor=default_replication_factor,
