@@ -17,7 +17,9 @@ from tests.kafka.served import ServedCluster
 
 with warnings.catch_warnings():
     warnings.simplefilter("ignore", DeprecationWarning)
+    import kafka  # type: ignore[import-untyped]
     from kafka.protocol.admin import CreateTopicsRequest, CreateTopicsResponse  # type: ignore[import-untyped]
+    from kafka.protocol.consumer import FetchRequest, FetchResponse  # type: ignore[import-untyped]
     from kafka.protocol.metadata import (  # type: ignore[import-untyped]
         ApiVersionsRequest,
         ApiVersionsResponse,
@@ -174,3 +176,64 @@ def test_a_truncated_frame_closes_only_its_connection(connect: Connect) -> None:
     culprit.sock.shutdown(1)  # EOF mid-frame
     assert culprit.closed_by_peer()
     assert still_serving(connect)
+
+
+@pytest.mark.req("PRO-6")
+def test_a_fetch_answer_is_the_stored_segment_bytes(served: ServedCluster, connect: Connect) -> None:
+    """The records of a Fetch response are byte for byte what the leader's segment file holds."""
+    served.create_topic("wire-is-disk", partitions=1, replication_factor=3, min_insync_replicas=2)
+    producer = kafka.KafkaProducer(bootstrap_servers=served.bootstrap, acks="all", compression_type="lz4")
+    for i in range(5):
+        producer.send("wire-is-disk", f"w{i}".encode()).get(timeout=30)
+    producer.close()
+    assert served.kafka is not None
+    cluster = served.kafka.cluster
+    leader = cluster.controller.partition("wire-is-disk", 0).leader
+    fs = cluster.broker(leader).fs
+
+    def stored() -> bytes:
+        handle = fs.open("data/wire-is-disk-0/00000000000000000000.log")
+        try:
+            return fs.pread(handle, 0, fs.size(handle))
+        finally:
+            fs.close(handle)
+
+    on_disk = served.call(_sync, stored)
+    fetch_cls = FetchRequest[11]
+    request = fetch_cls(
+        replica_id=-1,
+        max_wait_ms=0,
+        min_bytes=1,
+        max_bytes=1 << 20,
+        isolation_level=0,
+        session_id=0,
+        session_epoch=-1,
+        topics=[
+            fetch_cls.FetchTopic(
+                topic="wire-is-disk",
+                partitions=[
+                    fetch_cls.FetchTopic.FetchPartition(
+                        partition=0,
+                        current_leader_epoch=-1,
+                        fetch_offset=0,
+                        log_start_offset=-1,
+                        partition_max_bytes=1 << 20,
+                    )
+                ],
+            )
+        ],
+        forgotten_topics_data=[],
+        rack_id="",
+    )
+    client = RawClient(served.kafka.addresses[leader])
+    try:
+        response = FetchResponse.decode(client.request(request, 11), version=11)
+    finally:
+        client.close()
+    records = bytes(response.responses[0].partitions[0].records)
+    assert response.responses[0].partitions[0].error_code == 0
+    assert records == on_disk and len(records) > 0
+
+
+async def _sync(fn: Callable[[], bytes]) -> bytes:
+    return fn()
