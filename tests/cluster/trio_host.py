@@ -78,12 +78,26 @@ class TrioHost:
             await trio.testing.wait_all_tasks_blocked()
             return result
 
-        return trio.from_thread.run(settled, trio_token=self._token)
+        try:
+            return trio.from_thread.run(settled, trio_token=self._token)
+        except trio.RunFinishedError:
+            self._raise_why_the_run_ended()
+            raise
 
     def call_sync(self, fn: Callable[..., T], *args: Any) -> T:
         """Run ``fn(*args)`` inside the run (to read state without racing the run's tasks)."""
         self._check()
-        return trio.from_thread.run_sync(fn, *args, trio_token=self._token)
+        try:
+            return trio.from_thread.run_sync(fn, *args, trio_token=self._token)
+        except trio.RunFinishedError:
+            self._raise_why_the_run_ended()
+            raise
+
+    def _raise_why_the_run_ended(self) -> None:
+        """The run ended under a call: raise what ended it (a task's crash), not RunFinishedError."""
+        self._thread.join(timeout=10)
+        if self._failure is not None:
+            raise self._failure
 
     def spawn(self, fn: Callable[..., Awaitable[object]], *args: Any) -> None:
         """Start ``fn(*args)`` as a background task of the run; return once the run has settled.
