@@ -12,8 +12,10 @@ Use it in two steps: :func:`batch_map` of the live log *before* the power loss, 
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from reflog.log import Log
-from reflog.storage.sim import CrashReport
+from reflog.storage.sim import PAGE_SIZE, CrashReport, FailedWrite
 
 BatchMap = dict[str, list[tuple[int, int]]]
 """Per segment file, its batches as ``(position, base offset)``, in file order."""
@@ -30,17 +32,29 @@ def batch_map(log: Log) -> BatchMap:
     }
 
 
-def guaranteed_end(durable_end: int, batches: BatchMap, report: CrashReport) -> int:
+def guaranteed_end(
+    durable_end: int,
+    batches: BatchMap,
+    report: CrashReport,
+    failed_writes: Sequence[FailedWrite] = (),
+) -> int:
     """The offset below which every batch must survive: ``durable_end``, lowered past destroyed sectors.
 
     ``durable_end`` is the offset below which the log was fsynced before the power loss;
-    each batch at or after the first destroyed byte of its file is excused.
+    each batch at or after the first destroyed byte of its file is excused. So is each batch at
+    or after the first page of a failed write-back (``failed_writes``): Linux marks such pages
+    clean, so a later fsync that succeeds does not write them, and the bytes a reader sees in the
+    page cache never reach the device (PostgreSQL's "fsyncgate"). A broker that halted on the
+    EIO and restarted without a reboot trusts those cached pages, as Kafka would.
     """
     end = durable_end
     for path, positions in batches.items():
-        first_bad = report.first_destroyed_byte(path)
-        if first_bad is None:
+        destroyed = report.first_destroyed_byte(path)
+        lost = [w.first_page * PAGE_SIZE for w in failed_writes if w.path == path]
+        candidates = [b for b in (destroyed, min(lost, default=None)) if b is not None]
+        if not candidates:
             continue
+        first_bad = min(candidates)
         for position, base in reversed(positions):
             if position <= first_bad:
                 end = min(end, base)

@@ -269,7 +269,9 @@ class ClusterMachine(RuleBasedStateMachine):
                 size_probability=probability,
             )
         )
-        guaranteed = guaranteed_end(durable, positions, report)
+        fs = handle.fs
+        assert isinstance(fs, SimFilesystem)
+        guaranteed = guaranteed_end(durable, positions, report, fs.failed_writes)
         self.guarantee.power_lost(broker, guaranteed)
         self.faulted_since_observed = True
 
