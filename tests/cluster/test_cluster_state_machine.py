@@ -424,6 +424,22 @@ class ClusterMachine(RuleBasedStateMachine):
         self.the_guarantee_holds()
         self.advance(10.0)
 
+    @rule(replica=st.integers(0, 2), count=st.integers(1, 6))
+    def a_replica_loses_power_after_a_flush(self, replica: int, count: int) -> None:
+        """Write, let replication run, flush one replica, cut its power and restart it: what the
+        flush made durable must come back from its own disk (checked before it fetches)."""
+        broker = self.cluster.controller.partition(TOPIC, 0).replicas[replica]
+        self.produce("acks-all", count)
+        self.advance(0.5)
+        self.the_guarantee_holds()
+        self.fsync(broker)
+        self.the_guarantee_holds()
+        self.power_loss(broker, PowerLossMode.CLEAN)
+        self.the_guarantee_holds()
+        self.advance(10.0)
+        self.restart(broker)
+        self.advance(2.0)
+
     @rule(producer=st.sampled_from(["idempotent", "acks-all", "acks-1"]), then_kill=st.booleans())
     def the_isr_shrinks_to_the_leader(self, producer: str, then_kill: bool) -> None:
         """Cut every follower off until the ISR is the leader alone, write, heal; then maybe kill
