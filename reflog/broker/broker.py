@@ -237,7 +237,10 @@ class Broker:
         )
         assert isinstance(response, HeartbeatResponse)
         if response.error is Errors.NONE:
-            self._apply(response)
+            try:
+                self._apply(response)
+            except StorageError as exc:  # e.g. the leader-epoch checkpoint of a new leader (ENOSPC)
+                self._halt_if_log_dir_failed(exc)
 
     def _apply(self, response: HeartbeatResponse) -> None:
         now = trio.current_time()

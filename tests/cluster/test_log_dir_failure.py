@@ -7,6 +7,9 @@ import trio
 
 from reflog.client import SendStatus
 from reflog.cluster import open_cluster
+from reflog.errors import StorageError
+from reflog.replication.messages import PartitionMetadata
+from reflog.replication.partition import Partition
 from reflog.storage.sim import SimFilesystem
 
 
@@ -61,3 +64,40 @@ async def test_a_clean_shutdown_whose_final_flush_fails_is_unclean_and_does_not_
         assert not handle.running and handle.exit_reason is not None
         await handle.restart()
         assert handle.broker.last_startup_clean is False  # recovery ran
+
+
+@pytest.mark.req("REP-26")
+async def test_a_new_leader_that_cannot_write_its_epoch_checkpoint_halts_alone(
+    autojump_clock: object, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Found by the deep profile: becoming leader writes the leader-epoch checkpoint, and ENOSPC
+    there must halt that broker (a log dir failure), not crash the process hosting the cluster."""
+    async with open_cluster(brokers=3, seed=6) as cluster:
+        await cluster.create_topic("t", replication_factor=3, configs={"min.insync.replicas": 1})
+        producer = cluster.producer(acks="all")
+        assert (await producer.send("t", b"kept")).status is SendStatus.OK
+        metadata = cluster.controller.partition("t", 0)
+        full_id = next(r for r in metadata.isr if r != metadata.leader)
+        original = Partition.apply_metadata
+
+        def apply(self: Partition, new: PartitionMetadata, *args: object, **kwargs: object) -> None:
+            if self.broker_id == full_id and new.leader == full_id:
+                raise StorageError("ENOSPC: no space left for 'data/t-0/leader-epoch-checkpoint.tmp'")
+            original(self, new, *args, **kwargs)  # type: ignore[arg-type]
+
+        monkeypatch.setattr(Partition, "apply_metadata", apply)
+        for other in metadata.replicas:
+            if other != full_id:
+                await cluster.broker(other).kill()  # the full broker is the only one left to lead
+        full = cluster.broker(full_id)
+        with trio.fail_after(60):
+            while full.running:
+                await trio.sleep(0.5)
+        assert full.exit_reason is not None and "leader-epoch-checkpoint" in full.exit_reason
+        monkeypatch.undo()
+        for handle in cluster.brokers:
+            await handle.restart()
+        # The process and every other broker went on: a new topic takes writes. ("t" itself may stay
+        # offline: every replica of it restarted uncleanly, and KIP-966 waits for an unclean election.)
+        await cluster.create_topic("u", replication_factor=3)
+        assert (await producer.send("u", b"after")).status is SendStatus.OK
