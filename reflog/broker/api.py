@@ -8,8 +8,12 @@ CreateTopics). Replication fetches reuse :class:`reflog.replication.messages.Fet
 
 from __future__ import annotations
 
+import enum
+
 import attrs
 
+from reflog.log import FileRegion
+from reflog.records import InPlaceCheck
 from reflog.replication.errors import Errors
 from reflog.replication.messages import PartitionMetadata, TopicPartition
 
@@ -41,6 +45,19 @@ class ProduceResponse:
     base_offset: int = -1
 
 
+class FetchRead(enum.Enum):
+    """How a consumer fetch hands back its records.
+
+    ``COPY``: the bytes, read and verified (the default). ``IN_PLACE``: the segment region,
+    verified through views without a copy (the zero-copy path). ``REGION``: the region,
+    unverified; the caller reads it into its own buffer and must verify it there.
+    """
+
+    COPY = "copy"
+    IN_PLACE = "in-place"
+    REGION = "region"
+
+
 @attrs.frozen
 class ConsumerFetchRequest:
     topic_partition: TopicPartition
@@ -48,15 +65,27 @@ class ConsumerFetchRequest:
     max_bytes: int = 1 << 20
     max_wait_ms: int = 500
     min_bytes: int = 1
+    read: FetchRead = FetchRead.COPY
+    """How the records come back: a verified copy, or a region (verified in place, or not)."""
 
 
 @attrs.frozen
 class ConsumerFetchResponse:
+    """A consumer fetch's answer: ``records`` (a verified copy), or the ``region`` of the
+    segment file (``in_place`` reports its in-place verification, for ``FetchRead.IN_PLACE``)."""
+
     topic_partition: TopicPartition
     error: Errors
     high_watermark: int = -1
     log_start_offset: int = -1
     records: bytes = b""
+    region: FileRegion | None = None
+    in_place: InPlaceCheck | None = None
+
+    @property
+    def size(self) -> int:
+        """Bytes of records this answer carries, copied or as a region."""
+        return self.region.length if self.region is not None else len(self.records)
 
 
 @attrs.frozen

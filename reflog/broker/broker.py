@@ -36,6 +36,7 @@ from reflog.broker.api import (
     ConsumerFetchRequest,
     ConsumerFetchResponse,
     ControlledShutdownRequest,
+    FetchRead,
     HeartbeatRequest,
     HeartbeatResponse,
     ListOffsetsRequest,
@@ -49,7 +50,7 @@ from reflog.broker.api import (
 from reflog.broker.peers import Peers
 from reflog.clock import TrioClock
 from reflog.errors import CorruptRecordError, ReflogError, StorageError
-from reflog.log import LogConfig, LogManager
+from reflog.log import FetchData, Log, LogConfig, LogManager
 from reflog.log.config import KAFKA_NAMES as LOG_CONFIG_NAMES
 from reflog.log.manager import StartupReport
 from reflog.net.errors import NetError
@@ -443,20 +444,37 @@ class Broker:
                     tp, Errors.OFFSET_OUT_OF_RANGE, partition.high_watermark, log.log_start_offset
                 )
             records = b""
+            in_place: FetchData | None = None
             if request.fetch_offset < partition.high_watermark:
                 try:
-                    records = log.read_records(
-                        request.fetch_offset, request.max_bytes, partition.high_watermark
-                    )
+                    if request.read is not FetchRead.COPY and isinstance(log, Log):
+                        in_place = log.read(
+                            request.fetch_offset,
+                            request.max_bytes,
+                            max_offset=partition.high_watermark,
+                            verify=request.read is FetchRead.IN_PLACE,
+                            in_place=True,
+                        )
+                    else:
+                        records = log.read_records(
+                            request.fetch_offset, request.max_bytes, partition.high_watermark
+                        )
                 except CorruptRecordError:
                     return ConsumerFetchResponse(tp, Errors.CORRUPT_MESSAGE)
                 except ReflogError as exc:
                     self._halt_if_log_dir_failed(exc)
                     return ConsumerFetchResponse(tp, Errors.of(exc.error_code))
+            size = in_place.size if in_place is not None else len(records)
             remaining = deadline - trio.current_time()
-            if len(records) >= request.min_bytes or remaining <= 0 or partition.role is not Role.LEADER:
+            if size >= request.min_bytes or remaining <= 0 or partition.role is not Role.LEADER:
                 return ConsumerFetchResponse(
-                    tp, Errors.NONE, partition.high_watermark, log.log_start_offset, records
+                    tp,
+                    Errors.NONE,
+                    partition.high_watermark,
+                    log.log_start_offset,
+                    records,
+                    None if in_place is None else in_place.region,
+                    None if in_place is None else in_place.in_place,
                 )
             await self._wait_change(tp, remaining)
 

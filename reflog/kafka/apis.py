@@ -11,6 +11,8 @@ A Fetch answer carries the batch bytes the log returned, as they are on disk (PR
 
 from __future__ import annotations
 
+import logging
+import os
 import re
 from collections.abc import Callable, Mapping
 from typing import Any, Final
@@ -22,6 +24,7 @@ from reflog.broker.api import (
     LATEST_TIMESTAMP,
     ConsumerFetchRequest,
     ConsumerFetchResponse,
+    FetchRead,
     InitProducerIdRequest,
     InitProducerIdResponse,
     ListOffsetsRequest,
@@ -30,11 +33,22 @@ from reflog.broker.api import (
     ProduceResponse,
 )
 from reflog.cluster import Cluster
-from reflog.errors import ReflogError
+from reflog.errors import CorruptRecordError, ReflogError
 from reflog.kafka.codec import DecodedRequest, response_class
 from reflog.kafka.groups import GroupCoordinator
+from reflog.kafka.transfer import (
+    Part,
+    ReadBuffer,
+    TransferMetrics,
+    TransferMode,
+    count_in_place_check,
+    count_storage_read,
+    placeholder,
+)
 from reflog.kafka.versions import ADVERTISED, ApiKey
+from reflog.log import FileRegion
 from reflog.net.errors import NetError
+from reflog.records import verify_batches_in_place
 from reflog.replication.errors import Errors
 from reflog.replication.messages import PartitionMetadata, TopicPartition
 from reflog.replication.partition import Role
@@ -45,7 +59,26 @@ MAX_PARTITIONS: Final = 1000
 """Partitions per topic reflog creates (a deviation that bounds memory; Kafka has no fixed limit)."""
 _LEGAL_TOPIC: Final = re.compile(r"[a-zA-Z0-9._-]+")
 
+log = logging.getLogger(__name__)
+
 Addresses = Callable[[], Mapping[int, tuple[str, int]]]
+
+
+class WithPayloads:
+    """A response body whose records fields hold placeholders, and what each one stands for.
+
+    The listener encodes ``body`` and splits it around the placeholders
+    (:func:`reflog.kafka.transfer.split_payloads`), so records are never copied into the
+    encoded response.
+    """
+
+    __slots__ = ("body", "payloads")
+
+    def __init__(self, body: Any, payloads: dict[bytes, Part]) -> None:
+        self.body = body
+        self.payloads = payloads
+
+
 """Broker id -> (host, port) of its Kafka listener, for the brokers that serve clients now."""
 
 
@@ -75,8 +108,13 @@ class KafkaApis:
         auto_create_topics: bool = True,
         default_replication_factor: int = 1,
         num_partitions: int = 1,
+        transfer: TransferMode = TransferMode.ZERO_COPY,
     ) -> None:
         self.cluster = cluster
+        #: How Fetch responses' records leave this listener, and what that has cost.
+        self.transfer = transfer
+        self.transfer_metrics = TransferMetrics(transfer)
+        self._salt = os.urandom(6)
         self.broker_id = broker_id
         self.addresses = addresses
         self.groups = groups
@@ -88,8 +126,14 @@ class KafkaApis:
     def broker(self) -> Any:
         return self.cluster.broker(self.broker_id).broker
 
-    async def handle(self, request: DecodedRequest) -> Any | None:
-        """The response body for ``request``, or ``None`` when Kafka sends none (Produce ``acks=0``)."""
+    async def handle(self, request: DecodedRequest, buffer: ReadBuffer | None = None) -> Any | None:
+        """The response body for ``request``, or ``None`` when Kafka sends none (Produce ``acks=0``).
+
+        ``buffer`` is the connection's reusable read buffer: the copy and TLS paths read a
+        Fetch's records into it (without one they read into fresh memory).
+        """
+        if request.api_key == ApiKey.FETCH:
+            return await self._fetch(request.version, request.body, buffer)
         handler = self._HANDLERS[request.api_key]
         return await handler(self, request.version, request.body)
 
@@ -271,30 +315,45 @@ class KafkaApis:
         return -1 if partition is None else int(partition.log.log_start_offset)
 
     # ------------------------------------------------------------------ Fetch
-    async def _fetch(self, version: int, body: Any) -> Any:
+    async def _fetch(self, version: int, body: Any, buffer: ReadBuffer | None = None) -> Any:
         cls = response_class(ApiKey.FETCH, version)
         wanted = [
             (TopicPartition(topic.topic, p.partition), p.fetch_offset, max(0, p.partition_max_bytes))
             for topic in body.topics
             for p in topic.partitions
         ]
-        results = await self._read_all(wanted, max_wait_ms=0)
-        if body.max_wait_ms > 0 and sum(len(r.records) for r in results.values()) < max(1, body.min_bytes):
-            results = await self._wait_for_data(wanted, results, body.max_wait_ms)
+        read = self._read_mode(buffer)
+        results = await self._read_all(wanted, 0, read)
+        if body.max_wait_ms > 0 and sum(r.size for r in results.values()) < max(1, body.min_bytes):
+            results = await self._wait_for_data(wanted, results, body.max_wait_ms, read)
         budget = body.max_bytes if body.max_bytes > 0 else 1 << 30
+        chosen: list[TopicPartition] = []
+        for tp, _, _ in wanted:
+            size = results[tp].size
+            if size and budget < size and budget != body.max_bytes:
+                continue  # over the response's max_bytes; the first partition always goes out
+            budget -= size
+            if size:
+                chosen.append(tp)
+        records_of = self._payloads(results, chosen, buffer)
         by_topic: dict[str, list[Any]] = {}
         partition_cls = cls.FetchableTopicResponse.PartitionData
+        payloads: dict[bytes, Part] = {}
         for tp, _, _ in wanted:
             result = results[tp]
-            records = result.records
-            if records and budget < len(records) and budget != body.max_bytes:
-                records = b""  # over the response's max_bytes; the first partition always goes out
-            budget -= len(records)
+            error = result.error
+            records = b""
+            payload = records_of.get(tp)
+            if isinstance(payload, Errors):
+                error = payload
+            elif payload is not None:
+                records = placeholder(len(payloads), self._salt)
+                payloads[records] = payload
             hw = result.high_watermark
             by_topic.setdefault(tp.topic, []).append(
                 partition_cls(
                     partition_index=tp.partition,
-                    error_code=int(result.error),
+                    error_code=int(error),
                     high_watermark=hw,
                     last_stable_offset=hw,
                     log_start_offset=result.log_start_offset,
@@ -304,21 +363,85 @@ class KafkaApis:
                 )
             )
         responses = [cls.FetchableTopicResponse(topic=t, partitions=p) for t, p in by_topic.items()]
-        return cls(throttle_time_ms=0, error_code=0, session_id=0, responses=responses)
+        return WithPayloads(
+            cls(throttle_time_ms=0, error_code=0, session_id=0, responses=responses), payloads
+        )
+
+    def _read_mode(self, buffer: ReadBuffer | None) -> FetchRead:
+        if self.transfer is TransferMode.ZERO_COPY:
+            return FetchRead.IN_PLACE
+        return FetchRead.REGION if buffer is not None else FetchRead.COPY
+
+    def _payloads(
+        self,
+        results: dict[TopicPartition, ConsumerFetchResponse],
+        chosen: list[TopicPartition],
+        buffer: ReadBuffer | None,
+    ) -> dict[TopicPartition, Part | Errors]:
+        """What each chosen partition sends: its region (zero-copy), its verified copy, or an error.
+
+        Unverified regions (copy and TLS paths with a connection buffer) are read into the
+        connection's reusable buffer, one after another, and verified there; a corrupt one
+        becomes ``CORRUPT_MESSAGE`` and sends nothing.
+        """
+        out: dict[TopicPartition, Part | Errors] = {}
+        unread = [tp for tp in chosen if results[tp].region is not None and results[tp].in_place is None]
+        view = None
+        if unread:
+            assert buffer is not None
+            view = buffer.view(sum(results[tp].size for tp in unread))
+        at = 0
+        for tp in chosen:
+            result = results[tp]
+            region = result.region
+            if region is None:
+                out[tp] = result.records
+            elif result.in_place is not None:
+                out[tp] = region
+            else:
+                assert view is not None
+                target = view[at : at + region.length]
+                at += region.length
+                out[tp] = self._read_and_verify(region, target)
+        return out
+
+    def _read_and_verify(self, region: FileRegion, target: memoryview) -> memoryview | Errors:
+        try:
+            n = region.fs.pread_into(region.handle, region.position, target)
+        except ReflogError as exc:
+            self.broker._halt_if_log_dir_failed(exc)
+            return Errors.of(exc.error_code)
+        count_storage_read(self.transfer_metrics, region.fs, n)
+        try:
+            if n != region.length:
+                raise CorruptRecordError(f"short read of {region.length} bytes")
+            verify_batches_in_place([target], region.first_offset)
+        except CorruptRecordError as exc:
+            log.warning("not serving a corrupt region: %s", exc)
+            return Errors.CORRUPT_MESSAGE
+        return target
 
     async def _read_one(
-        self, tp: TopicPartition, offset: int, max_bytes: int, max_wait_ms: int
+        self, tp: TopicPartition, offset: int, max_bytes: int, max_wait_ms: int, read: FetchRead
     ) -> ConsumerFetchResponse:
-        response = await self.broker.handle(ConsumerFetchRequest(tp, offset, max_bytes, max_wait_ms))
+        response = await self.broker.handle(
+            ConsumerFetchRequest(tp, offset, max_bytes, max_wait_ms, read=read)
+        )
         assert isinstance(response, ConsumerFetchResponse)
+        if response.region is not None and response.in_place is not None:
+            count_in_place_check(
+                self.transfer_metrics, response.region, response.in_place.header_bytes_copied
+            )
+        elif response.records:
+            count_storage_read(self.transfer_metrics, self.broker.fs, len(response.records))
         return response
 
     async def _read_all(
-        self, wanted: list[tuple[TopicPartition, int, int]], max_wait_ms: int
+        self, wanted: list[tuple[TopicPartition, int, int]], max_wait_ms: int, read: FetchRead
     ) -> dict[TopicPartition, ConsumerFetchResponse]:
         results: dict[TopicPartition, ConsumerFetchResponse] = {}
         for tp, offset, max_bytes in wanted:
-            results[tp] = await self._read_one(tp, offset, max_bytes, max_wait_ms)
+            results[tp] = await self._read_one(tp, offset, max_bytes, max_wait_ms, read)
         return results
 
     async def _wait_for_data(
@@ -326,21 +449,26 @@ class KafkaApis:
         wanted: list[tuple[TopicPartition, int, int]],
         results: dict[TopicPartition, ConsumerFetchResponse],
         max_wait_ms: int,
+        read: FetchRead,
     ) -> dict[TopicPartition, ConsumerFetchResponse]:
-        """Long poll: wait up to ``max_wait_ms`` for any partition to have data, then read all again."""
+        """Long poll: wait up to ``max_wait_ms`` for any partition to have data, then read all again.
+
+        The waits only look for data (an unverified region, nothing copied); the final read is
+        the real one.
+        """
         waiting = [(tp, o, m) for tp, o, m in wanted if results[tp].error is Errors.NONE]
         if not waiting:
             return results
         async with trio.open_nursery() as nursery:
 
             async def wait_one(tp: TopicPartition, offset: int, max_bytes: int) -> None:
-                response = await self._read_one(tp, offset, max_bytes, max_wait_ms)
-                if response.records or response.error is not Errors.NONE:
+                response = await self._read_one(tp, offset, max_bytes, max_wait_ms, FetchRead.REGION)
+                if response.size or response.error is not Errors.NONE:
                     nursery.cancel_scope.cancel()
 
             for tp, offset, max_bytes in waiting:
                 nursery.start_soon(wait_one, tp, offset, max_bytes)
-        return await self._read_all(wanted, max_wait_ms=0)
+        return await self._read_all(wanted, 0, read)
 
     # ------------------------------------------------------------------ ListOffsets
     async def _list_offsets(self, version: int, body: Any) -> Any:

@@ -21,9 +21,11 @@ import attrs
 import trio
 
 from reflog.cluster import BrokerHandle, Cluster, open_cluster
+from reflog.errors import ReflogUsageError
 from reflog.kafka.apis import KafkaApis
 from reflog.kafka.groups import GroupConfig, GroupCoordinator
 from reflog.kafka.server import SOCKET_REQUEST_MAX_BYTES, ConnectionStats, open_kafka_listener
+from reflog.kafka.transfer import TransferMetrics, TransferMode
 
 
 def _running(handle: BrokerHandle) -> bool:
@@ -38,6 +40,8 @@ class KafkaCluster:
     addresses: dict[int, tuple[str, int]]
     groups: GroupCoordinator
     stats: ConnectionStats
+    transfer: dict[int, TransferMetrics] = attrs.field(factory=dict)
+    """Each broker's listener's transfer-path metrics (PERF-1)."""
 
     @property
     def bootstrap(self) -> str:
@@ -64,13 +68,19 @@ async def open_kafka_cluster(
     default_replication_factor: int = 1,
     auto_create_topics: bool = True,
     max_request_size: int = SOCKET_REQUEST_MAX_BYTES,
+    transfer: TransferMode = TransferMode.ZERO_COPY,
 ) -> AsyncIterator[KafkaCluster]:
     """Run ``brokers`` brokers with Kafka listeners for the block.
 
     ``port`` 0 picks free ports; otherwise broker ``i`` listens on ``port + i - 1``.
     ``default_replication_factor`` applies to auto-created topics and CreateTopics with -1
-    (Kafka's ``default.replication.factor``, default 1).
+    (Kafka's ``default.replication.factor``, default 1). ``transfer`` picks the Fetch path of
+    plaintext listeners (zero-copy or copy); with ``ssl_context`` the path is always TLS.
     """
+    if ssl_context is not None:
+        transfer = TransferMode.TLS
+    elif transfer is TransferMode.TLS:
+        raise ReflogUsageError("the tls transfer path needs an ssl_context")
     async with (
         open_cluster(brokers, seed=seed, storage=storage, directory=data_dir) as cluster,
         trio.open_nursery() as nursery,
@@ -87,7 +97,9 @@ async def open_kafka_cluster(
                 groups,
                 auto_create_topics=auto_create_topics,
                 default_replication_factor=default_replication_factor,
+                transfer=transfer,
             )
+            kafka.transfer[handle.broker_id] = apis.transfer_metrics
             bound = await open_kafka_listener(
                 nursery,
                 apis,

@@ -26,13 +26,23 @@ from typing import Final
 
 import trio
 
-from reflog.kafka.apis import KafkaApis
+from reflog.errors import ReflogUsageError
+from reflog.kafka.apis import KafkaApis, WithPayloads
 from reflog.kafka.codec import (
     MalformedRequestError,
     UnsupportedVersionError,
     decode_request,
     encode_response,
     unsupported_api_versions_response,
+)
+from reflog.kafka.transfer import (
+    CountingSocketStream,
+    Part,
+    TransferMode,
+    TruncatedRegionError,
+    frame_parts,
+    sender_for,
+    split_payloads,
 )
 from reflog.kafka.versions import ADVERTISED, ApiKey
 from reflog.net.errors import FrameSizeError, FrameTruncatedError
@@ -68,6 +78,7 @@ async def serve_connection(
     stats = stats or ConnectionStats()
     stats.connections += 1
     reader = FrameReader(stream, max_frame_size=max_request_size)
+    sender = sender_for(stream, apis.transfer, apis.transfer_metrics)
     reason = "eof"
     try:
         while True:
@@ -85,14 +96,14 @@ async def serve_connection(
                 request = decode_request(payload)
             except UnsupportedVersionError as exc:
                 if exc.api_key == ApiKey.API_VERSIONS:
-                    await stream.send_all(unsupported_api_versions_response(exc.correlation_id, ADVERTISED))
+                    await sender.send([unsupported_api_versions_response(exc.correlation_id, ADVERTISED)])
                     continue
                 reason = "unsupported version"
                 log.info("closing a connection: %s", exc)
                 return
-            body = await apis.handle(request)
+            body = await apis.handle(request, sender.buffer)
             if body is not None:
-                await stream.send_all(encode_response(request.correlation_id, request.version, body))
+                await sender.send(_response_parts(request.correlation_id, request.version, body))
     except MalformedRequestError as exc:
         reason = "malformed request"
         log.info("closing a connection: %s", exc)
@@ -101,6 +112,9 @@ async def serve_connection(
         log.info("closing a connection: %s", exc)
     except FrameTruncatedError:
         reason = "truncated frame"
+    except TruncatedRegionError as exc:
+        reason = "log truncated under a fetch"
+        log.info("closing a connection: %s", exc)
     except (trio.BrokenResourceError, trio.ClosedResourceError, ssl.SSLError, OSError) as exc:
         reason = "transport error"
         log.info("connection lost: %s", exc)
@@ -110,6 +124,13 @@ async def serve_connection(
     finally:
         stats.closed(reason)
         await trio.aclose_forcefully(stream)
+
+
+def _response_parts(correlation_id: int, version: int, body: object) -> list[Part]:
+    if isinstance(body, WithPayloads):
+        encoded = bytes(body.body.encode(version=version))
+        return frame_parts(correlation_id, split_payloads(encoded, body.payloads))
+    return [encode_response(correlation_id, version, body)]
 
 
 def server_ssl_context(certfile: str, keyfile: str, cafile: str | None = None) -> ssl.SSLContext:
@@ -134,25 +155,29 @@ async def open_kafka_listener(
     stats: ConnectionStats | None = None,
 ) -> int:
     """Start serving Kafka clients on ``host:port`` in ``nursery``; returns the bound port."""
+    if (ssl_context is not None) != (apis.transfer is TransferMode.TLS):
+        raise ReflogUsageError("a TLS listener needs the tls transfer path, and the tls path a TLS context")
     listeners = await trio.open_tcp_listeners(port, host=host)
     bound = int(listeners[0].socket.getsockname()[1])
-    served: list[trio.abc.Listener[trio.abc.Stream]] = list(listeners)
-    if ssl_context is not None:
-        served = [trio.SSLListener(listener, ssl_context, https_compatible=False) for listener in listeners]
 
-    async def handler(stream: trio.abc.Stream) -> None:
-        if isinstance(stream, trio.SSLStream):
-            try:
-                await stream.do_handshake()
-            except (trio.BrokenResourceError, ssl.SSLError, OSError) as exc:
-                log.info("TLS handshake refused: %s", exc)
-                if stats is not None:
-                    stats.closed("tls handshake failed")
-                await trio.aclose_forcefully(stream)
-                return
-        await serve_connection(stream, apis, is_up, max_request_size=max_request_size, stats=stats)
+    async def handler(stream: trio.SocketStream) -> None:
+        if ssl_context is None:
+            await serve_connection(stream, apis, is_up, max_request_size=max_request_size, stats=stats)
+            return
+        # TLS over a transport that counts its send calls (the TLS path's metrics).
+        transport = CountingSocketStream(stream, apis.transfer_metrics)
+        tls = trio.SSLStream(transport, ssl_context, server_side=True, https_compatible=False)
+        try:
+            await tls.do_handshake()
+        except (trio.BrokenResourceError, ssl.SSLError, OSError) as exc:
+            log.info("TLS handshake refused: %s", exc)
+            if stats is not None:
+                stats.closed("tls handshake failed")
+            await trio.aclose_forcefully(tls)
+            return
+        await serve_connection(tls, apis, is_up, max_request_size=max_request_size, stats=stats)
 
-    nursery.start_soon(trio.serve_listeners, handler, served)
+    nursery.start_soon(trio.serve_listeners, handler, listeners)
     return bound
 
 

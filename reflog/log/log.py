@@ -43,7 +43,9 @@ from reflog.log.epoch_cache import EpochEntry, LeaderEpochCache
 from reflog.log.segment import INDEX_SUFFIX, LOG_SUFFIX, TIME_INDEX_SUFFIX, LogSegment
 from reflog.records import (
     BatchHeader,
+    InPlaceCheck,
     decode_batch,
+    verify_batches_in_place,
     verify_crc,
 )
 from reflog.storage import FileHandle, Filesystem
@@ -88,6 +90,8 @@ class FileRegion:
     handle: FileHandle
     position: int
     length: int
+    first_offset: int = -1
+    """The base offset of the region's first batch (-1: not known)."""
 
     def read(self) -> bytes:
         """The region's bytes, read through the storage seam."""
@@ -99,7 +103,8 @@ class FetchData:
     """The answer to :meth:`Log.read`: whole batches starting at the one holding ``fetch_offset``.
 
     ``region`` is ``None`` when there is nothing to return. ``records`` holds the
-    region's bytes when the read verified them (the default), else ``None``.
+    region's bytes when the read verified them by reading them (the default), else ``None``;
+    ``in_place`` reports a verification done through views, without a copy.
     """
 
     fetch_offset: int
@@ -107,6 +112,8 @@ class FetchData:
     records: bytes | None
     log_start_offset: int
     log_end_offset: int
+    in_place: InPlaceCheck | None = None
+    """Set when the region was verified in place (``read(..., in_place=True)``)."""
 
     @property
     def size(self) -> int:
@@ -572,14 +579,23 @@ class Log:
 
     # ================================================================== reading
     def read(
-        self, fetch_offset: int, max_bytes: int, *, max_offset: int | None = None, verify: bool = True
+        self,
+        fetch_offset: int,
+        max_bytes: int,
+        *,
+        max_offset: int | None = None,
+        verify: bool = True,
+        in_place: bool = False,
     ) -> FetchData:
         """Whole batches from the one holding ``fetch_offset``, within ``max_bytes`` (at least one).
 
         ``max_offset`` (exclusive, e.g. the high watermark) bounds what is returned.
         With ``verify`` (the default) the bytes are read and each batch's CRC and
         offsets are checked, so corrupt bytes on disk are never served: a bad batch
-        raises :class:`CorruptRecordError`. Raises :class:`OffsetOutOfRangeError` for
+        raises :class:`CorruptRecordError`. With ``in_place`` as well, the batches are checked
+        through views into the page cache (:meth:`Filesystem.read_views`) and not copied:
+        ``records`` stays ``None`` and the caller sends the region itself (zero-copy fetch).
+        Raises :class:`OffsetOutOfRangeError` for
         an offset outside [log start, log end], :class:`LogOfflineError` when offline.
         """
         self._check_usable()
@@ -601,7 +617,10 @@ class Log:
                         return empty
                     continue
                 position, length, first_offset = found
-                region = FileRegion(self.fs, segment.handle, position, length)
+                region = FileRegion(self.fs, segment.handle, position, length, first_offset)
+                if verify and in_place:
+                    check = self._verified_in_place(region, first_offset)
+                    return FetchData(fetch_offset, region, None, self.log_start_offset, leo, check)
                 records = self._verified(region, first_offset) if verify else None
                 return FetchData(fetch_offset, region, records, self.log_start_offset, leo)
         except StorageError as exc:
@@ -627,6 +646,15 @@ class Log:
             expected = header.next_offset
             position += header.size
         return data
+
+    def _verified_in_place(self, region: FileRegion, first_offset: int) -> InPlaceCheck:
+        with self.fs.read_views(region.handle, region.position, region.length) as views:
+            if sum(view.nbytes for view in views) != region.length:
+                raise CorruptRecordError(f"short read of {region.length} bytes in {self.directory}")
+            try:
+                return verify_batches_in_place(views, first_offset)
+            except CorruptRecordError as exc:
+                raise CorruptRecordError(f"{exc} in {self.directory}") from exc
 
     def batch_headers(self) -> Iterator[BatchHeader]:
         """The header of every batch, oldest first, read from the segment files (no CRC check)."""

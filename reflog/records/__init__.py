@@ -9,6 +9,8 @@ replication path and the tests.
 * :func:`build_batch` encodes records as Kafka's producer would.
 * :func:`parse_header` reads and structurally checks only the header (cheap; no CRC).
 * :func:`verify_crc` adds "the whole batch is present and its CRC-32C matches".
+* :func:`verify_batches_in_place` checks a region's batches through views into the page
+  cache, copying only their headers (the zero-copy fetch path).
 * :func:`decode_batch` validates everything and returns the records; it raises
   :class:`~reflog.errors.CorruptRecordError` for any malformed input and nothing else,
   and bounds decompression by ``max_uncompressed_bytes``.
@@ -30,6 +32,7 @@ from reflog.records._batch import (
     with_partition_leader_epoch,
 )
 from reflog.records._crc import crc32c
+from reflog.records._in_place import InPlaceCheck, verify_batches_in_place
 from reflog.records._types import (
     BATCH_HEADER_SIZE,
     LOG_OVERHEAD,
@@ -52,6 +55,7 @@ __all__ = [
     "BatchHeader",
     "Compression",
     "Header",
+    "InPlaceCheck",
     "Record",
     "RecordBatch",
     "TimestampType",
@@ -59,6 +63,7 @@ __all__ = [
     "crc32c",
     "decode_batch",
     "parse_header",
+    "verify_batches_in_place",
     "verify_crc",
     "with_base_offset",
     "with_partition_leader_epoch",

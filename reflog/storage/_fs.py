@@ -23,6 +23,7 @@ Failure modes shared by both implementations:
 
 from __future__ import annotations
 
+from contextlib import AbstractContextManager
 from typing import Protocol
 
 
@@ -66,6 +67,26 @@ class Filesystem(Protocol):
         """Read up to ``length`` bytes at ``offset``; shorter only at end of file.
 
         Raises :class:`StorageError` (``EIO``) on an unreadable range.
+        """
+        ...
+
+    def pread_into(self, handle: FileHandle, offset: int, buffer: memoryview) -> int:
+        """Read up to ``buffer.nbytes`` bytes at ``offset`` into ``buffer``; returns the count.
+
+        One copy into memory the caller owns and reuses (shorter only at end of file). Raises
+        :class:`StorageError` (``EIO``) on an unreadable range.
+        """
+        ...
+
+    def read_views(
+        self, handle: FileHandle, offset: int, length: int
+    ) -> AbstractContextManager[list[memoryview]]:
+        """The bytes :meth:`pread` would return, as views into the page cache: no copy is made.
+
+        Use it as ``with fs.read_views(h, offset, n) as views:``; the views are valid inside
+        the block only. The OS backend maps the file read-only (``mmap``), the simulated one
+        hands out views of its cached pages. Shorter only at end of file. Raises
+        :class:`StorageError` (``EIO``) on an unreadable range.
         """
         ...
 

@@ -12,7 +12,10 @@ becomes :class:`StorageError`; ``FileNotFoundError``/``FileExistsError`` pass th
 from __future__ import annotations
 
 import errno
+import mmap
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager, suppress
 from pathlib import PurePosixPath
 
 from reflog.errors import ReflogUsageError, StorageError
@@ -105,6 +108,44 @@ class OsFilesystem:
             return os.pread(h.fd, length, offset)
         except OSError as exc:
             raise _storage_error(exc, h.path) from exc
+
+    def pread_into(self, handle: object, offset: int, buffer: memoryview) -> int:
+        h = self._handle(handle)
+        try:
+            return os.preadv(h.fd, [buffer], offset)
+        except OSError as exc:
+            raise _storage_error(exc, h.path) from exc
+
+    @contextmanager
+    def read_views(self, handle: object, offset: int, length: int) -> Iterator[list[memoryview]]:
+        """A read-only ``mmap`` of the range (page-aligned), as one view; unmapped on exit.
+
+        The mapping shares the kernel's page cache: nothing is copied. The range is clipped to
+        the file's size when mapped; the caller must not let the file shrink inside the block
+        (a read of a page past EOF through a mapping is ``SIGBUS``), which holds for the log
+        since truncation and reads run on one trio thread.
+        """
+        h = self._handle(handle)
+        try:
+            size = os.fstat(h.fd).st_size
+            end = min(offset + length, size)
+            if end <= offset:
+                yield []
+                return
+            start = offset - offset % mmap.ALLOCATIONGRANULARITY
+            flags = mmap.MAP_SHARED  # map every page in one call
+            mapped = mmap.mmap(h.fd, end - start, flags=flags, prot=mmap.PROT_READ, offset=start)
+        except OSError as exc:
+            raise _storage_error(exc, h.path) from exc
+        view = memoryview(mapped)
+        region = view[offset - start :]
+        try:
+            yield [region]
+        finally:
+            region.release()
+            view.release()
+            with suppress(BufferError):  # a caller kept a slice alive: unmapped when collected
+                mapped.close()
 
     def truncate(self, handle: object, size: int) -> None:
         h = self._handle(handle)

@@ -3,18 +3,23 @@
 from __future__ import annotations
 
 import socket
+import ssl
 import struct
 import warnings
 from typing import Any
 
 with warnings.catch_warnings():
     warnings.simplefilter("ignore", DeprecationWarning)
+    from kafka.protocol.consumer import FetchRequest  # type: ignore[import-untyped]
     from kafka.protocol.metadata import ApiVersionsRequest  # type: ignore[import-untyped]  # noqa: F401
 
 
 class RawClient:
-    def __init__(self, address: tuple[str, int], timeout: float = 10.0) -> None:
-        self.sock = socket.create_connection(address, timeout=timeout)
+    def __init__(
+        self, address: tuple[str, int], timeout: float = 10.0, tls: ssl.SSLContext | None = None
+    ) -> None:
+        sock = socket.create_connection(address, timeout=timeout)
+        self.sock = sock if tls is None else tls.wrap_socket(sock, server_hostname="localhost")
         self.correlation = 0
 
     def send_bytes(self, data: bytes) -> None:
@@ -56,3 +61,27 @@ class RawClient:
 
     def close(self) -> None:
         self.sock.close()
+
+
+def fetch_request(topic: str, offset: int = 0, max_bytes: int = 1 << 20, version: int = 11) -> Any:
+    """A consumer's Fetch request for partition 0 of ``topic`` (no waiting)."""
+    cls = FetchRequest[version]
+    partition = cls.FetchTopic.FetchPartition(
+        partition=0,
+        current_leader_epoch=-1,
+        fetch_offset=offset,
+        log_start_offset=-1,
+        partition_max_bytes=max_bytes,
+    )
+    return cls(
+        replica_id=-1,
+        max_wait_ms=0,
+        min_bytes=1,
+        max_bytes=max_bytes,
+        isolation_level=0,
+        session_id=0,
+        session_epoch=-1,
+        topics=[cls.FetchTopic(topic=topic, partitions=[partition])],
+        forgotten_topics_data=[],
+        rack_id="",
+    )

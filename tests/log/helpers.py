@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 
 from reflog.records import Compression, Record, build_batch, decode_batch
@@ -96,6 +97,11 @@ class CountingFs:
 
     def sendfile_fd(self, handle: FileHandle) -> int | None:
         return self.inner.sendfile_fd(handle)
+
+    def read_views(
+        self, handle: FileHandle, offset: int, length: int
+    ) -> AbstractContextManager[list[memoryview]]:
+        return self.inner.read_views(handle, offset, length)
 
     def take_throttle_delay(self) -> float:
         return self.inner.take_throttle_delay()

@@ -21,7 +21,8 @@ from __future__ import annotations
 import errno
 import os
 import random
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import TYPE_CHECKING
 
 from reflog.clock import Clock
@@ -257,6 +258,28 @@ class SimFilesystem:
         if offset < 0 or length < 0:
             raise ReflogUsageError(f"negative offset or length ({offset}, {length})")
         return self._cache.read(inode, h.ra, offset, length, h.path)
+
+    def pread_into(self, handle: FileHandle, offset: int, buffer: memoryview) -> int:
+        """A read through the page cache, copied into ``buffer``; shorter only at EOF."""
+        at = 0
+        with self.read_views(handle, offset, buffer.nbytes) as views:
+            for view in views:
+                buffer[at : at + view.nbytes] = view
+                at += view.nbytes
+        return at
+
+    @contextmanager
+    def read_views(self, handle: FileHandle, offset: int, length: int) -> Iterator[list[memoryview]]:
+        """Views of the cached pages holding the range (a read's accounting, no copy)."""
+        h, inode = self._check(handle)
+        if offset < 0 or length < 0:
+            raise ReflogUsageError(f"negative offset or length ({offset}, {length})")
+        views = self._cache.read_views(inode, h.ra, offset, length, h.path)
+        try:
+            yield views
+        finally:
+            for view in views:
+                view.release()
 
     def truncate(self, handle: FileHandle, size: int) -> None:
         """Set the visible size (shrinking drops cached pages beyond it); durable after fsync.

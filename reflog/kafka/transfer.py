@@ -1,0 +1,401 @@
+"""How a Fetch response's records leave the broker: zero-copy, copy, or TLS (PERF-1..PERF-4).
+
+Kafka's on-disk format is its wire format, so the records of a Fetch response are a slice of a
+segment file sent as they are. A response is encoded once with a 16-byte *placeholder* where
+each partition's records go; the encoded bytes are then split (:func:`split_payloads`)
+around the placeholders into *parts*: small framing byte strings and, between them, the payloads
+themselves. A :class:`Sender` writes the parts in order, each path in its own way:
+
+* **zero-copy** (:class:`ZeroCopySender`): framing goes out with ``sendmsg``; a region of a real
+  segment file goes out with ``os.sendfile`` from the kernel's page cache to the socket; a region
+  of the simulated page cache goes out as views of its pages in one ``sendmsg`` (the kernel
+  copies them, reflog does not). The region was verified in place beforehand
+  (:meth:`reflog.log.Log.read` with ``in_place``): only batch headers were copied.
+* **copy** (:class:`CopySender`): the records were read into the connection's reusable
+  :class:`ReadBuffer` once (``pread``) and verified there; framing and records go out together
+  in one gathered ``sendmsg`` without being joined.
+* **TLS** (:class:`TlsSender`): the records were read into the buffer once, then the ``ssl``
+  module copies them into OpenSSL, which encrypts them; the ciphertext goes out with ``send``.
+  Zero-copy is impossible over user-space TLS, as in Kafka (KAFKA-13799).
+
+Every path counts, per listener, the payload bytes it copies through user space and the system
+calls it makes (:class:`TransferMetrics`); ``reflog serve`` and ``reflog bench`` report them.
+
+Failure modes: a socket error raises ``OSError``/``trio.BrokenResourceError`` out of
+:meth:`Sender.send` (the caller closes the connection); a region that shrank while being sent
+(the log was truncated under it) raises :class:`TruncatedRegionError`, and the caller must close
+the connection, since the response's length prefix has already gone out.
+"""
+
+from __future__ import annotations
+
+import enum
+import errno
+import os
+import socket
+import struct
+from collections import Counter
+from collections.abc import Sequence
+from typing import Any, Final
+
+import attrs
+import trio
+
+from reflog.errors import ReflogError
+from reflog.log import FileRegion
+from reflog.storage import Filesystem, OsFilesystem
+
+#: Bytes of a placeholder; it starts with two bytes no topic name can hold.
+PLACEHOLDER_SIZE: Final = 16
+_SIZE: Final = struct.Struct(">i")
+#: Largest single ``os.sendfile`` call (Linux caps one call near 2 GiB anyway).
+_SENDFILE_CHUNK: Final = 1 << 30
+#: Plaintext handed to ``ssl`` per write: 64 KiB cost 2.0 s/GiB of broker CPU, 1 MiB 1.5,
+#: 4 MiB no better (measured with the fetch bench on this machine).
+TLS_WRITE_CHUNK: Final = 1024 * 1024
+
+
+class TransferMode(enum.Enum):
+    """The transfer path of a listener."""
+
+    ZERO_COPY = "zero-copy"
+    COPY = "copy"
+    TLS = "tls"
+
+
+class TruncatedRegionError(ReflogError):
+    """A segment region ended early while being sent (the file shrank under the fetch)."""
+
+
+@attrs.define
+class TransferMetrics:
+    """What one listener's Fetch responses cost, by transfer path.
+
+    ``payload_bytes`` counts record bytes sent; ``payload_bytes_copied`` counts every copy of a
+    record byte made in reflog's process (a read into a buffer, a copy into OpenSSL), so it is
+    0 for zero-copy, ``payload_bytes`` for copy and at least that for TLS.
+    ``header_bytes_copied`` counts batch headers copied out to verify a region in place.
+    ``syscalls`` counts the system calls the path made, by name (``sendfile``, ``sendmsg``,
+    ``send``, ``pread``, ``mmap``); simulated storage makes none for reads.
+    """
+
+    mode: TransferMode
+    responses: int = 0
+    payload_bytes: int = 0
+    payload_bytes_copied: int = 0
+    header_bytes_copied: int = 0
+    framing_bytes: int = 0
+    syscalls: Counter[str] = attrs.field(factory=Counter)
+
+    def as_dict(self) -> dict[str, Any]:
+        """The metrics as plain values, under Kafka-style dashed names."""
+        return {
+            "transfer-mode": self.mode.value,
+            "fetch-responses": self.responses,
+            "payload-bytes-sent": self.payload_bytes,
+            "payload-bytes-copied": self.payload_bytes_copied,
+            "header-bytes-copied": self.header_bytes_copied,
+            "framing-bytes-sent": self.framing_bytes,
+            "syscalls": dict(sorted(self.syscalls.items())),
+        }
+
+
+# ====================================================================================== encoding
+Part = bytes | memoryview | FileRegion
+
+
+class PlaceholderError(ReflogError):
+    """A placeholder was not found exactly once in an encoded response (a bug, not bad input)."""
+
+
+def placeholder(index: int, salt: bytes) -> bytes:
+    """The ``index``-th placeholder of a response: ``\\xff\\x00``, 6 salt bytes, the index."""
+    return b"\xff\x00" + salt[:6] + index.to_bytes(8, "big")
+
+
+def split_payloads(encoded: bytes, payloads: dict[bytes, Part]) -> list[Part]:
+    """``encoded`` cut around each placeholder, whose length-prefixed slot takes its payload.
+
+    A placeholder stands where a ``NULLABLE_BYTES`` field (``int32`` length, then bytes) was
+    encoded; its 4-byte length prefix is replaced by the payload's. Raises
+    :class:`PlaceholderError` unless each placeholder occurs exactly once after its prefix.
+    """
+    found: list[tuple[int, bytes]] = []
+    for token in payloads:
+        at = encoded.find(token)
+        if at < 4 or encoded.find(token, at + 1) != -1 or encoded[at - 4 : at] != _SIZE.pack(len(token)):
+            raise PlaceholderError(f"placeholder {token.hex()} not found exactly once")
+        found.append((at, token))
+    found.sort()
+    parts: list[Part] = []
+    cursor = 0
+    for at, token in found:
+        payload = payloads[token]
+        parts.append(encoded[cursor : at - 4] + _SIZE.pack(part_size(payload)))
+        parts.append(payload)
+        cursor = at + len(token)
+    parts.append(encoded[cursor:])
+    return parts
+
+
+def part_size(part: Part) -> int:
+    if isinstance(part, FileRegion):
+        return part.length
+    return memoryview(part).nbytes
+
+
+def frame_parts(correlation_id: int, parts: list[Part]) -> list[Part]:
+    """Prefix the frame size and the response header (v0: the correlation id) to ``parts``."""
+    total = 4 + sum(part_size(p) for p in parts)
+    head = struct.pack(">ii", total, correlation_id)
+    if parts and not isinstance(parts[0], FileRegion):
+        return [head + bytes(parts[0]), *parts[1:]]
+    return [head, *parts]
+
+
+# ====================================================================================== sending
+class ReadBuffer:
+    """A connection's reusable memory for the copy and TLS paths' reads.
+
+    Reusing it matters: fresh multi-MiB allocations cost a page fault per 4 KiB page
+    (``../shared/reference/performance.md`` B0), which made the copy path twice as expensive.
+    The views a response hands out must be dropped before the next request asks for more.
+    """
+
+    def __init__(self) -> None:
+        self._memory = bytearray()
+
+    def view(self, size: int) -> memoryview:
+        """``size`` bytes of the buffer (grown when needed; its contents are undefined)."""
+        if len(self._memory) < size:
+            self._memory = bytearray(size)
+        return memoryview(self._memory)[:size]
+
+
+class Sender:
+    """Writes the parts of one response to a client connection, counting its copies."""
+
+    def __init__(self, stream: trio.abc.Stream, metrics: TransferMetrics) -> None:
+        self.stream = stream
+        self.metrics = metrics
+        #: The connection's read buffer (used by the copy and TLS paths).
+        self.buffer = ReadBuffer()
+
+    async def send(self, parts: Sequence[Part]) -> None:
+        raise NotImplementedError
+
+    def _count_response(self, parts: Sequence[Part], payloads: int) -> None:
+        self.metrics.responses += 1
+        total = sum(part_size(p) for p in parts)
+        self.metrics.payload_bytes += payloads
+        self.metrics.framing_bytes += total - payloads
+
+
+def _payload_bytes(parts: Sequence[Part]) -> int:
+    # Framing parts alternate with payloads: parts[1], parts[3], ... are payloads.
+    return sum(part_size(p) for p in parts[1::2])
+
+
+class _SocketSender(Sender):
+    """Shared by zero-copy and copy: gathered ``sendmsg`` on the raw trio socket."""
+
+    def __init__(self, stream: trio.SocketStream, metrics: TransferMetrics) -> None:
+        super().__init__(stream, metrics)
+        self.socket = raw_socket(stream)
+
+    async def _sendmsg(self, buffers: list[memoryview]) -> None:
+        # No MSG_MORE on framing: corking it in front of a sendfile stalled each response by up
+        # to the kernel's 200 ms cork timeout on loopback (measured: 92 against 1,062 MiB/s).
+        pending = [b for b in buffers if b.nbytes]
+        while pending:
+            try:
+                sent = self.socket.sendmsg(pending)  # one system call
+            except BlockingIOError:
+                await trio.lowlevel.wait_writable(self.socket)
+                continue
+            finally:
+                self.metrics.syscalls["sendmsg"] += 1
+            await trio.lowlevel.checkpoint_if_cancelled()
+            while sent and pending:
+                head = pending[0]
+                if sent >= head.nbytes:
+                    sent -= head.nbytes
+                    pending.pop(0)
+                else:
+                    pending[0] = head[sent:]
+                    sent = 0
+
+
+class ZeroCopySender(_SocketSender):
+    """Framing by ``sendmsg``; segment regions by ``os.sendfile`` (or page views in simulation)."""
+
+    async def send(self, parts: Sequence[Part]) -> None:
+        self._count_response(parts, _payload_bytes(parts))
+        pending: list[memoryview] = []
+        for part in parts:
+            if not isinstance(part, FileRegion):
+                pending.append(memoryview(part))
+                continue
+            fd = part.fs.sendfile_fd(part.handle)
+            if fd is None:
+                with part.fs.read_views(part.handle, part.position, part.length) as views:
+                    if sum(v.nbytes for v in views) != part.length:
+                        raise TruncatedRegionError(f"region of {part.length} bytes shrank")
+                    await self._sendmsg([*pending, *views])
+                pending = []
+                continue
+            if pending:
+                await self._sendmsg(pending)
+                pending = []
+            await self._sendfile(fd, part)
+        if pending:
+            await self._sendmsg(pending)
+
+    async def _sendfile(self, fd: int, region: FileRegion) -> None:
+        out = self.socket.fileno()
+        offset, remaining = region.position, region.length
+        while remaining:
+            try:
+                n = os.sendfile(out, fd, offset, min(remaining, _SENDFILE_CHUNK))
+            except BlockingIOError:
+                await trio.lowlevel.wait_writable(self.socket)
+                continue
+            except OSError as exc:
+                if exc.errno == errno.EINTR:
+                    continue
+                raise
+            finally:
+                self.metrics.syscalls["sendfile"] += 1
+            if n == 0:
+                raise TruncatedRegionError(f"segment ended {remaining} bytes early while sending a fetch")
+            offset += n
+            remaining -= n
+            await trio.lowlevel.checkpoint_if_cancelled()
+
+
+class CopySender(_SocketSender):
+    """Everything from user space in one gathered ``sendmsg`` (no join of records and framing)."""
+
+    async def send(self, parts: Sequence[Part]) -> None:
+        self._count_response(parts, _payload_bytes(parts))
+        buffers = [memoryview(_in_memory(p)) for p in parts]
+        await self._sendmsg(buffers)
+
+
+class TlsSender(Sender):
+    """Plaintext into ``ssl`` (a copy, then encryption), ciphertext out by ``send``.
+
+    ``stream`` is a :class:`trio.SSLStream` whose transport is a :class:`CountingSocketStream`
+    sharing this sender's metrics, so its ``send`` calls are counted.
+    """
+
+    async def send(self, parts: Sequence[Part]) -> None:
+        payloads = _payload_bytes(parts)
+        self._count_response(parts, payloads)
+        self.metrics.payload_bytes_copied += payloads  # ssl copies every plaintext byte into OpenSSL
+        for part in parts:
+            view = memoryview(_in_memory(part))
+            for start in range(0, view.nbytes, TLS_WRITE_CHUNK):
+                await self.stream.send_all(view[start : start + TLS_WRITE_CHUNK])
+
+
+def _in_memory(part: Part) -> bytes | memoryview:
+    if isinstance(part, FileRegion):
+        raise TypeError("the copy and TLS paths send records already read into memory")
+    return part
+
+
+class CountingSocketStream(trio.abc.HalfCloseableStream):
+    """A socket stream whose ``send_all`` counts its ``send`` system calls (the TLS transport)."""
+
+    def __init__(self, stream: trio.SocketStream, metrics: TransferMetrics) -> None:
+        self.stream = stream
+        self._socket = raw_socket(stream)
+        self._metrics = metrics
+
+    async def send_all(self, data: bytes | bytearray | memoryview) -> None:
+        view = memoryview(data)
+        while view.nbytes:
+            try:
+                sent = self._socket.send(view)
+            except BlockingIOError:
+                await trio.lowlevel.wait_writable(self._socket)
+                continue
+            except OSError as exc:
+                raise trio.BrokenResourceError(str(exc)) from exc
+            finally:
+                self._metrics.syscalls["send"] += 1
+            view = view[sent:]
+        await trio.lowlevel.checkpoint()
+
+    async def wait_send_all_might_not_block(self) -> None:
+        await self.stream.wait_send_all_might_not_block()
+
+    async def receive_some(self, max_bytes: int | None = None) -> bytes:
+        return await self.stream.receive_some(max_bytes)
+
+    async def send_eof(self) -> None:
+        await self.stream.send_eof()
+
+    async def aclose(self) -> None:
+        await self.stream.aclose()
+
+
+def raw_socket(stream: trio.SocketStream) -> socket.socket:
+    """The standard-library socket under a trio socket stream (non-blocking), to count syscalls.
+
+    trio keeps it as the private ``_sock`` of its socket wrapper; raises :class:`TypeError` if a
+    future trio moves it, rather than silently sending by another path.
+    """
+    sock = getattr(stream.socket, "_sock", None)
+    if not isinstance(sock, socket.socket):
+        raise TypeError("this trio version does not expose the socket under a SocketStream")
+    return sock
+
+
+def sender_for(stream: trio.abc.Stream, mode: TransferMode, metrics: TransferMetrics) -> Sender:
+    """The sender of ``mode`` on ``stream`` (a socket stream, or an SSL stream for TLS)."""
+    if mode is TransferMode.TLS:
+        return TlsSender(stream, metrics)
+    if not isinstance(stream, trio.SocketStream):
+        raise TypeError(f"the {mode.value} path needs a socket stream, got {type(stream).__name__}")
+    if mode is TransferMode.ZERO_COPY:
+        return ZeroCopySender(stream, metrics)
+    return CopySender(stream, metrics)
+
+
+def count_storage_read(metrics: TransferMetrics, fs: Filesystem, copied: int) -> None:
+    """Record that a fetch read ``copied`` record bytes into user space (copy and TLS paths)."""
+    metrics.payload_bytes_copied += copied
+    if isinstance(fs, OsFilesystem):
+        metrics.syscalls["pread"] += 1
+
+
+def count_in_place_check(metrics: TransferMetrics, region: FileRegion, header_bytes: int) -> None:
+    """Record a region verified in place (zero-copy): its header copies and its mapping."""
+    metrics.header_bytes_copied += header_bytes
+    if isinstance(region.fs, OsFilesystem):
+        metrics.syscalls["mmap"] += 2  # mmap and munmap
+
+
+__all__ = [
+    "PLACEHOLDER_SIZE",
+    "TLS_WRITE_CHUNK",
+    "CopySender",
+    "CountingSocketStream",
+    "Part",
+    "PlaceholderError",
+    "ReadBuffer",
+    "Sender",
+    "TlsSender",
+    "TransferMetrics",
+    "TransferMode",
+    "TruncatedRegionError",
+    "ZeroCopySender",
+    "count_in_place_check",
+    "count_storage_read",
+    "frame_parts",
+    "placeholder",
+    "sender_for",
+    "split_payloads",
+]
