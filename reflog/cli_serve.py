@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 
 import trio
 
-from reflog.kafka.serve import open_kafka_cluster
+from reflog.kafka.serve import KafkaCluster, open_kafka_cluster
 from reflog.kafka.server import server_ssl_context
+from reflog.kafka.transfer import TransferMode
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -32,6 +34,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--tls-cert", help="PEM certificate chain: serve TLS instead of plaintext")
     parser.add_argument("--tls-key", help="PEM private key of --tls-cert")
     parser.add_argument("--tls-ca", help="PEM CA bundle: require client certificates signed by it")
+    parser.add_argument(
+        "--transfer",
+        choices=[TransferMode.ZERO_COPY.value, TransferMode.COPY.value],
+        default=TransferMode.ZERO_COPY.value,
+        help="Fetch path of plaintext listeners (default zero-copy; TLS listeners always copy)",
+    )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -44,6 +52,8 @@ def run(args: argparse.Namespace) -> int:
         return 2
     context = server_ssl_context(args.tls_cert, args.tls_key, args.tls_ca) if args.tls_cert else None
 
+    served: list[KafkaCluster] = []
+
     async def main() -> None:
         async with open_kafka_cluster(
             args.brokers,
@@ -54,7 +64,9 @@ def run(args: argparse.Namespace) -> int:
             seed=args.seed,
             ssl_context=context,
             default_replication_factor=args.default_replication_factor,
+            transfer=TransferMode(args.transfer),
         ) as kafka:
+            served.append(kafka)
             scheme = "SSL" if context is not None else "PLAINTEXT"
             print(f"bootstrap: {kafka.bootstrap} ({scheme}, {args.brokers} brokers)", flush=True)
             await trio.sleep_forever()
@@ -62,7 +74,11 @@ def run(args: argparse.Namespace) -> int:
     try:
         trio.run(main)
     except KeyboardInterrupt:
-        return 0
+        pass
+    finally:
+        for kafka in served:  # the transfer-path metrics of every listener (PERF-1)
+            metrics = {broker: m.as_dict() for broker, m in kafka.transfer.items()}
+            print("transfer metrics: " + json.dumps(metrics, sort_keys=True), file=sys.stderr, flush=True)
     return 0
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import signal
 import subprocess
 import sys
 import warnings
@@ -62,3 +64,34 @@ def test_reflog_serve_refuses_os_storage_without_a_directory() -> None:
     )
     assert result.returncode == 2
     assert "--data-dir" in result.stderr
+
+
+@pytest.mark.req("PERF-1", "PERF-3")
+def test_reflog_serve_reports_its_transfer_path_metrics_when_it_stops() -> None:
+    with subprocess.Popen(
+        [sys.executable, "-m", "reflog.cli", "serve", "--port", "0", "--brokers", "1", "--transfer", "copy"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    ) as process:
+        try:
+            assert process.stdout is not None and process.stderr is not None
+            bootstrap = process.stdout.readline().split()[1]
+            producer = kafka.KafkaProducer(bootstrap_servers=bootstrap, acks="all")
+            for i in range(5):
+                producer.send("metered", f"m{i}".encode()).get(timeout=30)
+            producer.close()
+            consumer = kafka.KafkaConsumer(
+                "metered", bootstrap_servers=bootstrap, auto_offset_reset="earliest", consumer_timeout_ms=5000
+            )
+            assert len(list(consumer)) == 5
+            consumer.close()
+        finally:
+            process.send_signal(signal.SIGINT)
+            _, stderr = process.communicate(timeout=30)
+    line = next(x for x in stderr.splitlines() if x.startswith("transfer metrics: "))
+    metrics = json.loads(line.removeprefix("transfer metrics: "))["1"]
+    assert metrics["transfer-mode"] == "copy"
+    assert metrics["payload-bytes-sent"] > 0
+    assert metrics["payload-bytes-copied"] == metrics["payload-bytes-sent"]
+    assert metrics["syscalls"]["sendmsg"] >= metrics["fetch-responses"] > 0
