@@ -77,3 +77,27 @@ def test_os_backend_namespace_operations_under_a_fake_filesystem(fs: FakeFilesys
     storage.delete("orders-0/00000000000000000000.log")
     assert storage.listdir("orders-0") == ["leader-epoch-checkpoint"]
     assert storage.exists("orders-0") and not storage.exists("orders-1")
+
+
+@pytest.mark.req("PERF-2")
+def test_read_views_map_the_page_cache_once_and_follow_the_file(tmp_path: Path) -> None:
+    """In-place reads share the kernel's pages (a later write shows through), reuse one mapping
+    while the file does not grow past it, and are clipped at end of file."""
+    fs = OsFilesystem(tmp_path)
+    handle = fs.open("seg.log", create=True)
+    fs.pwrite(handle, 0, b"a" * 10_000)
+    with fs.read_views(handle, 100, 50) as views:
+        assert b"".join(bytes(v) for v in views) == b"a" * 50
+    first = handle.mapping  # type: ignore[attr-defined]
+    fs.pwrite(handle, 100, b"b" * 10)
+    with fs.read_views(handle, 100, 20) as views:
+        assert bytes(views[0]) == b"b" * 10 + b"a" * 10  # the same pages, not a copy
+    assert handle.mapping is first  # type: ignore[attr-defined]
+    fs.pwrite(handle, 10_000, b"c" * 5_000)  # the file grows past the mapping: remapped
+    with fs.read_views(handle, 9_990, 100_000) as views:
+        assert bytes(views[0]) == b"a" * 10 + b"c" * 5_000  # clipped at end of file
+    assert handle.mapping is not first  # type: ignore[attr-defined]
+    with fs.read_views(handle, 20_000, 10) as views:
+        assert views == []
+    fs.close(handle)
+    assert first.closed
