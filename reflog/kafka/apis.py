@@ -33,12 +33,11 @@ from reflog.broker.api import (
     ProduceResponse,
 )
 from reflog.cluster import Cluster
-from reflog.errors import CorruptRecordError, ReflogError
+from reflog.errors import ReflogError
 from reflog.kafka.codec import DecodedRequest, response_class
 from reflog.kafka.groups import GroupCoordinator
 from reflog.kafka.transfer import (
     Part,
-    ReadBuffer,
     TransferMetrics,
     TransferMode,
     count_in_place_check,
@@ -46,9 +45,7 @@ from reflog.kafka.transfer import (
     placeholder,
 )
 from reflog.kafka.versions import ADVERTISED, ApiKey
-from reflog.log import FileRegion
 from reflog.net.errors import NetError
-from reflog.records import verify_batches_in_place
 from reflog.replication.errors import Errors
 from reflog.replication.messages import PartitionMetadata, TopicPartition
 from reflog.replication.partition import Role
@@ -130,14 +127,8 @@ class KafkaApis:
     def broker(self) -> Any:
         return self.cluster.broker(self.broker_id).broker
 
-    async def handle(self, request: DecodedRequest, buffer: ReadBuffer | None = None) -> Any | None:
-        """The response body for ``request``, or ``None`` when Kafka sends none (Produce ``acks=0``).
-
-        ``buffer`` is the connection's reusable read buffer: the copy and TLS paths read a
-        Fetch's records into it (without one they read into fresh memory).
-        """
-        if request.api_key == ApiKey.FETCH:
-            return await self._fetch(request.version, request.body, buffer)
+    async def handle(self, request: DecodedRequest) -> Any | None:
+        """The response body for ``request``, or ``None`` when Kafka sends none (Produce ``acks=0``)."""
         handler = self._HANDLERS[request.api_key]
         return await handler(self, request.version, request.body)
 
@@ -319,14 +310,14 @@ class KafkaApis:
         return -1 if partition is None else int(partition.log.log_start_offset)
 
     # ------------------------------------------------------------------ Fetch
-    async def _fetch(self, version: int, body: Any, buffer: ReadBuffer | None = None) -> Any:
+    async def _fetch(self, version: int, body: Any) -> Any:
         cls = response_class(ApiKey.FETCH, version)
         wanted = [
             (TopicPartition(topic.topic, p.partition), p.fetch_offset, max(0, p.partition_max_bytes))
             for topic in body.topics
             for p in topic.partitions
         ]
-        read = self._read_mode(buffer)
+        read = self._read_mode()
         results = await self._read_all(wanted, 0, read)
         if body.max_wait_ms > 0 and sum(r.size for r in results.values()) < max(1, body.min_bytes):
             results = await self._wait_for_data(wanted, results, body.max_wait_ms, read)
@@ -339,7 +330,6 @@ class KafkaApis:
             budget -= size
             if size:
                 chosen.append(tp)
-        records_of = self._payloads(results, chosen, buffer)
         by_topic: dict[str, list[Any]] = {}
         partition_cls = cls.FetchableTopicResponse.PartitionData
         payloads: dict[bytes, Part] = {}
@@ -347,12 +337,9 @@ class KafkaApis:
             result = results[tp]
             error = result.error
             records = b""
-            payload = records_of.get(tp)
-            if isinstance(payload, Errors):
-                error = payload
-            elif payload is not None:
+            if tp in chosen:
                 records = placeholder(len(payloads), self._salt)
-                payloads[records] = payload
+                payloads[records] = result.region if result.region is not None else result.records
             hw = result.high_watermark
             by_topic.setdefault(tp.topic, []).append(
                 partition_cls(
@@ -371,61 +358,14 @@ class KafkaApis:
             cls(throttle_time_ms=0, error_code=0, session_id=0, responses=responses), payloads
         )
 
-    def _read_mode(self, buffer: ReadBuffer | None) -> FetchRead:
-        if self.transfer is TransferMode.ZERO_COPY:
-            return FetchRead.IN_PLACE if self.verify_fetches else FetchRead.REGION
-        return FetchRead.REGION if buffer is not None else FetchRead.COPY
+    def _read_mode(self) -> FetchRead:
+        """Every path gets the region, verified in place (unless verification is off, as in Kafka).
 
-    def _payloads(
-        self,
-        results: dict[TopicPartition, ConsumerFetchResponse],
-        chosen: list[TopicPartition],
-        buffer: ReadBuffer | None,
-    ) -> dict[TopicPartition, Part | Errors]:
-        """What each chosen partition sends: its region (zero-copy), its verified copy, or an error.
-
-        Unverified regions (copy and TLS paths with a connection buffer) are read into the
-        connection's reusable buffer, one after another, and verified there; a corrupt one
-        becomes ``CORRUPT_MESSAGE`` and sends nothing.
+        The sender then moves it: ``sendfile`` (zero-copy), or chunk by chunk through a small
+        reused buffer (copy, TLS), which keeps each chunk in the CPU cache between the read and
+        the send.
         """
-        out: dict[TopicPartition, Part | Errors] = {}
-        zero_copy = self.transfer is TransferMode.ZERO_COPY
-        unread = [tp for tp in chosen if results[tp].region is not None and not zero_copy]
-        view = None
-        if unread:
-            assert buffer is not None
-            view = buffer.view(sum(results[tp].size for tp in unread))
-        at = 0
-        for tp in chosen:
-            result = results[tp]
-            region = result.region
-            if region is None:
-                out[tp] = result.records
-            elif zero_copy:
-                out[tp] = region
-            else:
-                assert view is not None
-                target = view[at : at + region.length]
-                at += region.length
-                out[tp] = self._read_and_verify(region, target)
-        return out
-
-    def _read_and_verify(self, region: FileRegion, target: memoryview) -> memoryview | Errors:
-        try:
-            n = region.fs.pread_into(region.handle, region.position, target)
-        except ReflogError as exc:
-            self.broker._halt_if_log_dir_failed(exc)
-            return Errors.of(exc.error_code)
-        count_storage_read(self.transfer_metrics, region.fs, n)
-        try:
-            if n != region.length:
-                raise CorruptRecordError(f"short read of {region.length} bytes")
-            if self.verify_fetches:
-                verify_batches_in_place([target], region.first_offset)
-        except CorruptRecordError as exc:
-            log.warning("not serving a corrupt region: %s", exc)
-            return Errors.CORRUPT_MESSAGE
-        return target
+        return FetchRead.IN_PLACE if self.verify_fetches else FetchRead.REGION
 
     async def _read_one(
         self, tp: TopicPartition, offset: int, max_bytes: int, max_wait_ms: int, read: FetchRead

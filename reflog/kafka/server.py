@@ -101,7 +101,7 @@ async def serve_connection(
                 reason = "unsupported version"
                 log.info("closing a connection: %s", exc)
                 return
-            body = await apis.handle(request, sender.buffer)
+            body = await apis.handle(request)
             if body is not None:
                 await sender.send(_response_parts(request.correlation_id, request.version, body))
     except MalformedRequestError as exc:
