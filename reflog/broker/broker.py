@@ -396,8 +396,17 @@ class Broker:
             and request.fetch_offset == partition.log_end_offset
             and request.current_leader_epoch == partition.leader_epoch
         ):
-            # Long poll (replica.fetch.wait.max.ms): nothing new yet, wait for an append.
+            # Long poll (replica.fetch.wait.max.ms): nothing new yet, wait for an append. As in
+            # Kafka, the fetch first updates what the leader knows of the follower (its LEO, so the
+            # HW, and acks=all waiters, move now, not after the wait).
+            first = self._serve_replica_fetch(partition, request)
+            if first.error is not Errors.NONE or first.diverging_epoch is not None or first.records:
+                return first
             await self._wait_change(tp, self.config.replica_fetch_wait_max_ms / 1000)
+        return self._serve_replica_fetch(partition, request)
+
+    def _serve_replica_fetch(self, partition: Partition, request: FetchRequest) -> FetchResponse:
+        tp = request.topic_partition
         hw_before = partition.high_watermark
         try:
             response = partition.handle_fetch(request, trio.current_time())

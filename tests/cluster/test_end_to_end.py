@@ -57,6 +57,9 @@ async def test_ten_thousand_records_survive_leader_kills(autojump_clock: trio.te
             for i in range(index, RECORDS, SENDERS):
                 value = b"r%05d" % i
                 results[value] = await producer.send("events", value)
+                # Paced (about 500 records/s of simulated time in all) so the run outlasts several
+                # nemesis rounds: acks=all itself takes only milliseconds (REP-30).
+                await trio.sleep(0.1)
 
         async def run_nemesis() -> None:
             killed.extend(await nemesis(cluster, rounds=6, stop=stop))

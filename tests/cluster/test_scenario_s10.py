@@ -36,6 +36,7 @@ async def lag_then_lose_the_leader(cluster: Cluster, unclean: bool) -> tuple[int
     leader = cluster.controller.partition(*TP).leader
     for follower in (b for b in (1, 2, 3) if b != leader):
         cluster.network.block(f"broker-{follower}", f"broker-{leader}")
+        cluster.network.block(f"broker-{leader}", f"broker-{follower}")  # nor answer a parked fetch
     quick = cluster.producer(acks=1, linger_ms=0)
     assert (await quick.send("s10", b"m5")).status is SendStatus.OK  # the followers now lag
     await trio.sleep(40)  # ... for longer than replica.lag.time.max.ms: they leave the ISR

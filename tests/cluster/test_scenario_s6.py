@@ -31,8 +31,9 @@ async def test_s6_acks_1_loss_is_allowed_but_creates_no_divergence(
         assert (await safe.send("s6", b"before")).status is SendStatus.OK
         old_leader = cluster.controller.partition(*TP).leader
         followers = [b for b in (1, 2, 3) if b != old_leader]
-        for follower in followers:  # the followers' fetches no longer reach the leader
-            cluster.network.block(f"broker-{follower}", f"broker-{old_leader}")
+        for follower in followers:  # cut both ways: a fetch already parked at the leader (REP-30)
+            cluster.network.block(f"broker-{follower}", f"broker-{old_leader}")  # must not carry w
+            cluster.network.block(f"broker-{old_leader}", f"broker-{follower}")
         risky = cluster.producer(acks=1, linger_ms=0, enable_idempotence=False)
         w = await risky.send("s6", b"w")
         assert w.status is SendStatus.OK and w.offset == 1  # acknowledged from the page cache only
