@@ -44,7 +44,7 @@ from reflog.log.segment import INDEX_SUFFIX, LOG_SUFFIX, TIME_INDEX_SUFFIX, LogS
 from reflog.records import (
     BatchHeader,
     InPlaceCheck,
-    decode_batch,
+    validate_batch,
     verify_batches_in_place,
     verify_crc,
 )
@@ -389,7 +389,7 @@ class Log:
                     f"batch of {header.size} bytes exceeds max.message.bytes={self.config.max_message_bytes}"
                 )
             if full_validation:
-                decode_batch(records, position)
+                validate_batch(records, position)
             batches.append((bytes(records[position : position + header.size]), header))
             position += header.size
         if not batches:

@@ -11,6 +11,7 @@ replication path and the tests.
 * :func:`verify_crc` adds "the whole batch is present and its CRC-32C matches".
 * :func:`verify_batches_in_place` checks a region's batches through views into the page
   cache, copying only their headers (the zero-copy fetch path).
+* :func:`validate_batch` makes every check of :func:`decode_batch` without building records.
 * :func:`decode_batch` validates everything and returns the records; it raises
   :class:`~reflog.errors.CorruptRecordError` for any malformed input and nothing else,
   and bounds decompression by ``max_uncompressed_bytes``.
@@ -27,6 +28,7 @@ from reflog.records._batch import (
     build_batch,
     decode_batch,
     parse_header,
+    validate_batch,
     verify_crc,
     with_base_offset,
     with_partition_leader_epoch,
@@ -63,6 +65,7 @@ __all__ = [
     "crc32c",
     "decode_batch",
     "parse_header",
+    "validate_batch",
     "verify_batches_in_place",
     "verify_crc",
     "with_base_offset",

@@ -184,19 +184,48 @@ def decode_batch(
     (:class:`ReflogUsageError` only for bad arguments: negative ``pos`` or limit). Runs in
     time linear in the batch size plus ``max_uncompressed_bytes``.
     """
+    _check_limit(max_uncompressed_bytes)
+    header = verify_crc(buf, pos)
+    section = _records_section(buf, pos, header, max_uncompressed_bytes)
+    return RecordBatch(header=header, records=_decode_records(section, header))
+
+
+def validate_batch(
+    buf: BytesLike, pos: int = 0, *, max_uncompressed_bytes: int = DEFAULT_MAX_UNCOMPRESSED_BYTES
+) -> BatchHeader:
+    """Every check of :func:`decode_batch`, without building the records; returns the header.
+
+    The leader's append path uses it: the same walk over every field of every record, minus
+    the copies of keys and values and the :class:`Record` objects. Raises
+    :class:`CorruptRecordError` exactly when :func:`decode_batch` would.
+    """
+    _check_limit(max_uncompressed_bytes)
+    header = verify_crc(buf, pos)
+    _decode_records(_records_section(buf, pos, header, max_uncompressed_bytes), header, build=False)
+    return header
+
+
+def _check_limit(max_uncompressed_bytes: object) -> None:
     if isinstance(max_uncompressed_bytes, bool) or not isinstance(max_uncompressed_bytes, int):
         raise ReflogUsageError(f"max_uncompressed_bytes must be an int, got {max_uncompressed_bytes!r}")
     if max_uncompressed_bytes < 0:
         raise ReflogUsageError(f"max_uncompressed_bytes must be >= 0, got {max_uncompressed_bytes}")
-    header = verify_crc(buf, pos)
+
+
+def _records_section(
+    buf: BytesLike, pos: int, header: BatchHeader, max_uncompressed_bytes: int
+) -> memoryview:
     view = _view(buf, pos)
     section = view[pos + BATCH_HEADER_SIZE : pos + header.size]
     codec = header.compression
-    data = section if codec is Compression.NONE else decompress(codec, section, max_uncompressed_bytes)
-    return RecordBatch(header=header, records=_decode_records(data, header))
+    if codec is Compression.NONE:
+        return section
+    return memoryview(decompress(codec, section, max_uncompressed_bytes))
 
 
-def _read_nullable(data: memoryview, pos: int, end: int, what: str) -> tuple[bytes | None, int]:
+def _read_nullable(
+    data: memoryview, pos: int, end: int, what: str, build: bool = True
+) -> tuple[bytes | None, int]:
     length, pos = read_varint(data, pos, end)
     if length == -1:
         return None, pos
@@ -204,10 +233,10 @@ def _read_nullable(data: memoryview, pos: int, end: int, what: str) -> tuple[byt
         raise CorruptRecordError(f"{what} length {length} is negative")
     if length > end - pos:
         raise CorruptRecordError(f"{what} of {length} bytes runs past the end of its record")
-    return bytes(data[pos : pos + length]), pos + length
+    return (bytes(data[pos : pos + length]) if build else None), pos + length
 
 
-def _decode_records(data: memoryview, header: BatchHeader) -> tuple[Record, ...]:
+def _decode_records(data: memoryview, header: BatchHeader, *, build: bool = True) -> tuple[Record, ...]:
     count = header.records_count
     if _MIN_RECORD_SIZE * count > len(data):
         raise CorruptRecordError(f"{len(data)} bytes of records cannot hold {count} records")
@@ -237,8 +266,8 @@ def _decode_records(data: memoryview, header: BatchHeader) -> tuple[Record, ...]
         timestamp = header.base_timestamp + timestamp_delta
         if not INT64_MIN <= timestamp <= INT64_MAX:
             raise CorruptRecordError(f"record {index} has a timestamp outside int64")
-        key, pos = _read_nullable(data, pos, record_end, "key")
-        value, pos = _read_nullable(data, pos, record_end, "value")
+        key, pos = _read_nullable(data, pos, record_end, "key", build)
+        value, pos = _read_nullable(data, pos, record_end, "value", build)
         header_count, pos = read_varint(data, pos, record_end)
         if header_count < 0 or 2 * header_count > record_end - pos:
             raise CorruptRecordError(f"record {index} has invalid header count {header_count}")
@@ -252,12 +281,15 @@ def _decode_records(data: memoryview, header: BatchHeader) -> tuple[Record, ...]
             except UnicodeDecodeError as exc:
                 raise CorruptRecordError(f"record {index} has a header key that is not UTF-8") from exc
             pos += key_length
-            header_value, pos = _read_nullable(data, pos, record_end, "header value")
-            headers.append(Header(header_key, header_value))
+            header_value, pos = _read_nullable(data, pos, record_end, "header value", build)
+            if build:
+                headers.append(Header(header_key, header_value))
         if pos != record_end:
             raise CorruptRecordError(
                 f"record {index} declares {length} bytes but its fields use {length - (record_end - pos)}"
             )
+        if not build:
+            continue
         records.append(
             Record(
                 key=key,

@@ -70,6 +70,15 @@ def read_varint(buf: memoryview, pos: int, end: int) -> tuple[int, int]:
     Raises :class:`CorruptRecordError` when it runs past ``end``, exceeds 5 bytes or
     32 bits, or is not minimally encoded.
     """
+    if pos < end:  # fast paths for the one- and two-byte encodings (most record fields)
+        first = buf[pos]
+        if first < 0x80:
+            return (first >> 1) ^ -(first & 1), pos + 1
+        if pos + 1 < end:
+            second = buf[pos + 1]
+            if 0 < second < 0x80:  # a zero second byte is not minimal: the slow path refuses it
+                raw = (first & 0x7F) | (second << 7)
+                return (raw >> 1) ^ -(raw & 1), pos + 2
     raw, pos = _read_unsigned(buf, pos, end, max_bytes=5, bits=32, what="varint")
     return (raw >> 1) ^ -(raw & 1), pos
 
@@ -80,6 +89,10 @@ def read_varlong(buf: memoryview, pos: int, end: int) -> tuple[int, int]:
     Raises :class:`CorruptRecordError` when it runs past ``end``, exceeds 10 bytes or
     64 bits, or is not minimally encoded.
     """
+    if pos < end:  # fast path for the one-byte encoding (small timestamp deltas)
+        first = buf[pos]
+        if first < 0x80:
+            return (first >> 1) ^ -(first & 1), pos + 1
     raw, pos = _read_unsigned(buf, pos, end, max_bytes=10, bits=64, what="varlong")
     return (raw >> 1) ^ -(raw & 1), pos
 

@@ -1,0 +1,70 @@
+"""``validate_batch`` accepts exactly what ``decode_batch`` accepts (REC-30)."""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from reflog.errors import CorruptRecordError
+from reflog.records import (
+    BATCH_HEADER_SIZE,
+    Compression,
+    Header,
+    Record,
+    build_batch,
+    decode_batch,
+    validate_batch,
+)
+from tests.records._helpers import forge_batch
+
+records = st.lists(
+    st.builds(
+        Record,
+        key=st.none() | st.binary(max_size=300),
+        value=st.none() | st.binary(max_size=300),
+        headers=st.lists(
+            st.builds(Header, st.text(max_size=20), st.none() | st.binary(max_size=40)), max_size=3
+        ).map(tuple),
+    ),
+    min_size=1,
+    max_size=20,
+)
+
+
+def _outcome(check: object, batch: bytes) -> str:
+    try:
+        check(batch)  # type: ignore[operator]
+    except CorruptRecordError:
+        return "corrupt"
+    return "valid"
+
+
+@pytest.mark.req("REC-30")
+@given(records, st.sampled_from([Compression.NONE, Compression.LZ4]), st.data())
+def test_validate_batch_agrees_with_decode_batch_on_damaged_records(
+    recs: list[Record], codec: Compression, data: st.DataObject
+) -> None:
+    batch = build_batch(recs, compression=codec)
+    section = bytearray(batch[BATCH_HEADER_SIZE:])
+    for _ in range(data.draw(st.integers(0, 4))):  # damage the records, then make the CRC right again
+        at = data.draw(st.integers(0, len(section) - 1))
+        section[at] = data.draw(st.integers(0, 255))
+    if data.draw(st.booleans()):
+        section = section[: data.draw(st.integers(0, len(section)))]
+    header = decode_batch(batch).header
+    forged = forge_batch(
+        bytes(section),
+        records_count=header.records_count,
+        last_offset_delta=header.last_offset_delta,
+        attributes=header.attributes,
+        base_timestamp=header.base_timestamp,
+        max_timestamp=header.max_timestamp,
+    )
+    assert _outcome(validate_batch, forged) == _outcome(decode_batch, forged)
+
+
+@pytest.mark.req("REC-30")
+def test_validate_batch_returns_the_header_of_a_valid_batch() -> None:
+    batch = build_batch([Record(key=b"k", value=b"v" * 200)] * 5)
+    assert validate_batch(batch) == decode_batch(batch).header
