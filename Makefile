@@ -19,8 +19,8 @@ run: $(STAMP)
 	$(BIN)/reflog scenarios
 
 lint: $(STAMP)
-	$(BIN)/ruff check reflog faults tests benchmarks
-	$(BIN)/ruff format --check reflog faults tests benchmarks
+	$(BIN)/ruff check reflog faults tests
+	$(BIN)/ruff format --check reflog faults tests
 
 typecheck: $(STAMP)
 	$(BIN)/mypy --strict
@@ -31,7 +31,7 @@ pytest: $(STAMP)
 test: lint typecheck pytest
 
 bench: $(STAMP)
-	$(BIN)/python benchmarks/storage_bench.py
+	$(BIN)/reflog bench --json bench-results.json --plots bench-plots
 
 clean:
 	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache .hypothesis

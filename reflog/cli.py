@@ -17,7 +17,7 @@ import tempfile
 from collections.abc import Sequence
 
 from faults.storage_oracle import batch_map, guaranteed_end
-from reflog import cli_serve
+from reflog import cli_bench, cli_serve
 from reflog.cli_scenarios import run_catalogue
 from reflog.clock import ManualClock
 from reflog.log import LogConfig, LogManager, TopicPartition
@@ -162,9 +162,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     serve_parser = commands.add_parser("serve", help="run brokers with Kafka-protocol listeners on loopback")
     cli_serve.add_arguments(serve_parser)
+    bench_parser = commands.add_parser("bench", help="measure reflog against this machine's raw limits")
+    cli_bench.add_arguments(bench_parser)
     args = parser.parse_args(argv)
     if args.command == "serve":
         return cli_serve.run(args)
+    if args.command == "bench":
+        return cli_bench.run(args)
     if args.command == "demo":
         return demo(args.seed, args.batches)
     if args.command == "scenarios":
