@@ -276,17 +276,21 @@ class KafkaApis:
                 assert isinstance(response, ProduceResponse)
                 results[(tp.topic, tp.partition)] = (response.error, response.base_offset)
 
-            async with trio.open_nursery() as nursery:
-                for topic in body.topic_data:
-                    for part in topic.partition_data:
-                        if topic_name_error(topic.name) is not None:
-                            results[(topic.name, part.index)] = (Errors.INVALID_TOPIC_EXCEPTION, -1)
-                        elif part.records is None or len(part.records) == 0:
-                            results[(topic.name, part.index)] = (Errors.CORRUPT_MESSAGE, -1)
-                        else:
-                            nursery.start_soon(
-                                one, TopicPartition(topic.name, part.index), bytes(part.records)
-                            )
+            appends: list[tuple[TopicPartition, bytes]] = []
+            for topic in body.topic_data:
+                for part in topic.partition_data:
+                    if topic_name_error(topic.name) is not None:
+                        results[(topic.name, part.index)] = (Errors.INVALID_TOPIC_EXCEPTION, -1)
+                    elif part.records is None or len(part.records) == 0:
+                        results[(topic.name, part.index)] = (Errors.CORRUPT_MESSAGE, -1)
+                    else:
+                        appends.append((TopicPartition(topic.name, part.index), bytes(part.records)))
+            if len(appends) == 1:  # the common case: no nursery (it costs ~18 us a request)
+                await one(*appends[0])
+            elif appends:
+                async with trio.open_nursery() as nursery:  # partitions append concurrently
+                    for tp, records in appends:
+                        nursery.start_soon(one, tp, records)
         if acks == 0:
             return None
         responses = []
