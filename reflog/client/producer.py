@@ -114,6 +114,11 @@ class _Pending:
     result: SendResult | None = None
 
 
+def _record_size(record: Record) -> int:
+    """A record's share of ``batch.size``: its key and value plus a rough per-record overhead."""
+    return len(record.value or b"") + len(record.key or b"") + 16
+
+
 @attrs.define
 class _PartitionQueue:
     records: list[_Pending] = attrs.field(factory=list)
@@ -151,7 +156,7 @@ class Producer:
         queue = self._queues.setdefault(tp, _PartitionQueue())
         pending = _Pending(Record(key=key, value=value, timestamp=int(trio.current_time() * 1000)))
         queue.records.append(pending)
-        queue.size += len(value or b"") + len(key or b"") + 16
+        queue.size += _record_size(pending.record)
         if queue.size >= self.config.batch_size:
             queue.ready.set()
         if not queue.sender_running:
@@ -180,8 +185,9 @@ class Producer:
             while queue.records:
                 with trio.move_on_after(self.config.linger_ms / 1000):
                     await queue.ready.wait()
-                batch, queue.records, queue.size = queue.records, [], 0
-                queue.ready = trio.Event()
+                batch = self._take_batch(queue)
+                if queue.size < self.config.batch_size:
+                    queue.ready = trio.Event()  # else a full batch waits: send it without lingering
                 producer_id, epoch = await self._producer_identity()
                 sequence = queue.next_sequence if producer_id >= 0 else -1
                 if producer_id >= 0:
@@ -204,6 +210,20 @@ class Producer:
                     pending.done.set()
         finally:
             queue.sender_running = False
+
+    def _take_batch(self, queue: _PartitionQueue) -> list[_Pending]:
+        """The oldest queued records that fit ``batch.size`` (at least one, as in Kafka)."""
+        size = taken = 0
+        for pending in queue.records:
+            n = _record_size(pending.record)
+            if taken and size + n > self.config.batch_size:
+                break
+            size += n
+            taken += 1
+        batch = queue.records[:taken]
+        del queue.records[:taken]
+        queue.size -= size
+        return batch
 
     async def _deliver(self, tp: TopicPartition, records: bytes) -> SendResult:
         """Send one batch with retries until success, a definite failure, or the delivery timeout."""

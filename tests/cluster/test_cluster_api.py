@@ -42,6 +42,28 @@ async def test_producer_batches_compresses_and_is_idempotent(autojump_clock: tri
         assert sorted(r.offset for r in results) == list(range(30))
 
 
+@pytest.mark.req("REP-22")
+async def test_a_batch_never_grows_past_batch_size(autojump_clock: trio.testing.MockClock) -> None:
+    """Many concurrent sends: each batch holds at most ``batch.size`` bytes of records (one record
+    when a single record is larger), so none exceeds ``max.message.bytes`` on the broker."""
+    async with open_cluster(brokers=1, seed=24) as cluster:
+        await cluster.create_topic("api", replication_factor=1)
+        producer = cluster.producer(acks=1, linger_ms=20, batch_size=4096)
+        results = []
+
+        async def send(i: int) -> None:
+            results.append(await producer.send("api", bytes(1000) + b"%04d" % i))
+
+        async with trio.open_nursery() as nursery:
+            for i in range(200):  # 200 KiB queued at once: 50 batches' worth
+                nursery.start_soon(send, i)
+        assert all(r.status is SendStatus.OK for r in results), {r.status for r in results}
+        log = cluster.broker(1).broker.partitions[TP].log
+        batches = [decode_batch(raw) for raw in log.iter_batches()]
+        assert len(batches) >= 200 * 1020 // 4096
+        assert all(sum(len(r.value or b"") + 16 for r in b.records) <= 4096 for b in batches)
+
+
 @pytest.mark.req("REP-23")
 async def test_consumer_positions_and_long_poll(autojump_clock: trio.testing.MockClock) -> None:
     async with open_cluster(brokers=3, seed=23) as cluster:
