@@ -75,6 +75,10 @@ def run(args: argparse.Namespace) -> int:
         trio.run(main)
     except KeyboardInterrupt:
         pass
+    except BaseExceptionGroup as group:  # Ctrl-C may arrive wrapped by trio's nurseries
+        _, rest = group.split(KeyboardInterrupt)
+        if rest is not None:
+            raise
     finally:
         for kafka in served:  # the transfer-path metrics of every listener (PERF-1)
             metrics = {broker: m.as_dict() for broker, m in kafka.transfer.items()}
