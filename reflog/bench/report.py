@@ -152,6 +152,9 @@ def write_plots(sections: Sequence[Section], directory: str) -> list[str]:
                             fontsize=7,
                         )
             ax.set_xticks(range(len(groups)), groups, fontsize=8)
+            positive = [f.value for f in figures if f.value > 0 and not math.isnan(f.value)]
+            if positive and max(positive) / min(positive) > 100:  # e.g. batched against unbatched
+                ax.set_yscale("log")
             ax.set_ylabel(unit)
             ax.legend(fontsize=7, ncols=min(4, len(labels)))
             ax.grid(axis="y", alpha=0.3)
