@@ -189,8 +189,8 @@ def raw_receive(server: FetchServer, method: str, total: int) -> None:
         _recv_exactly(sock, memoryview(bytearray(MiB)), total)
 
 
-def fetch_request(topic: str, offset: int, max_bytes: int, correlation_id: int) -> bytes:
-    """A framed Fetch v11 request for partition 0 of ``topic`` from ``offset``."""
+def fetch_message(topic: str, offset: int, max_bytes: int) -> Any:
+    """A consumer's Fetch v11 request (kafka-python's message) for partition 0 of ``topic``, no waiting."""
     cls = FetchRequest[11]
     partition = cls.FetchTopic.FetchPartition(
         partition=0,
@@ -199,7 +199,7 @@ def fetch_request(topic: str, offset: int, max_bytes: int, correlation_id: int) 
         log_start_offset=-1,
         partition_max_bytes=max_bytes,
     )
-    request = cls(
+    return cls(
         replica_id=-1,
         max_wait_ms=0,
         min_bytes=1,
@@ -211,6 +211,11 @@ def fetch_request(topic: str, offset: int, max_bytes: int, correlation_id: int) 
         forgotten_topics_data=[],
         rack_id="",
     )
+
+
+def fetch_request(topic: str, offset: int, max_bytes: int, correlation_id: int) -> bytes:
+    """:func:`fetch_message`, framed with its request header, ready to send."""
+    request = fetch_message(topic, offset, max_bytes)
     request.with_header(correlation_id=correlation_id, client_id="reflog-bench")
     return bytes(request.encode(version=11, header=True, framed=True))
 
@@ -348,4 +353,4 @@ def fetch_section(settings: BenchSettings, progress: Progress) -> Section:
     ).resolve()
 
 
-__all__ = ["BenchError", "FetchServer", "fetch_section", "fetch_server"]
+__all__ = ["BenchError", "FetchServer", "fetch_message", "fetch_request", "fetch_section", "fetch_server"]

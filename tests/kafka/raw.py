@@ -8,9 +8,10 @@ import struct
 import warnings
 from typing import Any
 
+from reflog.bench.fetch import fetch_message
+
 with warnings.catch_warnings():
     warnings.simplefilter("ignore", DeprecationWarning)
-    from kafka.protocol.consumer import FetchRequest  # type: ignore[import-untyped]
     from kafka.protocol.metadata import ApiVersionsRequest  # type: ignore[import-untyped]  # noqa: F401
 
 
@@ -63,25 +64,6 @@ class RawClient:
         self.sock.close()
 
 
-def fetch_request(topic: str, offset: int = 0, max_bytes: int = 1 << 20, version: int = 11) -> Any:
-    """A consumer's Fetch request for partition 0 of ``topic`` (no waiting)."""
-    cls = FetchRequest[version]
-    partition = cls.FetchTopic.FetchPartition(
-        partition=0,
-        current_leader_epoch=-1,
-        fetch_offset=offset,
-        log_start_offset=-1,
-        partition_max_bytes=max_bytes,
-    )
-    return cls(
-        replica_id=-1,
-        max_wait_ms=0,
-        min_bytes=1,
-        max_bytes=max_bytes,
-        isolation_level=0,
-        session_id=0,
-        session_epoch=-1,
-        topics=[cls.FetchTopic(topic=topic, partitions=[partition])],
-        forgotten_topics_data=[],
-        rack_id="",
-    )
+def fetch_request(topic: str, offset: int = 0, max_bytes: int = 1 << 20) -> Any:
+    """A consumer's Fetch v11 request for partition 0 of ``topic`` (no waiting)."""
+    return fetch_message(topic, offset, max_bytes)

@@ -10,26 +10,14 @@ from reflog.errors import CorruptRecordError
 from reflog.records import (
     BATCH_HEADER_SIZE,
     Compression,
-    Header,
     Record,
     build_batch,
     decode_batch,
     validate_batch,
 )
-from tests.records._helpers import forge_batch
+from tests.records._helpers import forge_batch, record_lists
 
-records = st.lists(
-    st.builds(
-        Record,
-        key=st.none() | st.binary(max_size=300),
-        value=st.none() | st.binary(max_size=300),
-        headers=st.lists(
-            st.builds(Header, st.text(max_size=20), st.none() | st.binary(max_size=40)), max_size=3
-        ).map(tuple),
-    ),
-    min_size=1,
-    max_size=20,
-)
+records = record_lists.filter(bool)
 
 
 def _outcome(check: object, batch: bytes) -> str:
