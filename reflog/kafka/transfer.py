@@ -74,9 +74,10 @@ class TruncatedRegionError(ReflogError):
 
 @attrs.define
 class TransferMetrics:
-    """What one listener's Fetch responses cost, by transfer path.
+    """What one listener's responses cost, by transfer path.
 
-    ``payload_bytes`` counts record bytes sent; ``payload_bytes_copied`` counts every copy of a
+    ``responses`` counts every response the listener sent; ``payload_bytes`` counts the record
+    bytes of Fetch responses; ``payload_bytes_copied`` counts every copy of a
     record byte made in reflog's process (a read into a buffer, a copy into OpenSSL), so it is
     0 for zero-copy, ``payload_bytes`` for copy and at least that for TLS.
     ``header_bytes_copied`` counts batch headers copied out to verify a region in place.
@@ -96,7 +97,7 @@ class TransferMetrics:
         """The metrics as plain values, under Kafka-style dashed names."""
         return {
             "transfer-mode": self.mode.value,
-            "fetch-responses": self.responses,
+            "responses": self.responses,
             "payload-bytes-sent": self.payload_bytes,
             "payload-bytes-copied": self.payload_bytes_copied,
             "header-bytes-copied": self.header_bytes_copied,

@@ -94,4 +94,4 @@ def test_reflog_serve_reports_its_transfer_path_metrics_when_it_stops() -> None:
     assert metrics["transfer-mode"] == "copy"
     assert metrics["payload-bytes-sent"] > 0
     assert metrics["payload-bytes-copied"] == metrics["payload-bytes-sent"]
-    assert metrics["syscalls"]["sendmsg"] >= metrics["fetch-responses"] > 0
+    assert metrics["syscalls"]["sendmsg"] >= metrics["responses"] > 0
