@@ -367,11 +367,9 @@ async def _reflog_runs(
 async def _reflog_seconds(producer: Producer, topic: str, value: bytes, records: int, window: int) -> float:
     """Seconds until ``records`` sends of ``value`` all ended ``OK`` (else :class:`BenchError`).
 
-    Sends go out in rounds of ``window`` concurrent sends, each round awaited before the next.
-    reflog's producer puts everything queued for a partition into its next batch, so the window
-    is what bounds a batch: ``window`` 1 gives one record per batch; a window of one
-    ``batch.size`` of records fills each batch to ``batch.size`` (and closes it at once, without
-    waiting out ``linger.ms``) while staying under the broker's ``max.message.bytes``.
+    Sends go out in rounds of ``window`` concurrent sends, each round awaited before the next:
+    ``window`` 1 gives one record per batch; a window of one ``batch.size`` of records fills
+    each batch to ``batch.size`` and closes it at once, without waiting out ``linger.ms``.
     """
     acknowledged = 0
 
