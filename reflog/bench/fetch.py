@@ -267,6 +267,18 @@ def _cpus() -> tuple[int | None, int | None]:
     return (cpus[0], cpus[1]) if len(cpus) >= 2 else (None, None)
 
 
+def _path_detail(m: dict[str, Any] | None) -> dict[str, float | int | str]:
+    """A reflog listener's transfer metrics per byte sent (nothing for a raw loop)."""
+    if m is None:
+        return {}
+    sent = max(1, m["payload-bytes-sent"])
+    return {
+        "payload copies per byte sent": m["payload-bytes-copied"] / sent,
+        "header bytes copied per MiB sent": m["header-bytes-copied"] * MiB / sent,
+        **{f"{name} calls per GiB sent": n * GiB / sent for name, n in m["syscalls"].items()},
+    }
+
+
 def fetch_section(settings: BenchSettings, progress: Progress) -> Section:
     """Measure the seven methods; see the module docstring. Takes ~5 s quick, ~40 s full."""
     size_mib = 64 if settings.quick else 512
@@ -302,41 +314,25 @@ def fetch_section(settings: BenchSettings, progress: Progress) -> Section:
     finally:
         shutil.rmtree(directory, ignore_errors=True)
     figures: list[Figure] = []
-    for key, label, how in METHODS:
-        detail: dict[str, float | int | str] = {}
-        if how != "raw":
-            m = metrics[how]
-            sent = max(1, m["payload-bytes-sent"])
-            detail = {
-                "payload copies per byte sent": m["payload-bytes-copied"] / sent,
-                "header bytes copied per MiB sent": m["header-bytes-copied"] * MiB / sent,
-                **{f"{name} calls per GiB sent": n * GiB / sent for name, n in m["syscalls"].items()},
-            }
-        figures.append(
-            figure_from_runs(
-                f"{key}_mib_s",
-                _GROUP[key],
-                label,
-                tput[key],
-                "MiB/s",
-                baseline=f"{_BASELINE[key]}_mib_s" if key in _BASELINE else None,
-                target=_TPUT_TARGET.get(key),
-                detail=detail,
+    measures = (
+        ("mib_s", "MiB/s", tput, _TPUT_TARGET, True),
+        ("cpu_s_per_gib", "s/GiB", cpu, _CPU_TARGET, False),
+    )
+    for suffix, unit, values, targets, higher_is_better in measures:
+        for key, label, how in METHODS:
+            figures.append(
+                figure_from_runs(
+                    f"{key}_{suffix}",
+                    _GROUP[key],
+                    label,
+                    values[key],
+                    unit,
+                    baseline=f"{_BASELINE[key]}_{suffix}" if key in _BASELINE else None,
+                    target=targets.get(key),
+                    higher_is_better=higher_is_better,
+                    detail=_path_detail(metrics.get(how)) if suffix == "mib_s" else {},
+                )
             )
-        )
-    for key, label, _ in METHODS:
-        figures.append(
-            figure_from_runs(
-                f"{key}_cpu_s_per_gib",
-                _GROUP[key],
-                label,
-                cpu[key],
-                "s/GiB",
-                baseline=f"{_BASELINE[key]}_cpu_s_per_gib" if key in _BASELINE else None,
-                target=_CPU_TARGET.get(key),
-                higher_is_better=False,
-            )
-        )
     notes = (
         f"{total / MiB:,.0f} MiB per run from a {segment_mib:,.0f} MiB segment in the page cache; "
         f"reflog fetches up to {fetch_bytes // MiB} MiB per request; median of {settings.repeats} run(s).",

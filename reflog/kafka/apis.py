@@ -379,9 +379,7 @@ class KafkaApis:
         )
         assert isinstance(response, ConsumerFetchResponse)
         if response.region is not None and response.in_place is not None:
-            count_in_place_check(
-                self.transfer_metrics, response.region, response.in_place.header_bytes_copied
-            )
+            count_in_place_check(self.transfer_metrics, response.in_place.header_bytes_copied)
         elif response.records:
             count_storage_read(self.transfer_metrics, self.broker.fs, len(response.records))
         return response

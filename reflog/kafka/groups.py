@@ -125,24 +125,9 @@ class GroupCoordinator:
         if not protocols or (group.protocol_type and protocol_type != group.protocol_type and group.members):
             return JoinResult(Errors.INCONSISTENT_GROUP_PROTOCOL)
         now = trio.current_time()
-        if not member_id:
-            member_id = f"{client_id or 'member'}-{next(self._ids)}"
-            if require_known_member_id:
-                group.members[member_id] = Member(
-                    member_id,
-                    client_id,
-                    session_timeout_ms / 1000,
-                    rebalance_timeout_ms / 1000,
-                    protocol_type,
-                    list(protocols),
-                    now,
-                )
-                return JoinResult(Errors.MEMBER_ID_REQUIRED, member_id=member_id)
-        elif member_id not in group.members:
-            return JoinResult(Errors.UNKNOWN_MEMBER_ID, member_id=member_id)
-        member = group.members.get(member_id)
-        if member is None:
-            member = group.members[member_id] = Member(
+
+        def new_member(member_id: str) -> Member:
+            return Member(
                 member_id,
                 client_id,
                 session_timeout_ms / 1000,
@@ -151,6 +136,17 @@ class GroupCoordinator:
                 list(protocols),
                 now,
             )
+
+        if not member_id:
+            member_id = f"{client_id or 'member'}-{next(self._ids)}"
+            if require_known_member_id:
+                group.members[member_id] = new_member(member_id)
+                return JoinResult(Errors.MEMBER_ID_REQUIRED, member_id=member_id)
+        elif member_id not in group.members:
+            return JoinResult(Errors.UNKNOWN_MEMBER_ID, member_id=member_id)
+        member = group.members.get(member_id)
+        if member is None:
+            member = group.members[member_id] = new_member(member_id)
         member.protocols = list(protocols)
         member.protocol_type = protocol_type
         member.session_timeout = session_timeout_ms / 1000

@@ -31,6 +31,7 @@ the connection, since the response's length prefix has already gone out.
 
 from __future__ import annotations
 
+import abc
 import enum
 import errno
 import os
@@ -82,7 +83,7 @@ class TransferMetrics:
     0 for zero-copy, ``payload_bytes`` for copy and at least that for TLS.
     ``header_bytes_copied`` counts batch headers copied out to verify a region in place.
     ``syscalls`` counts the system calls the path made, by name (``sendfile``, ``sendmsg``,
-    ``send``, ``pread``, ``mmap``); simulated storage makes none for reads.
+    ``send``, ``pread``); simulated storage makes none for reads.
     """
 
     mode: TransferMode
@@ -160,29 +161,16 @@ def frame_parts(correlation_id: int, parts: list[Part]) -> list[Part]:
 
 
 # ====================================================================================== sending
-class ReadBuffer:
-    """A connection's reused chunk buffer for the copy and TLS paths' reads.
-
-    Reusing it matters: fresh multi-MiB allocations cost a page fault per 4 KiB page
-    (``../shared/reference/performance.md`` B0).
-    """
-
-    def __init__(self, size: int) -> None:
-        self._memory = memoryview(bytearray(size))
-
-    def view(self) -> memoryview:
-        return self._memory
-
-
-class Sender:
+class Sender(abc.ABC):
     """Writes the parts of one response to a client connection, counting its copies."""
 
     def __init__(self, stream: trio.abc.Stream, metrics: TransferMetrics) -> None:
         self.stream = stream
         self.metrics = metrics
 
+    @abc.abstractmethod
     async def send(self, parts: Sequence[Part]) -> None:
-        raise NotImplementedError
+        """Write ``parts`` in order; see the module docstring for each path's failure modes."""
 
     def _count_response(self, parts: Sequence[Part], payloads: int) -> None:
         self.metrics.responses += 1
@@ -297,7 +285,9 @@ class CopySender(_SocketSender):
 
     def __init__(self, stream: trio.SocketStream, metrics: TransferMetrics) -> None:
         super().__init__(stream, metrics)
-        self.buffer = ReadBuffer(COPY_CHUNK)
+        #: The connection's reused chunk buffer: fresh multi-MiB buffers cost a page fault per
+        #: 4 KiB (``../shared/reference/performance.md`` B0).
+        self.buffer = memoryview(bytearray(COPY_CHUNK))
 
     async def send(self, parts: Sequence[Part]) -> None:
         self._count_response(parts, _payload_bytes(parts))
@@ -307,7 +297,7 @@ class CopySender(_SocketSender):
                 if part_size(part):
                     pending.append(memoryview(part))
                 continue
-            for chunk in _read_chunks(part, self.buffer.view(), self.metrics):
+            for chunk in _read_chunks(part, self.buffer, self.metrics):
                 await self._sendmsg([*pending, chunk])
                 pending = []
         if pending:
@@ -323,7 +313,7 @@ class TlsSender(Sender):
 
     def __init__(self, stream: trio.abc.Stream, metrics: TransferMetrics) -> None:
         super().__init__(stream, metrics)
-        self.buffer = ReadBuffer(TLS_CHUNK)
+        self.buffer = memoryview(bytearray(TLS_CHUNK))  # reused, as CopySender's
 
     async def send(self, parts: Sequence[Part]) -> None:
         self._count_response(parts, _payload_bytes(parts))
@@ -334,7 +324,7 @@ class TlsSender(Sender):
                         self.metrics.payload_bytes_copied += part_size(part)
                     await self.stream.send_all(part)
                 continue
-            for chunk in _read_chunks(part, self.buffer.view(), self.metrics):
+            for chunk in _read_chunks(part, self.buffer, self.metrics):
                 self.metrics.payload_bytes_copied += chunk.nbytes  # ssl copies it into OpenSSL
                 await self.stream.send_all(chunk)
 
@@ -405,11 +395,13 @@ def count_storage_read(metrics: TransferMetrics, fs: Filesystem, copied: int) ->
         metrics.syscalls["pread"] += 1
 
 
-def count_in_place_check(metrics: TransferMetrics, region: FileRegion, header_bytes: int) -> None:
-    """Record a region verified in place (zero-copy): its header copies and its mapping."""
+def count_in_place_check(metrics: TransferMetrics, header_bytes: int) -> None:
+    """Record a region verified in place: the batch headers copied out to parse them.
+
+    The reads go through a mapping the OS filesystem keeps per segment (counted there, as
+    ``OsFilesystem.mappings``), so the check itself makes no system call.
+    """
     metrics.header_bytes_copied += header_bytes
-    if isinstance(region.fs, OsFilesystem):
-        metrics.syscalls["mmap"] += 2  # mmap and munmap
 
 
 __all__ = [
@@ -420,7 +412,6 @@ __all__ = [
     "CountingSocketStream",
     "Part",
     "PlaceholderError",
-    "ReadBuffer",
     "Sender",
     "TlsSender",
     "TransferMetrics",

@@ -68,6 +68,8 @@ class OsFilesystem:
         os.makedirs(self.root, exist_ok=True)
         #: fsyncs issued (files and directories), for benchmarks and tests.
         self.fsyncs = 0
+        #: Read-only mappings made by :meth:`read_views` (one per open segment, remade on growth).
+        self.mappings = 0
 
     def _real(self, path: str) -> str:
         return os.path.join(self.root, check_relative_path(path))
@@ -147,6 +149,7 @@ class OsFilesystem:
             mapped = h.mapping
             if mapped is None or len(mapped) < end:
                 h.mapping = mmap.mmap(h.fd, size, flags=mmap.MAP_SHARED, prot=mmap.PROT_READ)
+                self.mappings += 1
                 if mapped is not None:
                     _unmap(mapped)
                 mapped = h.mapping
