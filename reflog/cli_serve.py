@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import signal
 import sys
 
 import trio
@@ -43,7 +44,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    """Serve until Ctrl-C; returns the exit status (2 on a bad option)."""
+    """Serve until SIGTERM or SIGINT, then stop every broker cleanly; returns the exit status.
+
+    The signals are received by trio (so SIGINT works even when a shell started the process in
+    the background with SIGINT ignored); each broker then does a controlled shutdown, flushes
+    its logs and writes its clean-shutdown marker, and the process exits 0 (2 on a bad option).
+    """
     if args.storage == "os" and not args.data_dir:
         print("reflog serve: --storage os needs --data-dir", file=sys.stderr)
         return 2
@@ -67,9 +73,14 @@ def run(args: argparse.Namespace) -> int:
             transfer=TransferMode(args.transfer),
         ) as kafka:
             served.append(kafka)
-            scheme = "SSL" if context is not None else "PLAINTEXT"
-            print(f"bootstrap: {kafka.bootstrap} ({scheme}, {args.brokers} brokers)", flush=True)
-            await trio.sleep_forever()
+            with trio.open_signal_receiver(signal.SIGTERM, signal.SIGINT) as signals:
+                scheme = "SSL" if context is not None else "PLAINTEXT"
+                print(f"bootstrap: {kafka.bootstrap} ({scheme}, {args.brokers} brokers)", flush=True)
+                async for signum in signals:
+                    name = signal.Signals(signum).name
+                    print(f"reflog serve: {name}: shutting down cleanly", file=sys.stderr, flush=True)
+                    break
+            await kafka.shutdown()
 
     try:
         trio.run(main)

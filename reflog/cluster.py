@@ -26,6 +26,7 @@ import trio
 from reflog.broker.api import CONTROLLER_NODE, CreateTopicRequest, CreateTopicResponse, node_name
 from reflog.broker.broker import Broker, BrokerConfig
 from reflog.broker.controller_service import ControllerService
+from reflog.broker.metadata_log import MetadataLog
 from reflog.broker.peers import Peers
 from reflog.client.consumer import Consumer
 from reflog.client.producer import Producer, ProducerConfig
@@ -163,11 +164,17 @@ class BrokerHandle:
 class Cluster:
     """An in-process cluster; build it with :func:`open_cluster`."""
 
-    def __init__(self, network: SimNetwork, controller: Controller, nursery: trio.Nursery) -> None:
+    def __init__(
+        self,
+        network: SimNetwork,
+        controller: Controller,
+        nursery: trio.Nursery,
+        topic_configs: dict[str, dict[str, int]] | None = None,
+    ) -> None:
         self.network = network
         self.controller = controller
         self._nursery = nursery
-        self.topic_configs: dict[str, dict[str, int]] = {}
+        self.topic_configs: dict[str, dict[str, int]] = topic_configs if topic_configs is not None else {}
         self._brokers: dict[int, BrokerHandle] = {}
         self._clients = 0
         self._admin = Peers(network, "admin", nursery)
@@ -269,20 +276,50 @@ async def open_cluster(
     controller_config: ControllerConfig | None = None,
     broker_config: BrokerConfig | None = None,
     writeback_policy: WritebackPolicy | None = None,
+    metadata_fs: Filesystem | None = None,
 ) -> AsyncIterator[Cluster]:
     """Run a cluster of ``brokers`` brokers (ids 1..N) and a controller for the block.
 
-    With ``storage="os"`` each broker keeps its log in ``directory/broker-<id>`` (required).
+    With ``storage="os"`` each broker keeps its log in ``directory/broker-<id>`` (required), and
+    the controller its metadata log in ``directory/controller``: a cluster opened again on the
+    same directory resumes with its topics, configs, ISRs, epochs, registrations and producer-id
+    block (CTL-26). ``metadata_fs`` puts the metadata log on another filesystem (a
+    :class:`SimFilesystem` in tests); without either, metadata lives in memory.
     ``seed`` seeds the simulated storage, the network's faults and trio's scheduler, so a run
     under ``trio.testing.MockClock`` replays exactly. Everything stops when the block exits.
     """
     if storage == "os" and directory is None:
         raise ReflogUsageError("storage='os' needs a directory")
     seed_trio_scheduler(seed)
+    if metadata_fs is None and storage == "os":
+        assert directory is not None
+        metadata_fs = OsFilesystem(os.path.join(os.fspath(directory), "controller"))
     async with SimNetwork.open(seed) as network, trio.open_nursery() as nursery:
-        controller = Controller(controller_config)
-        await nursery.start(ControllerService(controller, network).run)
-        cluster = Cluster(network, controller, nursery)
+        metadata_log = None if metadata_fs is None else MetadataLog.open(metadata_fs, TrioClock())
+        image = metadata_log.image if metadata_log is not None else None
+        boots = 0 if image is None else image.boots + 1
+        if image is None:
+            controller = Controller(controller_config)
+            service = ControllerService(controller, network)
+        else:
+            controller = Controller.restored(
+                image.controller_snapshot(), controller_config, now=trio.current_time()
+            )
+            service = ControllerService(
+                controller,
+                network,
+                metadata_log=metadata_log,
+                topic_configs=image.topic_configs,
+                producer_id_block_end=image.producer_id_block_end,
+                boots=boots,
+            )
+        await nursery.start(service.run)
+        cluster = Cluster(
+            network,
+            controller,
+            nursery,
+            None if image is None else image.topic_configs,  # type: ignore[arg-type]
+        )
         for broker_id in range(1, brokers + 1):
             fs: Filesystem
             if storage == "sim":
@@ -290,7 +327,9 @@ async def open_cluster(
             else:
                 assert directory is not None
                 fs = OsFilesystem(os.path.join(os.fspath(directory), f"broker-{broker_id}"))
-            broker = Broker(broker_id, fs, network, config=broker_config, topic_configs=cluster.topic_configs)
+            broker = Broker(
+                broker_id, fs, network, config=broker_config, topic_configs=cluster.topic_configs, boot=boots
+            )
             handle = BrokerHandle(cluster, broker)
             cluster._brokers[broker_id] = handle
             await handle.start()

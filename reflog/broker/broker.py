@@ -100,8 +100,12 @@ class Broker:
         *,
         config: BrokerConfig | None = None,
         topic_configs: dict[str, dict[str, int]] | None = None,
+        boot: int = 0,
     ) -> None:
         self.broker_id = broker_id
+        #: Which start of the controller's metadata this process is (0: metadata kept in memory);
+        #: it names incarnations, so a restarted process never reuses an incarnation id.
+        self.boot = boot
         self.fs = fs
         self.network = network
         self.config = config or BrokerConfig()
@@ -206,6 +210,8 @@ class Broker:
 
     async def _register(self, clean_shutdown: bool) -> None:
         incarnation = f"{self.broker_id}-{self.incarnation}"
+        if self.boot:
+            incarnation = f"{self.broker_id}-{self.boot}.{self.incarnation}"
         while True:
             try:
                 response = await self._call(

@@ -4,11 +4,17 @@ The controller is one reliable node (the KRaft quorum is out of scope). It ticks
 ``tick_interval`` seconds of trio time (fencing brokers whose session expired) and answers
 brokers (registration, heartbeats with metadata, AlterPartition, controlled shutdown) and
 clients (topic creation, metadata, producer ids).
+
+With a :class:`~reflog.broker.metadata_log.MetadataLog` every change is made durable before the
+request that caused it is answered, and before any other task can observe it: the controller's
+handlers run without a checkpoint between the change and the fsync (CTL-26). Producer ids come out
+of blocks whose end is persisted before the first id of the block is handed out, so no id is ever
+handed out twice, across restarts too (CTL-27).
 """
 
 from __future__ import annotations
 
-import itertools
+from collections.abc import Mapping
 
 import trio
 
@@ -26,6 +32,7 @@ from reflog.broker.api import (
     RegisterBrokerRequest,
     RegisterBrokerResponse,
 )
+from reflog.broker.metadata_log import FIRST_PRODUCER_ID, PRODUCER_ID_BLOCK_SIZE, MetadataImage, MetadataLog
 from reflog.errors import ReflogError
 from reflog.net.rpc import serve_rpc_listener
 from reflog.net.sim import SimNetwork
@@ -37,17 +44,67 @@ from reflog.replication.messages import AlterPartitionRequest
 class ControllerService:
     """Serves :class:`Controller` on node ``"controller"``."""
 
-    def __init__(self, controller: Controller, network: SimNetwork, *, tick_interval: float = 1.0) -> None:
+    def __init__(
+        self,
+        controller: Controller,
+        network: SimNetwork,
+        *,
+        tick_interval: float = 1.0,
+        metadata_log: MetadataLog | None = None,
+        topic_configs: Mapping[str, Mapping[str, int | str]] | None = None,
+        producer_id_block_end: int = FIRST_PRODUCER_ID,
+        boots: int = 0,
+    ) -> None:
         self.controller = controller
         self.network = network
         self.tick_interval = tick_interval
-        self._producer_ids = itertools.count(1000)
+        self.metadata_log = metadata_log
+        self._topic_configs = topic_configs if topic_configs is not None else {}
+        self._next_producer_id = producer_id_block_end
+        self._producer_id_block_end = producer_id_block_end
+        self._boots = boots
+        self._persisted: tuple[int, int] | None = None
+
+    def persist(self) -> None:
+        """Make the controller's current state durable (a no-op without a metadata log or a change).
+
+        Raises :class:`~reflog.errors.StorageError` when the metadata log cannot be written: the
+        controller is assumed reliable, so that failure stops the cluster rather than expose
+        state the disk does not hold.
+        """
+        if self.metadata_log is None:
+            return
+        marker = (self.controller.metadata_version, self._producer_id_block_end)
+        if marker == self._persisted:
+            return
+        snapshot = self.controller.snapshot()
+        image = MetadataImage(
+            snapshot.metadata_version,
+            {b.broker_id: b for b in snapshot.brokers},
+            dict(snapshot.topics),
+            {p.topic_partition: p for p in snapshot.partitions},
+            {name: dict(c) for name, c in self._topic_configs.items() if name in dict(snapshot.topics)},
+            self._producer_id_block_end,
+            self._boots,
+        )
+        self.metadata_log.append(image)
+        self._persisted = marker
+
+    def allocate_producer_id(self) -> int:
+        """A producer id never handed out before (its block is durable before it is returned)."""
+        if self._next_producer_id >= self._producer_id_block_end:
+            self._producer_id_block_end = self._next_producer_id + PRODUCER_ID_BLOCK_SIZE
+            self.persist()
+        producer_id = self._next_producer_id
+        self._next_producer_id += 1
+        return producer_id
 
     async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
         """Listen and tick until cancelled."""
+        self.persist()
         listener = self.network.listen(CONTROLLER_NODE)
         async with trio.open_nursery() as nursery:
-            await nursery.start(serve_rpc_listener, listener, self.handle)
+            await nursery.start(serve_rpc_listener, listener, self._handle_and_persist)
             nursery.start_soon(self._tick_loop)
             task_status.started()
 
@@ -55,6 +112,12 @@ class ControllerService:
         while True:
             await trio.sleep(self.tick_interval)
             self.controller.tick(trio.current_time())
+            self.persist()
+
+    async def _handle_and_persist(self, request: object) -> object:
+        response = await self.handle(request)
+        self.persist()  # no checkpoint since the change: nobody has seen it before it is durable
+        return response
 
     def metadata(self) -> MetadataResponse:
         return MetadataResponse(
@@ -111,5 +174,5 @@ class ControllerService:
                 return CreateTopicResponse(Errors.INVALID_REQUEST, message=str(exc))
             return CreateTopicResponse(Errors.NONE, created)
         if isinstance(request, InitProducerIdRequest):
-            return InitProducerIdResponse(next(self._producer_ids), 0)
+            return InitProducerIdResponse(self.allocate_producer_id(), 0)
         raise TypeError(f"the controller does not serve {type(request).__name__}")

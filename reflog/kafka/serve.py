@@ -26,6 +26,7 @@ from reflog.kafka.apis import KafkaApis
 from reflog.kafka.groups import GroupConfig, GroupCoordinator
 from reflog.kafka.server import SOCKET_REQUEST_MAX_BYTES, ConnectionStats, open_kafka_listener
 from reflog.kafka.transfer import TransferMetrics, TransferMode
+from reflog.replication.controller import ControllerConfig
 
 
 def _running(handle: BrokerHandle) -> bool:
@@ -48,6 +49,17 @@ class KafkaCluster:
         """``host:port`` of every broker, comma-separated (``bootstrap.servers``)."""
         return ",".join(f"{host}:{port}" for host, port in self.addresses.values())
 
+    async def shutdown(self, timeout: float = 30.0) -> None:
+        """Stop every running broker cleanly (controlled shutdown, flush, clean-shutdown marker).
+
+        What ``docker stop`` or a test harness expects of SIGTERM; brokers still running after
+        ``timeout`` seconds are left to the process's exit (their next start recovers).
+        """
+        with trio.move_on_after(timeout):
+            for handle in self.cluster.brokers:
+                if handle.running:
+                    await handle.stop()
+
     def listed(self) -> dict[int, tuple[str, int]]:
         """Every broker's listener. Metadata lists those the controller has not fenced, as Kafka
         does: a broker that just died stays listed (and leads) until its session expires."""
@@ -69,6 +81,7 @@ async def open_kafka_cluster(
     auto_create_topics: bool = True,
     max_request_size: int = SOCKET_REQUEST_MAX_BYTES,
     transfer: TransferMode = TransferMode.ZERO_COPY,
+    controller_config: ControllerConfig | None = None,
 ) -> AsyncIterator[KafkaCluster]:
     """Run ``brokers`` brokers with Kafka listeners for the block.
 
@@ -76,13 +89,23 @@ async def open_kafka_cluster(
     ``default_replication_factor`` applies to auto-created topics and CreateTopics with -1
     (Kafka's ``default.replication.factor``, default 1). ``transfer`` picks the Fetch path of
     plaintext listeners (zero-copy or copy); with ``ssl_context`` the path is always TLS.
+    ``storage="os"`` keeps the controller's metadata in ``data_dir/controller`` (CTL-26), so a
+    cluster served again from the same directory has its topics, configs and data back. The
+    controller elects a partition's last known leader when nothing else is left, as Kafka 4.1 does
+    (``controller_config`` defaults to ``ControllerConfig(elect_last_known_leader=True)``, CTL-25).
     """
     if ssl_context is not None:
         transfer = TransferMode.TLS
     elif transfer is TransferMode.TLS:
         raise ReflogUsageError("the tls transfer path needs an ssl_context")
     async with (
-        open_cluster(brokers, seed=seed, storage=storage, directory=data_dir) as cluster,
+        open_cluster(
+            brokers,
+            seed=seed,
+            storage=storage,
+            directory=data_dir,
+            controller_config=controller_config or ControllerConfig(elect_last_known_leader=True),
+        ) as cluster,
         trio.open_nursery() as nursery,
     ):
         groups = GroupCoordinator(group_config)

@@ -16,9 +16,13 @@ Kafka's order (``PartitionChangeBuilder.build``, ``kafka@1eb7644``):
 4. the ISR rule: without ELR the ISR never becomes empty ("last replica standing"); with
    ELR it may.
 
-Kafka's later "last known leader" recovery (``useLastKnownLeaderInBalancedRecovery``) is not
-reproduced: LastKnownELR here holds what KIP-966 and its TLA+ model say it holds, the replicas
-that left the ELR because of an unclean shutdown (see the controller spec (controller.md in specs/)).
+By default LastKnownELR holds what KIP-966 and its TLA+ model say it holds, the replicas that
+left the ELR because of an unclean shutdown (see the controller spec (controller.md in specs/)).
+With ``last_known_leader=True`` it behaves as Kafka 4.1's controller does by default
+(``useLastKnownLeaderInBalancedRecovery``, with KAFKA-19522's fix): when the ISR becomes empty
+LastKnownELR names the last leader, it is kept while the partition has no leader, and when ISR
+and ELR are both empty that replica, once acceptable, is elected *uncleanly*
+(``canElectLastKnownLeader``, CTL-25).
 """
 
 from __future__ import annotations
@@ -67,6 +71,7 @@ def build_partition_change(
     election: Election = "online",
     unclean_shutdown_replicas: Collection[int] = (),
     target_leader_recovery_state: LeaderRecoveryState | None = None,
+    last_known_leader: bool = False,
 ) -> PartitionChange | None:
     """The partition's next state for ``target_isr``, or ``None`` when nothing changes.
 
@@ -78,7 +83,9 @@ def build_partition_change(
       the leader changed (also when it became ``NO_LEADER``), else unchanged;
     * the leader, when any, is in the new ISR; ISR and ELR are disjoint subsets of the replicas;
       the ELR is empty when the ISR has at least ``min_isr`` members or ELR is disabled;
-    * an unclean election sets ISR = {leader}, RECOVERING, and clears ELR and LastKnownELR.
+    * an unclean election sets ISR = {leader}, RECOVERING, and clears ELR and LastKnownELR;
+    * with ``last_known_leader`` (and ELR enabled), LastKnownELR follows Kafka 4.1's
+      last-known-leader rules (module docstring), and that leader may be elected uncleanly.
     """
     replicas = partition.replicas
     unclean_shutdown = set(unclean_shutdown_replicas)
@@ -102,7 +109,21 @@ def build_partition_change(
         in_quorum = replica in t_isr or (not t_isr and replica in t_elr)
         return in_quorum and is_acceptable_leader(replica)
 
+    def can_elect_last_known_leader() -> bool:  # canElectLastKnownLeader (4.1, KAFKA-19522)
+        return (
+            last_known_leader
+            and elr_enabled
+            and not t_isr
+            and not t_elr
+            and len(partition.last_known_elr) == 1
+            and is_acceptable_leader(partition.last_known_elr[0])
+        )
+
     node, unclean = _elect(partition, election, is_valid_new_leader, is_acceptable_leader)
+    if node == NO_LEADER and election != "unclean" and can_elect_last_known_leader():
+        node, unclean = partition.last_known_elr[0], True
+    elif node != NO_LEADER and unclean and can_elect_last_known_leader():
+        node = partition.last_known_elr[0]  # Kafka tries the last known leader before any replica
     leader = partition.leader
     kind: ElectionKind | None = None
     isr_of_unclean_election: set[int] | None = None
@@ -126,6 +147,9 @@ def build_partition_change(
     if isr_of_unclean_election is not None or not elr_enabled:
         t_elr = set()
         t_last_known_elr = set()
+    stays_leaderless = leader == NO_LEADER
+    if last_known_leader and len(partition.last_known_elr) == 1 and stays_leaderless:
+        t_last_known_elr = set(partition.last_known_elr)  # the last known leader is kept while leaderless
 
     # 4. The ISR: without ELR it never becomes empty (the last replica standing stays).
     if isr_of_unclean_election is not None:
@@ -134,6 +158,17 @@ def build_partition_change(
         isr = ordered(replicas, t_isr)
     else:
         isr = partition.isr
+
+    # maybeUpdateLastKnownLeader: the first time the ISR empties, remember who led.
+    if (
+        last_known_leader
+        and elr_enabled
+        and not isr
+        and isr != partition.isr
+        and partition.leader != NO_LEADER
+        and partition.last_known_elr != (partition.leader,)
+    ):
+        t_last_known_elr = {partition.leader}
 
     after = attrs.evolve(
         partition,

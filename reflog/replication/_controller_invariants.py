@@ -17,6 +17,7 @@ from reflog.replication.messages import NO_LEADER, LeaderRecoveryState, Partitio
 def invariant_violations(
     *,
     elr_enabled: bool,
+    last_known_leader: bool = False,
     effective_min_isr: Mapping[str, int],
     partitions: Mapping[TopicPartition, PartitionMetadata],
     active_brokers: frozenset[int],
@@ -41,7 +42,7 @@ def invariant_violations(
                 problems.append(f"{name}: {label} {members} is not within replicas {p.replicas}")
         if isr & elr:
             problems.append(f"{name}: ISR {p.isr} and ELR {p.elr} overlap")
-        if lkelr & (isr | elr):
+        if lkelr & (isr | elr) and not last_known_leader:  # Kafka's last known leader may be in the ELR
             problems.append(f"{name}: LastKnownELR {p.last_known_elr} overlaps ISR/ELR")
         if p.leader != NO_LEADER:
             if p.leader not in isr:

@@ -70,6 +70,7 @@ __all__ = [
     "ClusterMetadata",
     "Controller",
     "ControllerConfig",
+    "ControllerSnapshot",
     "ControllerEvent",
     "DuplicateBrokerRegistrationError",
     "Election",
@@ -143,6 +144,11 @@ class ControllerConfig:
     broker_session_timeout_ms: int = attrs.field(default=9000, validator=_at_least_one)
     #: ``"marker"`` (Kafka 3.8) or ``"always"`` (Kafka 3.9): which restarts count as unclean.
     restart_is_unclean: RestartIsUnclean = attrs.field(default="marker", validator=_restart_mode)
+    #: Kafka 4.1's last-known-leader recovery (``useLastKnownLeaderInBalancedRecovery``, CTL-25):
+    #: when ISR and ELR are both empty, the partition's last leader is elected uncleanly once it
+    #: returns. Default **false** in reflog's simulation (KIP-966's LastKnownELR, see specs/);
+    #: ``reflog serve`` turns it on, so a whole cluster killed at once comes back as Kafka's does.
+    elect_last_known_leader: bool = False
 
 
 @attrs.frozen
@@ -216,6 +222,16 @@ class ElectionOutcome:
     topic_partition: TopicPartition
     outcome: Literal["elected", "not_needed", "not_available"]
     partition: PartitionMetadata
+
+
+@attrs.frozen
+class ControllerSnapshot:
+    """Everything :class:`Controller` needs to resume: what its metadata log persists (CTL-26)."""
+
+    metadata_version: int
+    brokers: tuple[BrokerRegistration, ...]
+    topics: tuple[tuple[str, TopicConfig], ...]
+    partitions: tuple[PartitionMetadata, ...]
 
 
 # --------------------------------------------------------------------------------------------------
@@ -354,6 +370,31 @@ class Controller:
         self._drained = 0
         self._now = 0.0
 
+    @classmethod
+    def restored(
+        cls, snapshot: ControllerSnapshot, config: ControllerConfig | None = None, *, now: float
+    ) -> Controller:
+        """A controller resuming from ``snapshot`` (its metadata log) at time ``now`` (CTL-26).
+
+        As Kafka's controller does when it becomes active (``BrokerHeartbeatManager`` starts
+        fresh), every unfenced broker gets a new session from ``now``: a new incarnation of it is
+        refused until that session expires or it is fenced. The event history starts empty.
+        """
+        controller = cls(config)
+        controller._metadata_version = snapshot.metadata_version
+        controller._brokers = {b.broker_id: b for b in snapshot.brokers}
+        controller._topics = dict(snapshot.topics)
+        controller._partitions = {p.topic_partition: p for p in snapshot.partitions}
+        controller._now = now
+        controller._last_contact = {b.broker_id: now for b in snapshot.brokers if not b.fenced}
+        return controller
+
+    def snapshot(self) -> ControllerSnapshot:
+        """The state :meth:`restored` resumes from: metadata version, brokers, topics, partitions."""
+        return ControllerSnapshot(
+            self._metadata_version, self.brokers(), tuple(self._topics.items()), self.partitions()
+        )
+
     # ---------------------------------------------------------------------------------- views
 
     @property
@@ -423,6 +464,7 @@ class Controller:
         """
         return invariant_violations(
             elr_enabled=self.config.eligible_leader_replicas_enable,
+            last_known_leader=self.config.elect_last_known_leader,
             effective_min_isr={name: t.effective_min_isr for name, t in self._topics.items()},
             partitions=self._partitions,
             active_brokers=frozenset(b for b, r in self._brokers.items() if r.is_active),
@@ -736,6 +778,7 @@ class Controller:
             is_acceptable_leader=self._is_active,
             min_isr=topic.effective_min_isr,
             elr_enabled=self.config.eligible_leader_replicas_enable,
+            last_known_leader=self.config.elect_last_known_leader,
             election="unclean" if topic.unclean_leader_election_enable else "online",
             target_leader_recovery_state=request.leader_recovery_state,
         )
@@ -784,6 +827,7 @@ class Controller:
                 is_acceptable_leader=self._is_active,
                 min_isr=self._topics[tp.topic].effective_min_isr,
                 elr_enabled=self.config.eligible_leader_replicas_enable,
+                last_known_leader=self.config.elect_last_known_leader,
                 election=election,
             )
             if change is None:
@@ -868,6 +912,7 @@ class Controller:
                 is_acceptable_leader=acceptable,
                 min_isr=topic.effective_min_isr,
                 elr_enabled=self.config.eligible_leader_replicas_enable,
+                last_known_leader=self.config.elect_last_known_leader,
                 election="unclean" if topic.unclean_leader_election_enable else "online",
                 unclean_shutdown_replicas=(unclean_shutdown,) if unclean_shutdown != NO_LEADER else (),
             )
