@@ -135,3 +135,34 @@ def test_a_restarted_reflog_serve_has_its_topics_configs_and_every_acknowledged_
         assert sorted(seen) == sorted(before | after)  # every acknowledged record, exactly once
     finally:
         _stop(process, signal.SIGTERM)
+
+
+@pytest.mark.req("PRO-61")
+def test_sigint_stops_a_reflog_serve_started_in_the_background(tmp_path: Path) -> None:
+    """A shell's background job starts with SIGINT ignored; reflog serve still stops cleanly on it."""
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "reflog",
+            "serve",
+            "--storage",
+            "os",
+            "--data-dir",
+            str(tmp_path),
+            "--port",
+            "0",
+            "--brokers",
+            "1",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN),  # noqa: PLW1509
+    )
+    assert process.stdout is not None
+    assert process.stdout.readline().startswith("bootstrap: ")
+    stderr = _stop(process, signal.SIGINT)
+    assert process.returncode == 0, stderr
+    assert "SIGINT: shutting down cleanly" in stderr
+    assert (tmp_path / "broker-1" / "data" / ".kafka_cleanshutdown").exists()
