@@ -516,6 +516,15 @@ class Broker:
             return ListOffsetsResponse(tp, Errors.NOT_LEADER_OR_FOLLOWER)
         if request.timestamp == EARLIEST_TIMESTAMP:
             return ListOffsetsResponse(tp, Errors.NONE, partition.log.log_start_offset)
+        log = partition.log
+        if request.timestamp >= 0 and isinstance(log, Log):  # the first record at or after it (LOG-25)
+            try:
+                found = log.offset_for_timestamp(request.timestamp, partition.high_watermark)
+            except CorruptRecordError:
+                return ListOffsetsResponse(tp, Errors.CORRUPT_MESSAGE)
+            except StorageError:
+                return ListOffsetsResponse(tp, Errors.KAFKA_STORAGE_ERROR)
+            return ListOffsetsResponse(tp, Errors.NONE, -1 if found is None else found.offset)
         return ListOffsetsResponse(tp, Errors.NONE, partition.high_watermark)
 
 
