@@ -33,6 +33,7 @@ from reflog.client.producer import Producer, ProducerConfig
 from reflog.clock import TrioClock
 from reflog.determinism import seed_trio_scheduler
 from reflog.errors import ReflogError, ReflogUsageError
+from reflog.log.config import validate_topic_configs
 from reflog.net.sim import SimNetwork
 from reflog.replication.controller import Controller, ControllerConfig
 from reflog.replication.errors import Errors
@@ -201,10 +202,12 @@ class Cluster:
         """Create a topic and wait until every partition's leader serves it.
 
         ``configs`` takes Kafka's topic config names (``min.insync.replicas``,
-        ``unclean.leader.election.enable``, ``flush.messages``, ``segment.bytes``, ...).
-        Raises :class:`ReflogError` when the controller refuses.
+        ``unclean.leader.election.enable``, ``flush.messages``, ``segment.bytes``, ...), checked
+        as Kafka checks them before anything is created (:func:`validate_topic_configs`).
+        Raises :class:`InvalidConfigError` (``INVALID_CONFIG``) for an unknown name or a value out
+        of Kafka's bounds, :class:`ReflogError` when the controller refuses.
         """
-        settings = dict(configs or {})
+        settings = validate_topic_configs(configs or {})
         self.topic_configs[name] = settings
         unclean = settings.get("unclean.leader.election.enable")
         request = CreateTopicRequest(

@@ -87,6 +87,28 @@ def error_code_for(exc: BaseException) -> int:
 
 
 class RecordBatchTooLargeError(ReflogError):
-    """A batch larger than ``max.message.bytes`` (Kafka's ``RECORD_BATCH_TOO_LARGE``, 18)."""
+    """A produced batch larger than ``segment.bytes`` (Kafka's ``RECORD_LIST_TOO_LARGE``, 18)."""
 
     error_code = 18
+
+
+class MessageTooLargeError(ReflogError):
+    """A batch larger than ``max.message.bytes`` (Kafka's ``MESSAGE_TOO_LARGE``, 10).
+
+    Kafka's ``RecordTooLargeException``: ``UnifiedLog`` raises it for a batch whose size exceeds
+    the topic's ``max.message.bytes``; it is not retriable.
+    """
+
+    error_code = 10
+
+
+class InvalidTxnStateError(ReflogError):
+    """A transactional batch outside any ongoing transaction (Kafka's ``INVALID_TXN_STATE``, 48)."""
+
+    error_code = 48
+
+
+class InvalidConfigError(ReflogError):
+    """A topic config that Kafka would refuse (``INVALID_CONFIG``, 40): unknown name or bad value."""
+
+    error_code = 40

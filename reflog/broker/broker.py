@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+from typing import cast
 
 import attrs
 import trio
@@ -53,6 +54,7 @@ from reflog.errors import CorruptRecordError, ReflogError, StorageError
 from reflog.log import FetchData, Log, LogConfig, LogManager
 from reflog.log.config import KAFKA_NAMES as LOG_CONFIG_NAMES
 from reflog.log.manager import StartupReport
+from reflog.log.validator import ValidatedBatch, client_batch_steps
 from reflog.net.errors import NetError
 from reflog.net.rpc import serve_rpc_listener
 from reflog.net.sim import SimNetwork
@@ -428,9 +430,12 @@ class Broker:
     async def _handle_produce(self, request: ProduceRequest) -> ProduceResponse:
         tp = request.topic_partition
         partition = self.partitions.get(tp)
-        if partition is None:
+        if partition is None or partition.role is not Role.LEADER:
             return ProduceResponse(tp, Errors.NOT_LEADER_OR_FOLLOWER)
-        result = partition.append_records(request.records, request.acks, trio.current_time())
+        validated = await self._validate(partition, request.records)
+        if isinstance(validated, Errors):
+            return ProduceResponse(tp, validated)
+        result = partition.append_records(validated, request.acks, trio.current_time())
         if result.error is Errors.KAFKA_STORAGE_ERROR:
             self._halt_if_log_dir_failed()
             return ProduceResponse(tp, result.error, result.base_offset)
@@ -445,6 +450,23 @@ class Broker:
                 return ProduceResponse(tp, Errors.REQUEST_TIMED_OUT, result.base_offset)
             await self._wait_change(tp, remaining)
         return ProduceResponse(tp, status, result.base_offset)
+
+    @staticmethod
+    async def _validate(partition: Partition, records: bytes) -> ValidatedBatch | Errors:
+        """Check a client's batch (:mod:`reflog.log.validator`), yielding to trio between steps.
+
+        Every broker of the process shares one event loop: a batch of millions of tiny records
+        walked in one go would starve every other broker's heartbeats past their session timeout.
+        """
+        steps = client_batch_steps(records, partition.log.config)
+        try:
+            while True:
+                next(steps)
+                await trio.lowlevel.checkpoint()
+        except StopIteration as done:
+            return cast(ValidatedBatch, done.value)
+        except ReflogError as exc:
+            return Errors.of(exc.error_code)
 
     async def _handle_consumer_fetch(self, request: ConsumerFetchRequest) -> ConsumerFetchResponse:
         tp = request.topic_partition
@@ -500,6 +522,15 @@ class Broker:
             return ListOffsetsResponse(tp, Errors.NOT_LEADER_OR_FOLLOWER)
         if request.timestamp == EARLIEST_TIMESTAMP:
             return ListOffsetsResponse(tp, Errors.NONE, partition.log.log_start_offset)
+        log = partition.log
+        if request.timestamp >= 0 and isinstance(log, Log):  # the first record at or after it (LOG-25)
+            try:
+                found = log.offset_for_timestamp(request.timestamp, partition.high_watermark)
+            except CorruptRecordError:
+                return ListOffsetsResponse(tp, Errors.CORRUPT_MESSAGE)
+            except StorageError:
+                return ListOffsetsResponse(tp, Errors.KAFKA_STORAGE_ERROR)
+            return ListOffsetsResponse(tp, Errors.NONE, -1 if found is None else found.offset)
         return ListOffsetsResponse(tp, Errors.NONE, partition.high_watermark)
 
 

@@ -48,7 +48,10 @@ _NOT_APPENDED = frozenset(
         Errors.UNKNOWN_TOPIC_OR_PARTITION,
         Errors.OUT_OF_ORDER_SEQUENCE_NUMBER,
         Errors.INVALID_PRODUCER_EPOCH,
+        Errors.MESSAGE_TOO_LARGE,
         Errors.RECORD_LIST_TOO_LARGE,
+        Errors.INVALID_RECORD,
+        Errors.INVALID_TXN_STATE,
     }
 )
 # ``KAFKA_STORAGE_ERROR`` is deliberately absent: an fsync (``flush.messages``) fails *after* the

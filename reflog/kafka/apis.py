@@ -33,7 +33,7 @@ from reflog.broker.api import (
     ProduceResponse,
 )
 from reflog.cluster import Cluster
-from reflog.errors import ReflogError
+from reflog.errors import CorruptRecordError, InvalidConfigError, ReflogError, StorageError
 from reflog.kafka.codec import DecodedRequest, response_class
 from reflog.kafka.groups import GroupCoordinator
 from reflog.kafka.transfer import (
@@ -45,7 +45,10 @@ from reflog.kafka.transfer import (
     placeholder,
 )
 from reflog.kafka.versions import ADVERTISED, ApiKey
+from reflog.log.config import validate_topic_configs
+from reflog.log.log import TimestampAndOffset
 from reflog.net.errors import NetError
+from reflog.records import Compression
 from reflog.replication.errors import Errors
 from reflog.replication.messages import PartitionMetadata, TopicPartition
 from reflog.replication.partition import Role
@@ -55,6 +58,9 @@ MAX_TOPIC_NAME_LENGTH: Final = 249
 MAX_PARTITIONS: Final = 1000
 """Partitions per topic reflog creates (a deviation that bounds memory; Kafka has no fixed limit)."""
 _LEGAL_TOPIC: Final = re.compile(r"[a-zA-Z0-9._-]+")
+_NOT_FOUND: Final = TimestampAndOffset(-1, -1, -1)
+_ATTRIBUTES_AT: Final = 21
+"""Where a batch's int16 attributes start (the codec is in the low bits of the second byte)."""
 
 log = logging.getLogger(__name__)
 
@@ -90,6 +96,24 @@ def topic_name_error(name: str | None) -> str | None:
     if not _LEGAL_TOPIC.fullmatch(name):
         return f"the topic name {name!r} has a character outside [a-zA-Z0-9._-]"
     return None
+
+
+def _one_entry_per_partition(topic_data: Any) -> dict[tuple[str, int], bytes]:
+    """A Produce request's records by partition: one entry each, the last one sent winning.
+
+    Kafka's ``KafkaApis.handleProduceRequest`` collects the partitions into a map, so a
+    partition listed twice is appended once, with its last entry, and answered once.
+    """
+    entries: dict[tuple[str, int], bytes] = {}
+    for topic in topic_data:
+        for part in topic.partition_data:
+            entries[(topic.name, part.index)] = b"" if part.records is None else bytes(part.records)
+    return entries
+
+
+def _is_zstd(records: bytes) -> bool:
+    """Whether the first batch names zstd (``ProduceRequest.validateRecords``: zstd needs Produce v7+)."""
+    return len(records) > _ATTRIBUTES_AT + 1 and records[_ATTRIBUTES_AT + 1] & 0x07 == Compression.ZSTD
 
 
 class KafkaApis:
@@ -158,6 +182,8 @@ class KafkaApis:
                 name, partitions=partitions, replication_factor=replication_factor, configs=configs
             )
         except ReflogError as exc:
+            if exc.error_code == Errors.INVALID_CONFIG:
+                return Errors.INVALID_CONFIG
             message = str(exc)
             for error in (
                 Errors.TOPIC_ALREADY_EXISTS,
@@ -229,11 +255,10 @@ class KafkaApis:
             error, message = Errors.NONE, None
             configs: dict[str, int] = {}
             invalid = topic_name_error(topic.name)
-            for config in topic.configs or []:
-                try:
-                    configs[config.name] = int(config.value)
-                except (TypeError, ValueError):
-                    error, message = Errors.INVALID_CONFIG, f"{config.name}={config.value!r} is not a number"
+            try:
+                configs = validate_topic_configs({c.name: c.value for c in topic.configs or []})
+            except InvalidConfigError as exc:
+                error, message = Errors.INVALID_CONFIG, str(exc)
             partitions = topic.num_partitions if topic.num_partitions > 0 else self.num_partitions
             replication = (
                 topic.replication_factor if topic.replication_factor > 0 else self.default_replication_factor
@@ -277,14 +302,17 @@ class KafkaApis:
                 results[(tp.topic, tp.partition)] = (response.error, response.base_offset)
 
             appends: list[tuple[TopicPartition, bytes]] = []
-            for topic in body.topic_data:
-                for part in topic.partition_data:
-                    if topic_name_error(topic.name) is not None:
-                        results[(topic.name, part.index)] = (Errors.INVALID_TOPIC_EXCEPTION, -1)
-                    elif part.records is None or len(part.records) == 0:
-                        results[(topic.name, part.index)] = (Errors.CORRUPT_MESSAGE, -1)
-                    else:
-                        appends.append((TopicPartition(topic.name, part.index), bytes(part.records)))
+            for (name, index), records in _one_entry_per_partition(body.topic_data).items():
+                if topic_name_error(name) is not None:
+                    results[(name, index)] = (Errors.INVALID_TOPIC_EXCEPTION, -1)
+                elif not records:
+                    # ProduceRequest.validateRecords: "must have at least one record batch".
+                    results[(name, index)] = (Errors.INVALID_RECORD, -1)
+                elif version < 7 and _is_zstd(records):
+                    results[(name, index)] = (Errors.UNSUPPORTED_COMPRESSION_TYPE, -1)
+                else:
+                    results[(name, index)] = (Errors.UNKNOWN_SERVER_ERROR, -1)  # one() sets it (order kept)
+                    appends.append((TopicPartition(name, index), records))
             if len(appends) == 1:  # the common case: no nursery (it costs ~18 us a request)
                 await one(*appends[0])
             elif appends:
@@ -426,14 +454,14 @@ class KafkaApis:
             parts = []
             for p in topic.partitions:
                 tp = TopicPartition(topic.name, p.partition_index)
-                error, offset = self._offset_for(tp, p.timestamp)
+                error, found = self._offset_for(tp, p.timestamp)
                 parts.append(
                     cls.ListOffsetsTopicResponse.ListOffsetsPartitionResponse(
                         partition_index=p.partition_index,
                         error_code=int(error),
-                        timestamp=-1,
-                        offset=offset,
-                        leader_epoch=self._leader_epoch(tp),
+                        timestamp=found.timestamp,
+                        offset=found.offset,
+                        leader_epoch=found.leader_epoch,
                     )
                 )
             topics.append(cls.ListOffsetsTopicResponse(name=topic.name, partitions=parts))
@@ -443,20 +471,26 @@ class KafkaApis:
         partition = self.broker.partitions.get(tp)
         return -1 if partition is None else int(partition.leader_epoch)
 
-    def _offset_for(self, tp: TopicPartition, timestamp: int) -> tuple[Errors, int]:
+    def _offset_for(self, tp: TopicPartition, timestamp: int) -> tuple[Errors, TimestampAndOffset]:
+        """ListOffsets for one partition: earliest, latest, or the first record at or after ``timestamp``.
+
+        A timestamp lookup is Kafka's ``fetchOffsetByTimestamp`` (LOG-25) bounded by the high
+        watermark; nothing found is offset and timestamp -1, as in Kafka.
+        """
         if timestamp in (EARLIEST_TIMESTAMP, LATEST_TIMESTAMP):
             response = self.broker._handle_list_offsets(ListOffsetsRequest(tp, timestamp))
             assert isinstance(response, ListOffsetsResponse)
-            return response.error, response.offset
+            return response.error, TimestampAndOffset(-1, response.offset, self._leader_epoch(tp))
         partition = self.broker.partitions.get(tp)
         if partition is None or partition.role is not Role.LEADER:
-            return Errors.NOT_LEADER_OR_FOLLOWER, -1
-        for header in partition.log.batch_headers():
-            if header.base_offset >= partition.high_watermark:
-                break
-            if header.max_timestamp >= timestamp:
-                return Errors.NONE, int(header.base_offset)
-        return Errors.NONE, -1
+            return Errors.NOT_LEADER_OR_FOLLOWER, _NOT_FOUND
+        try:
+            found = partition.log.offset_for_timestamp(timestamp, max_offset=partition.high_watermark)
+        except CorruptRecordError:
+            return Errors.CORRUPT_MESSAGE, _NOT_FOUND
+        except StorageError:
+            return Errors.KAFKA_STORAGE_ERROR, _NOT_FOUND
+        return Errors.NONE, _NOT_FOUND if found is None else found
 
     # ------------------------------------------------------------------ InitProducerId
     async def _init_producer_id(self, version: int, body: Any) -> Any:

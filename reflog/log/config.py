@@ -11,41 +11,160 @@ from collections.abc import Mapping
 
 import attrs
 
-from reflog.errors import ReflogUsageError
+from reflog.errors import InvalidConfigError, ReflogUsageError
 
 LONG_MAX = 2**63 - 1
 """Java's ``Long.MAX_VALUE``: Kafka's default for ``flush.messages`` and ``flush.ms`` (never)."""
+INT_MAX = 2**31 - 1
+"""Java's ``Integer.MAX_VALUE``: the bound of Kafka's ``INT`` configs."""
 
 _DAY_MS = 24 * 60 * 60 * 1000
+_LONG_MIN = -(2**63)
+_INT_MIN = -(2**31)
+RECORD_OVERHEAD_V0 = 14
+"""Kafka's ``LegacyRecord.RECORD_OVERHEAD_V0``: the least ``segment.bytes`` its ``LogConfig`` accepts."""
 
 
-def _positive(_instance: object, attribute: attrs.Attribute[int], value: int) -> None:
-    if value <= 0:
-        raise ReflogUsageError(f"{attribute.name} must be positive, got {value}")
+@attrs.frozen
+class Bound:
+    """A numeric topic config's type and least value, as Kafka's ``LogConfig`` defines it."""
+
+    low: int
+    high: int  # INT_MAX for Kafka's INT type, LONG_MAX for LONG
+
+    def check(self, name: str, value: int) -> None:
+        """Raises :class:`InvalidConfigError` (Kafka's ``ConfigException`` message) when out of range."""
+        if not self.low <= value <= self.high:
+            if value > self.high:
+                kind = "INT" if self.high == INT_MAX else "LONG"
+                raise InvalidConfigError(
+                    f"Invalid value {value} for configuration {name}: Not a number of type {kind}"
+                )
+            raise InvalidConfigError(
+                f"Invalid value {value} for configuration {name}: Value must be at least {self.low}"
+            )
+
+
+#: Kafka 4's bounds for the numeric topic configs reflog implements (``LogConfig.CONFIG``).
+TOPIC_CONFIG_BOUNDS: dict[str, Bound] = {
+    "segment.bytes": Bound(RECORD_OVERHEAD_V0, INT_MAX),
+    "segment.ms": Bound(1, LONG_MAX),
+    "segment.index.bytes": Bound(4, INT_MAX),
+    "index.interval.bytes": Bound(0, INT_MAX),
+    "retention.bytes": Bound(_LONG_MIN, LONG_MAX),  # negative: no limit
+    "retention.ms": Bound(-1, LONG_MAX),  # -1: keep forever
+    "flush.messages": Bound(1, LONG_MAX),
+    "flush.ms": Bound(0, LONG_MAX),
+    "max.message.bytes": Bound(0, INT_MAX),
+    "min.insync.replicas": Bound(1, INT_MAX),
+}
+BOOLEAN_TOPIC_CONFIGS = frozenset({"unclean.leader.election.enable"})
+#: Kafka topic configs reflog does not implement yet (string, list, double or boolean values).
+UNSUPPORTED_TOPIC_CONFIGS = frozenset(
+    {
+        "cleanup.policy",
+        "compression.type",
+        "compression.gzip.level",
+        "compression.lz4.level",
+        "compression.zstd.level",
+        "delete.retention.ms",
+        "file.delete.delay.ms",
+        "follower.replication.throttled.replicas",
+        "leader.replication.throttled.replicas",
+        "local.retention.bytes",
+        "local.retention.ms",
+        "max.compaction.lag.ms",
+        "message.downconversion.enable",
+        "message.format.version",
+        "message.timestamp.after.max.ms",
+        "message.timestamp.before.max.ms",
+        "message.timestamp.difference.max.ms",
+        "message.timestamp.type",
+        "min.cleanable.dirty.ratio",
+        "min.compaction.lag.ms",
+        "preallocate",
+        "remote.log.copy.disable",
+        "remote.log.delete.on.disable",
+        "remote.storage.enable",
+        "segment.jitter.ms",
+    }
+)
+
+
+def validate_topic_configs(configs: Mapping[str, object]) -> dict[str, int]:
+    """Kafka's CreateTopics checks on topic configs; returns them as numbers.
+
+    Numbers may come as ints or as the strings the protocol carries (``"1048576"``); the boolean
+    ``unclean.leader.election.enable`` as ``true``/``false`` (any case) or 0/1. Raises
+    :class:`InvalidConfigError` (``INVALID_CONFIG``, 40) with Kafka's message for a name Kafka
+    does not know ("Unknown topic config name: ..."), a value that is not a number of the
+    config's type or is out of its bounds (:data:`TOPIC_CONFIG_BOUNDS`), and, with a message
+    saying so, for a Kafka topic config reflog does not implement.
+    """
+    values: dict[str, int] = {}
+    for name, raw in configs.items():
+        if name in UNSUPPORTED_TOPIC_CONFIGS:
+            raise InvalidConfigError(f"Topic config {name} is not supported by reflog yet")
+        if name in BOOLEAN_TOPIC_CONFIGS:
+            values[name] = _boolean(name, raw)
+            continue
+        bound = TOPIC_CONFIG_BOUNDS.get(name)
+        if bound is None:
+            raise InvalidConfigError(f"Unknown topic config name: {name}")
+        value = _number(name, raw)
+        bound.check(name, value)
+        values[name] = value
+    return values
+
+
+def _number(name: str, raw: object) -> int:
+    if isinstance(raw, bool) or not isinstance(raw, (int, str)):
+        raise InvalidConfigError(f"Invalid value {raw!r} for configuration {name}: Not a number")
+    try:
+        return int(raw.strip()) if isinstance(raw, str) else raw
+    except ValueError:
+        raise InvalidConfigError(f"Invalid value {raw} for configuration {name}: Not a number") from None
+
+
+def _boolean(name: str, raw: object) -> int:
+    text = str(raw).strip().lower()
+    if isinstance(raw, bool) or text in ("true", "false", "0", "1"):
+        return int(text in ("true", "1"))
+    raise InvalidConfigError(
+        f"Invalid value {raw} for configuration {name}: Expected value to be either true or false"
+    )
+
+
+def _kafka_bound(_instance: object, attribute: attrs.Attribute[int], value: int) -> None:
+    name = attribute.name.replace("_", ".")
+    try:
+        TOPIC_CONFIG_BOUNDS[name].check(name, value)
+    except InvalidConfigError as exc:
+        raise ReflogUsageError(str(exc)) from None
 
 
 @attrs.frozen
 class LogConfig:
-    """Per-log settings. Unknown or invalid values raise :class:`ReflogUsageError`."""
+    """Per-log settings, within Kafka's bounds. Unknown or invalid values raise :class:`ReflogUsageError`."""
 
     #: ``segment.bytes``: roll the active segment when an append would take it past this size.
-    segment_bytes: int = attrs.field(default=1024 * 1024 * 1024, validator=_positive)
+    segment_bytes: int = attrs.field(default=1024 * 1024 * 1024, validator=_kafka_bound)
     #: ``segment.ms``: roll the active segment once it is this old (and not empty).
-    segment_ms: int = attrs.field(default=7 * _DAY_MS, validator=_positive)
+    segment_ms: int = attrs.field(default=7 * _DAY_MS, validator=_kafka_bound)
     #: ``segment.index.bytes``: the offset index's maximum size; a full index rolls the segment.
-    segment_index_bytes: int = attrs.field(default=10 * 1024 * 1024, validator=_positive)
+    segment_index_bytes: int = attrs.field(default=10 * 1024 * 1024, validator=_kafka_bound)
     #: ``index.interval.bytes``: add an index entry after this many bytes of log.
-    index_interval_bytes: int = attrs.field(default=4096, validator=_positive)
-    #: ``retention.bytes``: delete old segments beyond this total size (-1: no limit).
-    retention_bytes: int = -1
+    index_interval_bytes: int = attrs.field(default=4096, validator=_kafka_bound)
+    #: ``retention.bytes``: delete old segments beyond this total size (negative: no limit).
+    retention_bytes: int = attrs.field(default=-1, validator=_kafka_bound)
     #: ``retention.ms``: delete segments whose newest record is older than this (-1: keep forever).
-    retention_ms: int = 7 * _DAY_MS
+    retention_ms: int = attrs.field(default=7 * _DAY_MS, validator=_kafka_bound)
     #: ``flush.messages``: fsync after this many messages have been appended since the last flush.
-    flush_messages: int = attrs.field(default=LONG_MAX, validator=_positive)
+    flush_messages: int = attrs.field(default=LONG_MAX, validator=_kafka_bound)
     #: ``flush.ms``: fsync when the last flush is this long ago (checked by :meth:`Log.flush_if_due`).
-    flush_ms: int = attrs.field(default=LONG_MAX, validator=_positive)
+    flush_ms: int = attrs.field(default=LONG_MAX, validator=_kafka_bound)
     #: ``max.message.bytes``: the largest record batch the log accepts.
-    max_message_bytes: int = attrs.field(default=1024 * 1024 + 12, validator=_positive)
+    max_message_bytes: int = attrs.field(default=1024 * 1024 + 12, validator=_kafka_bound)
 
     @classmethod
     def from_properties(cls, properties: Mapping[str, int | str]) -> LogConfig:

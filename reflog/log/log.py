@@ -32,8 +32,8 @@ from reflog.clock import Clock
 from reflog.errors import (
     CorruptRecordError,
     LogOfflineError,
+    MessageTooLargeError,
     OffsetOutOfRangeError,
-    RecordBatchTooLargeError,
     ReflogUsageError,
     StorageError,
 )
@@ -44,11 +44,15 @@ from reflog.log.segment import INDEX_SUFFIX, LOG_SUFFIX, TIME_INDEX_SUFFIX, LogS
 from reflog.records import (
     BatchHeader,
     InPlaceCheck,
+    decode_batch,
     validate_batch,
     verify_batches_in_place,
     verify_crc,
 )
 from reflog.storage import FileHandle, Filesystem
+
+MAX_RELATIVE_OFFSET = 2**31 - 1
+"""The largest ``offset - segment base offset`` an index entry holds (Java's ``Integer.MAX_VALUE``)."""
 
 _SEGMENT_FILE = re.compile(r"^(\d{20})(\.log|\.index|\.timeindex)$")
 
@@ -66,6 +70,14 @@ def _stamp(batch: bytes, base_offset: int, leader_epoch: int) -> bytes:
     _BASE_OFFSET.pack_into(out, 0, base_offset)
     _LEADER_EPOCH.pack_into(out, 12, leader_epoch)
     return bytes(out)
+
+
+class TimestampAndOffset(NamedTuple):
+    """A record found by timestamp (Kafka's ``FileRecords.TimestampAndOffset``)."""
+
+    timestamp: int
+    offset: int
+    leader_epoch: int
 
 
 class LogAppendInfo(NamedTuple):
@@ -341,16 +353,19 @@ class Log:
         return LogOfflineError(f"log {self.directory} went offline: {exc}", errno=exc.errno, path=exc.path)
 
     # ================================================================== appending
-    def append_as_leader(self, records: bytes, leader_epoch: int) -> LogAppendInfo:
+    def append_as_leader(
+        self, records: bytes, leader_epoch: int, *, validated: bool = False
+    ) -> LogAppendInfo:
         """Validate ``records`` (one or more batches), give them the next offsets, stamp ``leader_epoch``.
 
         Every batch is fully decoded first (CRC, structure, compression); nothing is
-        written unless all are valid. Raises :class:`CorruptRecordError` for bad bytes,
-        :class:`RecordBatchTooLargeError` above ``max.message.bytes``,
-        :class:`LogOfflineError` when the log is (or goes) offline.
+        written unless all are valid. ``validated`` says the caller has already walked every
+        record (:mod:`reflog.log.validator`): then only the CRCs are checked again. Raises
+        :class:`CorruptRecordError` for bad bytes, :class:`MessageTooLargeError` above
+        ``max.message.bytes``, :class:`LogOfflineError` when the log is (or goes) offline.
         """
         self._check_usable()
-        batches = self._split_batches(records, full_validation=True)
+        batches = self._split_batches(records, full_validation=not validated)
         next_offset = self.log_end_offset
         stamped: list[tuple[bytes, BatchHeader]] = []
         for raw, header in batches:
@@ -365,11 +380,12 @@ class Log:
         """Append batches fetched from the leader, keeping their offsets and epochs.
 
         The first batch must start exactly at the log end offset and each next batch
-        where the previous ended. Raises :class:`CorruptRecordError` for bad bytes or
-        non-contiguous offsets, :class:`LogOfflineError` when offline.
+        where the previous ended. As in Kafka (``ignoreRecordSize``), ``max.message.bytes`` is
+        not checked: the leader accepted the batch. Raises :class:`CorruptRecordError` for bad
+        bytes or non-contiguous offsets, :class:`LogOfflineError` when offline.
         """
         self._check_usable()
-        batches = self._split_batches(records, full_validation=False)
+        batches = self._split_batches(records, full_validation=False, check_size=False)
         expected = self.log_end_offset
         for _, header in batches:
             if header.base_offset != expected:
@@ -379,13 +395,15 @@ class Log:
             expected = header.next_offset
         return self._append(batches)
 
-    def _split_batches(self, records: bytes, *, full_validation: bool) -> list[tuple[bytes, BatchHeader]]:
+    def _split_batches(
+        self, records: bytes, *, full_validation: bool, check_size: bool = True
+    ) -> list[tuple[bytes, BatchHeader]]:
         batches: list[tuple[bytes, BatchHeader]] = []
         position = 0
         while position < len(records):
             header = verify_crc(records, position)
-            if header.size > self.config.max_message_bytes:
-                raise RecordBatchTooLargeError(
+            if check_size and header.size > self.config.max_message_bytes:
+                raise MessageTooLargeError(
                     f"batch of {header.size} bytes exceeds max.message.bytes={self.config.max_message_bytes}"
                 )
             if full_validation:
@@ -401,7 +419,7 @@ class Log:
         records = 0
         try:
             for raw, header in batches:
-                self._maybe_roll(len(raw))
+                self._maybe_roll(len(raw), header.last_offset)
                 self.active_segment.append(raw, header, self.clock.now())
                 self._assign_epoch_from_batch(header)
                 records += header.records_count
@@ -413,13 +431,21 @@ class Log:
         return info
 
     # ================================================================== rolling and flushing
-    def _maybe_roll(self, incoming_bytes: int) -> None:
+    def _maybe_roll(self, incoming_bytes: int, last_offset: int) -> None:
+        """Kafka's ``LogSegment.shouldRoll``: size, age, a full index, or an offset the index cannot hold.
+
+        The indexes store offsets relative to the segment's base offset in 32 bits
+        (``canConvertToRelativeOffset``): a batch ending more than ``2**31 - 1`` past the base
+        starts a new segment, whose base is the batch's own base offset (the log end offset),
+        and a batch's last offset delta is itself an int32, so it always fits there.
+        """
         active = self.active_segment
         if active.is_empty:
             return
         too_big = active.size + incoming_bytes > self.config.segment_bytes
         too_old = (self.clock.now() - active.created_at) * 1000 >= self.config.segment_ms
-        if too_big or too_old or active.offset_index.is_full:
+        too_far = last_offset - active.base_offset > MAX_RELATIVE_OFFSET
+        if too_big or too_old or too_far or active.offset_index.is_full:
             self.roll()
 
     def roll(self) -> LogSegment:
@@ -656,6 +682,47 @@ class Log:
             except CorruptRecordError as exc:
                 raise CorruptRecordError(f"{exc} in {self.directory}") from exc
 
+    def offset_for_timestamp(
+        self, timestamp: int, max_offset: int | None = None
+    ) -> TimestampAndOffset | None:
+        """The first record whose timestamp is at least ``timestamp`` (Kafka's ``fetchOffsetByTimestamp``).
+
+        The first segment whose largest timestamp reaches ``timestamp`` is searched: its time
+        index gives where to start, the batch headers skip to the first batch whose max timestamp
+        reaches it, and that batch is decoded to find the record. ``None`` when no record
+        qualifies, or when the record found lies at or above ``max_offset`` (exclusive, e.g. the
+        high watermark: Kafka does not reveal records a consumer cannot read yet). Raises
+        :class:`CorruptRecordError` if the stored batch does not decode,
+        :class:`LogOfflineError` when offline.
+        """
+        self._check_usable()
+        upper = self.log_end_offset if max_offset is None else min(max_offset, self.log_end_offset)
+        try:
+            for segment in self._segments:
+                if segment.max_timestamp < timestamp or segment.is_empty:
+                    continue
+                start = segment.find(max(segment.time_index.lookup(timestamp), segment.base_offset))
+                if start is None:
+                    return None
+                for found in segment.batches_from(start.position):
+                    header = found.header
+                    if header.base_offset >= upper:
+                        return None
+                    if header.max_timestamp < timestamp:
+                        continue
+                    raw = self.fs.pread(segment.handle, found.position, header.size)
+                    for record in decode_batch(raw).records:
+                        # Decoded records always carry both (decode_batch fills them in).
+                        found_at, offset = record.timestamp, record.offset
+                        if found_at is not None and offset is not None and found_at >= timestamp:
+                            if offset >= upper:
+                                return None
+                            return TimestampAndOffset(found_at, offset, header.partition_leader_epoch)
+                return None
+        except StorageError as exc:
+            raise self._go_offline(exc) from exc
+        return None
+
     def batch_headers(self) -> Iterator[BatchHeader]:
         """The header of every batch, oldest first, read from the segment files (no CRC check)."""
         for segment in self._segments:
@@ -700,4 +767,5 @@ __all__ = [
     "Log",
     "LogAppendInfo",
     "RecoveryReport",
+    "TimestampAndOffset",
 ]

@@ -11,7 +11,8 @@ replication path and the tests.
 * :func:`verify_crc` adds "the whole batch is present and its CRC-32C matches".
 * :func:`verify_batches_in_place` checks a region's batches through views into the page
   cache, copying only their headers (the zero-copy fetch path).
-* :func:`validate_batch` makes every check of :func:`decode_batch` without building records.
+* :func:`validate_batch` makes every check of :func:`decode_batch` without building records;
+  :func:`validate_batch_steps` does it a fixed number of records at a time.
 * :func:`decode_batch` validates everything and returns the records; it raises
   :class:`~reflog.errors.CorruptRecordError` for any malformed input and nothing else,
   and bounds decompression by ``max_uncompressed_bytes``.
@@ -29,6 +30,7 @@ from reflog.records._batch import (
     decode_batch,
     parse_header,
     validate_batch,
+    validate_batch_steps,
     verify_crc,
     with_base_offset,
     with_partition_leader_epoch,
@@ -66,6 +68,7 @@ __all__ = [
     "decode_batch",
     "parse_header",
     "validate_batch",
+    "validate_batch_steps",
     "verify_batches_in_place",
     "verify_crc",
     "with_base_offset",

@@ -24,7 +24,7 @@ else; building refuses values the format cannot represent with :class:`ReflogUsa
 from __future__ import annotations
 
 import struct
-from collections.abc import Sequence
+from collections.abc import Generator, Iterator, Sequence
 
 from reflog.errors import CorruptRecordError, ReflogUsageError
 from reflog.records._compression import compress, decompress
@@ -58,6 +58,7 @@ __all__ = [
     "build_batch",
     "decode_batch",
     "parse_header",
+    "validate_batch_steps",
     "verify_crc",
     "with_base_offset",
     "with_partition_leader_epoch",
@@ -202,45 +203,102 @@ def validate_batch(
     _check_limit(max_uncompressed_bytes)
     header = verify_crc(buf, pos)
     section = _records_section(buf, pos, header, max_uncompressed_bytes)
-    if not _records_valid(section, header):
-        # Not proven valid by the fast walk: the exact walk raises the precise error (or, for a
-        # valid batch the fast walk could not follow, returns).
-        _decode_records(section, header, build=False)
+    for _ in _validate_records(section, header, max(1, header.records_count)):
+        pass  # one step: the whole batch at once
     return header
 
 
-def _records_valid(data: memoryview, header: BatchHeader) -> bool:
-    """``True`` only if :func:`_decode_records` would accept ``data``; ``False`` when unsure.
+def validate_batch_steps(
+    buf: BytesLike,
+    pos: int = 0,
+    *,
+    records_per_step: int,
+    max_uncompressed_bytes: int = DEFAULT_MAX_UNCOMPRESSED_BYTES,
+) -> Generator[int, None, BatchHeader]:
+    """:func:`validate_batch` in steps of ``records_per_step`` records; the generator returns the header.
 
-    The leader's hot path: the same checks in the same order as ``_decode_records``, with
+    It yields (the number of records checked so far) after each step but the last, so an event
+    loop can run other work between steps: a batch of millions of tiny records, small on the
+    wire once compressed, is then never one long synchronous walk. The steps are the same on
+    every run (they depend only on the batch). The CRC check and the decompression (bounded by
+    ``max_uncompressed_bytes``) happen before the first step. Raises :class:`CorruptRecordError`
+    exactly when :func:`validate_batch` would, and :class:`ReflogUsageError` for
+    ``records_per_step < 1``.
+    """
+    _check_limit(max_uncompressed_bytes)
+    if isinstance(records_per_step, bool) or not isinstance(records_per_step, int) or records_per_step < 1:
+        raise ReflogUsageError(f"records_per_step must be a positive int, got {records_per_step!r}")
+    header = verify_crc(buf, pos)
+    section = _records_section(buf, pos, header, max_uncompressed_bytes)
+    yield from _validate_records(section, header, records_per_step)
+    return header
+
+
+def _validate_records(data: memoryview, header: BatchHeader, step: int) -> Iterator[int]:
+    """Check ``header.records_count`` records in windows of ``step``; yield between windows.
+
+    Each window runs the fast walk and, when it is not sure, the exact walk over the same
+    window (which raises the precise error, or returns for a valid window the fast walk could
+    not follow). The exact walk's checks and messages are those of :func:`_decode_records`.
+    """
+    count = header.records_count
+    end = len(data)
+    if _MIN_RECORD_SIZE * count > end:
+        raise CorruptRecordError(f"{end} bytes of records cannot hold {count} records")
+    pos, previous_delta, done = 0, -1, 0
+    while done < count:
+        window = min(step, count - done)
+        walked = _window_valid(data, header, pos, previous_delta, window)
+        if walked is None:
+            walked = _decode_window(data, header, pos, previous_delta, first=done, count=window, records=None)
+        pos, previous_delta = walked
+        done += window
+        if done < count:
+            yield done
+    if pos != end:
+        raise CorruptRecordError(f"{end - pos} bytes follow the last of {count} records")
+
+
+def _records_valid(data: memoryview, header: BatchHeader) -> bool:
+    """``True`` only if :func:`_decode_records` would accept ``data``; ``False`` when unsure."""
+    count = header.records_count
+    if _MIN_RECORD_SIZE * count > len(data):
+        return False
+    walked = _window_valid(data, header, 0, -1, count)
+    return walked is not None and walked[0] == len(data)
+
+
+def _window_valid(
+    data: memoryview, header: BatchHeader, pos: int, previous_delta: int, count: int
+) -> tuple[int, int] | None:
+    """The position and last offset delta after ``count`` records, if surely valid; ``None`` when unsure.
+
+    The leader's hot path: the same checks in the same order as ``_decode_window``, with
     one-byte varints (and two-byte record lengths) decoded inline instead of through function
-    calls, and nothing built. It never raises and never reports a batch the exact walk refuses
+    calls, and nothing built. It never raises and never reports a window the exact walk refuses
     as valid: every failed check, every field outside the inline cases that a reader refuses,
-    and every unexpected exception returns ``False``, and the caller then runs the exact walk,
+    and every unexpected exception returns ``None``, and the caller then runs the exact walk,
     which raises the precise error. Longer varints go through the exact readers.
     """
     try:
-        return _walk_records(data, header)
+        return _walk_records(data, header, pos, previous_delta, count)
     except Exception:  # a refused varint, a bad header key...: let the exact walk say what
-        return False
+        return None
 
 
-def _walk_records(data: memoryview, header: BatchHeader) -> bool:
+def _walk_records(
+    data: memoryview, header: BatchHeader, pos: int, previous_delta: int, count: int
+) -> tuple[int, int] | None:
     # A varint of one byte, or of two (a second byte in 1..0x7F: a zero second byte is not
     # minimal), is decoded inline; any other goes to the exact reader. Fields are not checked
     # one by one against the record's end: positions only grow (lengths below -1 are refused),
     # so ending exactly at the record's end proves every field lay inside it. Reading past the
-    # end of ``data`` raises IndexError, which the caller turns into ``False``.
-    count = header.records_count
+    # end of ``data`` raises IndexError, which the caller turns into ``None``.
     end = len(data)
-    if _MIN_RECORD_SIZE * count > end:
-        return False
     last_delta = header.last_offset_delta
     # timestamp = base_timestamp + delta must fit int64: bound the delta instead.
     low_delta = INT64_MIN - header.base_timestamp
     high_delta = INT64_MAX - header.base_timestamp
-    pos = 0
-    previous_delta = -1
     for _ in range(count):
         first = data[pos]
         if first < 0x80:
@@ -253,10 +311,10 @@ def _walk_records(data: memoryview, header: BatchHeader) -> bool:
         else:
             length, pos = read_varint(data, pos, end)
         if length <= 0 or length > end - pos:  # negative, empty, or past the end
-            return False
+            return None
         record_end = pos + length
         if data[pos]:  # attributes must be 0
-            return False
+            return None
         first = data[pos + 1]
         if first < 0x80:
             timestamp_delta = (first >> 1) ^ -(first & 1)
@@ -268,7 +326,7 @@ def _walk_records(data: memoryview, header: BatchHeader) -> bool:
         else:
             timestamp_delta, pos = read_varlong(data, pos + 1, record_end)
         if not low_delta <= timestamp_delta <= high_delta:
-            return False
+            return None
         first = data[pos]
         if first < 0x80:
             offset_delta = (first >> 1) ^ -(first & 1)
@@ -280,7 +338,7 @@ def _walk_records(data: memoryview, header: BatchHeader) -> bool:
         else:
             offset_delta, pos = read_varint(data, pos, record_end)
         if not previous_delta < offset_delta <= last_delta:
-            return False
+            return None
         previous_delta = offset_delta
         # key, then value: -1 (null) or a length
         first = data[pos]
@@ -297,7 +355,7 @@ def _walk_records(data: memoryview, header: BatchHeader) -> bool:
             else:
                 field_length, pos = read_varint(data, pos, record_end)
             if field_length < 0:
-                return False
+                return None
             pos += field_length
         first = data[pos]
         if first == 1:
@@ -313,27 +371,27 @@ def _walk_records(data: memoryview, header: BatchHeader) -> bool:
             else:
                 field_length, pos = read_varint(data, pos, record_end)
             if field_length < 0:
-                return False
+                return None
             pos += field_length
         # headers
         if data[pos] == 0:  # none: the common case
             pos += 1
         else:
             if pos >= record_end:
-                return False
+                return None
             header_count, pos = read_varint(data, pos, record_end)
             if header_count < 0 or 2 * header_count > record_end - pos:
-                return False
+                return None
             for _ in range(header_count):
                 key_length, pos = read_varint(data, pos, record_end)
                 if key_length < 0 or key_length > record_end - pos:
-                    return False
+                    return None
                 str(data[pos : pos + key_length], "utf-8")  # raises for a key that is not UTF-8
                 pos += key_length
                 _, pos = _read_nullable(data, pos, record_end, "header value", False)
         if pos != record_end:
-            return False
-    return pos == end
+            return None
+    return pos, previous_delta
 
 
 def _check_limit(max_uncompressed_bytes: object) -> None:
@@ -371,12 +429,33 @@ def _decode_records(data: memoryview, header: BatchHeader, *, build: bool = True
     count = header.records_count
     if _MIN_RECORD_SIZE * count > len(data):
         raise CorruptRecordError(f"{len(data)} bytes of records cannot hold {count} records")
-    log_append_time = header.timestamp_type is TimestampType.LOG_APPEND_TIME
     records: list[Record] = []
-    pos = 0
+    pos, _ = _decode_window(data, header, 0, -1, first=0, count=count, records=records if build else None)
     end = len(data)
-    previous_delta = -1
-    for index in range(count):
+    if pos != end:
+        raise CorruptRecordError(f"{end - pos} bytes follow the last of {count} records")
+    return tuple(records)
+
+
+def _decode_window(
+    data: memoryview,
+    header: BatchHeader,
+    pos: int,
+    previous_delta: int,
+    *,
+    first: int,
+    count: int,
+    records: list[Record] | None,
+) -> tuple[int, int]:
+    """The exact walk over records ``first .. first + count - 1`` from byte ``pos``.
+
+    Appends them to ``records`` unless it is ``None`` (validation only); returns the position
+    and offset delta after the last one. Raises :class:`CorruptRecordError` at the first fault.
+    """
+    build = records is not None
+    log_append_time = header.timestamp_type is TimestampType.LOG_APPEND_TIME
+    end = len(data)
+    for index in range(first, first + count):
         length, pos = read_varint(data, pos, end)
         if length < 0 or length > end - pos:
             raise CorruptRecordError(f"record {index} has invalid length {length}")
@@ -419,7 +498,7 @@ def _decode_records(data: memoryview, header: BatchHeader, *, build: bool = True
             raise CorruptRecordError(
                 f"record {index} declares {length} bytes but its fields use {length - (record_end - pos)}"
             )
-        if not build:
+        if records is None:
             continue
         records.append(
             Record(
@@ -430,9 +509,7 @@ def _decode_records(data: memoryview, header: BatchHeader, *, build: bool = True
                 offset=header.base_offset + offset_delta,
             )
         )
-    if pos != end:
-        raise CorruptRecordError(f"{end - pos} bytes follow the last of {count} records")
-    return tuple(records)
+    return pos, previous_delta
 
 
 # -- building ------------------------------------------------------------------------------------

@@ -33,6 +33,7 @@ import enum
 import attrs
 
 from reflog.errors import CorruptRecordError, OffsetOutOfRangeError, ReflogError
+from reflog.log.validator import ValidatedBatch, validate_client_batch
 from reflog.replication.errors import Errors
 from reflog.replication.messages import (
     NO_LEADER,
@@ -246,44 +247,54 @@ class Partition:
         self._high_watermark = min(self._high_watermark, self.log.log_end_offset)
 
     # ================================================================== leader: produce
-    def append_records(self, records: bytes, acks: int, now: float) -> ProduceResult:
+    def append_records(self, records: bytes | ValidatedBatch, acks: int, now: float) -> ProduceResult:
         """Handle a produce request's records for this partition (Kafka's ``appendRecordsToLeader``).
 
-        Returns a definite error (nothing written: ``NOT_LEADER_OR_FOLLOWER``,
-        ``NOT_ENOUGH_REPLICAS``, ``CORRUPT_MESSAGE``), ``KAFKA_STORAGE_ERROR`` when the log
-        failed (the batch may already be in the page cache, if the failure was the fsync of
-        ``flush.messages``; the log is then offline), a final success for ``acks`` 0/1, or a
-        pending success for ``acks=all``.
+        ``records`` is the partition's bytes from the request, or a :class:`ValidatedBatch` the
+        caller already checked with :mod:`reflog.log.validator` (the broker does, in steps that
+        yield to its event loop). In Kafka's order: ``NOT_LEADER_OR_FOLLOWER``;
+        ``NOT_ENOUGH_REPLICAS`` (``acks=all`` with the ISR below the effective min ISR,
+        ``min(min.insync.replicas, replicas)``, as Kafka 3.7+ compares it); the client-batch
+        checks (``MESSAGE_TOO_LARGE``, ``RECORD_LIST_TOO_LARGE``, ``INVALID_RECORD``,
+        ``CORRUPT_MESSAGE``); a duplicate (answered with the original offsets, nothing written);
+        ``INVALID_TXN_STATE`` for a transactional batch (reflog has no transactions, so none is
+        ever ongoing); ``INVALID_PRODUCER_EPOCH`` / ``OUT_OF_ORDER_SEQUENCE_NUMBER``. Nothing is
+        written on any of these. Then ``KAFKA_STORAGE_ERROR`` when the log failed (the batch may
+        already be in the page cache, if the failure was the fsync of ``flush.messages``; the
+        log is then offline), a final success for ``acks`` 0/1, or a pending success for
+        ``acks=all``.
         """
         if self.role is not Role.LEADER:
             return ProduceResult(Errors.NOT_LEADER_OR_FOLLOWER)
         if acks == -1 and len(self.isr) < self.effective_min_isr:
             return ProduceResult(Errors.NOT_ENOUGH_REPLICAS)
-        try:
-            batches = split_batches(records)
-        except CorruptRecordError:
-            return ProduceResult(Errors.CORRUPT_MESSAGE)
+        if isinstance(records, ValidatedBatch):
+            batch = records
+        else:
+            try:
+                batch = validate_client_batch(records, self.log.config)
+            except ReflogError as exc:
+                return ProduceResult(Errors.of(exc.error_code))
+        header = batch.header
         pending = None if acks == -1 else Errors.NONE
-        checks = [self.producer_state.check(header) for _, header in batches]
-        if any(isinstance(c, Refused) for c in checks):
-            fenced = any(isinstance(c, Refused) and c.reason == "fenced_epoch" for c in checks)
+        check = self.producer_state.check(header)
+        if isinstance(check, Duplicate):
+            # A retry of a batch already written: answer with its offsets, write nothing.
+            return ProduceResult(pending, check.original.base_offset, check.original.last_offset)
+        if header.is_transactional:
+            return ProduceResult(Errors.INVALID_TXN_STATE)
+        if isinstance(check, Refused):
+            fenced = check.reason == "fenced_epoch"
             return ProduceResult(
                 Errors.INVALID_PRODUCER_EPOCH if fenced else Errors.OUT_OF_ORDER_SEQUENCE_NUMBER
             )
-        if len(checks) == 1 and isinstance(checks[0], Duplicate):
-            # A retry of a batch already written: answer with its offsets, write nothing.
-            original = checks[0].original
-            return ProduceResult(pending, original.base_offset, original.last_offset)
         try:
-            info = self.log.append_as_leader(records, self.leader_epoch)
+            info = self.log.append_as_leader(batch.records, self.leader_epoch, validated=True)
         except CorruptRecordError:
             return ProduceResult(Errors.CORRUPT_MESSAGE)
         except ReflogError as exc:
             return ProduceResult(Errors.of(exc.error_code))
-        offset = info.first_offset
-        for _, header in batches:
-            self.producer_state.record(dataclasses.replace(header, base_offset=offset))
-            offset += header.last_offset_delta + 1
+        self.producer_state.record(dataclasses.replace(header, base_offset=info.first_offset))
         self._maybe_increment_high_watermark(now)
         return ProduceResult(pending, info.first_offset, info.last_offset)
 

@@ -7,6 +7,18 @@ leader answers with the original offsets and writes nothing. A batch whose first
 the last one plus one is *out of order* (``OUT_OF_ORDER_SEQUENCE_NUMBER``). A batch from an older
 producer epoch is refused (``INVALID_PRODUCER_EPOCH``).
 
+The rules are Kafka's (``ProducerAppendInfo.checkProducerEpoch``/``checkSequence`` and
+``ProducerStateEntry.findDuplicateBatch``, 4.x):
+
+* a batch is a duplicate only when its producer id *and* epoch are the entry's and its sequence
+  range (first and last) is one of the retained batches';
+* a producer id the partition has no entry for may start at any sequence: Kafka 4 answers
+  ``UNKNOWN_PRODUCER_ID`` to no produce request (the entry may have been removed by retention);
+* a new (higher) epoch must start at sequence 0; within an epoch the next batch starts at the
+  last sequence plus one, and sequences wrap from ``2**31 - 1`` to 0 (``incrementSequence``);
+* a replicated batch (follower) is recorded whatever its epoch; a different epoch replaces the
+  entry (``maybeUpdateProducerEpoch`` clears the retained batches).
+
 Every replica keeps the table from the batches it appends (leader and follower), so a new
 leader can still recognise retries. After a truncation the table is rebuilt from the log.
 """
@@ -22,6 +34,13 @@ from reflog.records import BatchHeader
 
 NO_PRODUCER_ID = -1
 BATCHES_REMEMBERED = 5  # Kafka's ProducerStateEntry.NUM_BATCHES_TO_RETAIN
+SEQUENCE_MAX = 2**31 - 1
+"""The largest sequence number; the next one is 0 (Kafka's ``DefaultRecordBatch.incrementSequence``)."""
+
+
+def last_sequence(header: BatchHeader) -> int:
+    """The sequence number of the batch's last record, wrapping past :data:`SEQUENCE_MAX`."""
+    return (header.base_sequence + header.last_offset_delta) % (SEQUENCE_MAX + 1)
 
 
 @attrs.frozen
@@ -79,11 +98,12 @@ class ProducerStateTable:
             return Refused("fenced_epoch")
         if header.producer_epoch > entry.producer_epoch:
             return None if header.base_sequence == 0 else Refused("out_of_order")
-        last = header.base_sequence + header.last_offset_delta
+        last = last_sequence(header)
         for batch in entry.batches:
             if batch.first_sequence == header.base_sequence and batch.last_sequence == last:
                 return Duplicate(batch)
-        if header.base_sequence != entry.last_sequence + 1:
+        wrapped = header.base_sequence == 0 and entry.last_sequence == SEQUENCE_MAX
+        if header.base_sequence != entry.last_sequence + 1 and not wrapped:
             return Refused("out_of_order")
         return None
 
@@ -92,13 +112,13 @@ class ProducerStateTable:
         if header.producer_id == NO_PRODUCER_ID:
             return
         entry = self._entries.get(header.producer_id)
-        if entry is None or header.producer_epoch > entry.producer_epoch:
+        if entry is None or header.producer_epoch != entry.producer_epoch:
             entry = ProducerEntry(header.producer_epoch)
             self._entries[header.producer_id] = entry
         entry.batches.append(
             BatchMetadata(
                 header.base_sequence,
-                header.base_sequence + header.last_offset_delta,
+                last_sequence(header),
                 header.base_offset,
                 header.last_offset,
             )

@@ -14,6 +14,7 @@ from collections.abc import Iterator
 from typing import Protocol
 
 from reflog.errors import CorruptRecordError, OffsetOutOfRangeError
+from reflog.log.config import LogConfig
 from reflog.log.epoch_cache import LeaderEpochCache
 from reflog.log.log import LogAppendInfo
 from reflog.records import BatchHeader, verify_crc, with_base_offset, with_partition_leader_epoch
@@ -23,6 +24,8 @@ class ReplicaLog(Protocol):
     """A partition log as the replication core uses it (see :class:`reflog.log.Log` for semantics)."""
 
     epoch_cache: LeaderEpochCache
+    #: The topic's log settings (``max.message.bytes``, ``segment.bytes``...) the leader validates by.
+    config: LogConfig
 
     @property
     def log_start_offset(self) -> int: ...
@@ -30,7 +33,9 @@ class ReplicaLog(Protocol):
     @property
     def log_end_offset(self) -> int: ...
 
-    def append_as_leader(self, records: bytes, leader_epoch: int) -> LogAppendInfo: ...
+    def append_as_leader(
+        self, records: bytes, leader_epoch: int, *, validated: bool = False
+    ) -> LogAppendInfo: ...
 
     def append_as_follower(self, records: bytes) -> LogAppendInfo: ...
 
@@ -77,6 +82,7 @@ class MemoryLog:
         self._start = 0
         self.flushed_offset = 0
         self.epoch_cache = LeaderEpochCache(None, None)
+        self.config = LogConfig()
 
     @property
     def batches(self) -> tuple[tuple[bytes, BatchHeader], ...]:
@@ -94,7 +100,9 @@ class MemoryLog:
         if header.partition_leader_epoch > self.epoch_cache.latest_epoch:
             self.epoch_cache.assign(header.partition_leader_epoch, header.base_offset)
 
-    def append_as_leader(self, records: bytes, leader_epoch: int) -> LogAppendInfo:
+    def append_as_leader(
+        self, records: bytes, leader_epoch: int, *, validated: bool = False
+    ) -> LogAppendInfo:
         batches = split_batches(records)
         first = next_offset = self.log_end_offset
         count = 0

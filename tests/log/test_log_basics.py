@@ -8,7 +8,7 @@ import socket
 import pytest
 
 from reflog.clock import ManualClock
-from reflog.errors import CorruptRecordError, OffsetOutOfRangeError, RecordBatchTooLargeError
+from reflog.errors import CorruptRecordError, MessageTooLargeError, OffsetOutOfRangeError
 from reflog.log import Log, LogConfig, segment_name
 from reflog.records import Compression, parse_header
 from reflog.storage import Filesystem, OsFilesystem
@@ -59,9 +59,9 @@ def test_leader_append_writes_nothing_when_any_batch_is_invalid(
 @pytest.mark.req("LOG-9")
 def test_batch_larger_than_max_message_bytes_is_refused(any_fs: Filesystem, clock: ManualClock) -> None:
     log = open_log(any_fs, clock, max_message_bytes=200)
-    with pytest.raises(RecordBatchTooLargeError) as info:
+    with pytest.raises(MessageTooLargeError) as info:
         log.append_as_leader(batch([b"x" * 300]), leader_epoch=0)
-    assert info.value.error_code == 18
+    assert info.value.error_code == 10  # MESSAGE_TOO_LARGE, as Kafka's RecordTooLargeException
     assert log.log_end_offset == 0
 
 

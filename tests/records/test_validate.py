@@ -1,4 +1,4 @@
-"""``validate_batch`` accepts exactly what ``decode_batch`` accepts (REC-30)."""
+"""``validate_batch`` accepts exactly what ``decode_batch`` accepts (REC-30), in steps too (REC-31)."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ from reflog.records import (
     build_batch,
     decode_batch,
     validate_batch,
+    validate_batch_steps,
 )
 from tests.records._helpers import forge_batch, record_lists
 
@@ -56,3 +57,42 @@ def test_validate_batch_agrees_with_decode_batch_on_damaged_records(
 def test_validate_batch_returns_the_header_of_a_valid_batch() -> None:
     batch = build_batch([Record(key=b"k", value=b"v" * 200)] * 5)
     assert validate_batch(batch) == decode_batch(batch).header
+
+
+def _stepped(batch: bytes, step: int) -> str:
+    """``validate_batch_steps`` run to the end: its verdict and error message."""
+    steps = validate_batch_steps(batch, records_per_step=step)
+    try:
+        while True:
+            next(steps)
+    except StopIteration:
+        return "valid"
+    except CorruptRecordError as exc:
+        return f"corrupt: {exc}"
+
+
+def _at_once(batch: bytes) -> str:
+    try:
+        validate_batch(batch)
+    except CorruptRecordError as exc:
+        return f"corrupt: {exc}"
+    return "valid"
+
+
+@pytest.mark.req("REC-31")
+@given(records, st.integers(1, 4), st.data())
+def test_validation_in_steps_agrees_with_validation_at_once(
+    recs: list[Record], step: int, data: st.DataObject
+) -> None:
+    batch = build_batch(recs)
+    damaged = bytearray(batch[BATCH_HEADER_SIZE:])
+    for _ in range(data.draw(st.integers(0, 3))):
+        damaged[data.draw(st.integers(0, len(damaged) - 1))] = data.draw(st.integers(0, 255))
+    forged = forge_batch(bytes(damaged), records_count=len(recs))
+    assert _stepped(forged, step) == _at_once(forged)  # same verdict, same message
+    steps = validate_batch_steps(batch, records_per_step=step)
+    yielded = []
+    with pytest.raises(StopIteration):
+        while True:
+            yielded.append(next(steps))
+    assert yielded == list(range(step, len(recs), step))  # after each step but the last

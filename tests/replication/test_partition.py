@@ -91,7 +91,8 @@ def test_every_batch_is_stamped_with_the_leader_epoch_and_the_epoch_start_is_rec
     replicas, leader, _f2, _f3 = leader_and_followers()
     leader.append_records(records(b"a"), acks=1, now=0)
     apply(replicas, metadata(leader=1, epoch=4))
-    leader.append_records(records(b"b") + records(b"c"), acks=1, now=0)
+    leader.append_records(records(b"b"), acks=1, now=0)
+    leader.append_records(records(b"c"), acks=1, now=0)  # one batch per produce request, as Kafka
     epochs = [parse_header(raw).partition_leader_epoch for raw in log_bytes(leader)]
     assert epochs == [0, 4, 4]
     assert leader.log.epoch_cache.entries == ((0, 0), (4, 1))
