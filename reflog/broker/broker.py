@@ -515,7 +515,7 @@ class Broker:
                 )
             records = b""
             in_place: FetchData | None = None
-            if request.fetch_offset < partition.high_watermark:
+            if request.fetch_offset < partition.high_watermark and max_bytes > 0:  # 0: the state only
                 try:
                     if request.read is not FetchRead.COPY and isinstance(log, Log):
                         in_place = log.read(

@@ -20,11 +20,20 @@ from typing import Literal
 import attrs
 import trio
 
+from reflog.broker import BrokerConfig
 from reflog.cluster import BrokerHandle, Cluster, open_cluster
 from reflog.errors import ReflogUsageError
 from reflog.kafka.apis import KafkaApis
 from reflog.kafka.groups import GroupConfig, GroupCoordinator
-from reflog.kafka.server import SOCKET_REQUEST_MAX_BYTES, ConnectionStats, open_kafka_listener
+from reflog.kafka.limits import MAX_PARTITIONS_PER_REQUEST
+from reflog.kafka.memory import QUEUED_MAX_REQUEST_BYTES, RequestMemoryPool
+from reflog.kafka.server import (
+    CONNECTIONS_MAX_IDLE_MS,
+    SOCKET_REQUEST_MAX_BYTES,
+    TLS_HANDSHAKE_TIMEOUT_MS,
+    ConnectionStats,
+    open_kafka_listener,
+)
 from reflog.kafka.transfer import TransferMetrics, TransferMode
 
 
@@ -42,6 +51,8 @@ class KafkaCluster:
     stats: ConnectionStats
     transfer: dict[int, TransferMetrics] = attrs.field(factory=dict)
     """Each broker's listener's transfer-path metrics (PERF-1)."""
+    memory: RequestMemoryPool = attrs.field(factory=RequestMemoryPool)
+    """The request bytes every listener of the process holds (``queued.max.request.bytes``)."""
 
     @property
     def bootstrap(self) -> str:
@@ -69,6 +80,11 @@ async def open_kafka_cluster(
     auto_create_topics: bool = True,
     max_request_size: int = SOCKET_REQUEST_MAX_BYTES,
     transfer: TransferMode = TransferMode.ZERO_COPY,
+    connections_max_idle_ms: int = CONNECTIONS_MAX_IDLE_MS,
+    tls_handshake_timeout_ms: int = TLS_HANDSHAKE_TIMEOUT_MS,
+    queued_max_request_bytes: int = QUEUED_MAX_REQUEST_BYTES,
+    max_partitions_per_request: int = MAX_PARTITIONS_PER_REQUEST,
+    broker_config: BrokerConfig | None = None,
 ) -> AsyncIterator[KafkaCluster]:
     """Run ``brokers`` brokers with Kafka listeners for the block.
 
@@ -76,19 +92,27 @@ async def open_kafka_cluster(
     ``default_replication_factor`` applies to auto-created topics and CreateTopics with -1
     (Kafka's ``default.replication.factor``, default 1). ``transfer`` picks the Fetch path of
     plaintext listeners (zero-copy or copy); with ``ssl_context`` the path is always TLS.
+    ``connections_max_idle_ms`` (Kafka's ``connections.max.idle.ms``) closes silent connections,
+    ``tls_handshake_timeout_ms`` drops TLS clients that do not finish the handshake,
+    ``queued_max_request_bytes`` (Kafka's ``queued.max.request.bytes``; -1 unbounded) bounds the
+    request bytes all listeners hold at once, and a request naming more than
+    ``max_partitions_per_request`` partitions closes its connection (PRO-40..PRO-47).
+    ``broker_config`` sets every broker's :class:`~reflog.broker.BrokerConfig` (``fetch.max.bytes``...).
     """
     if ssl_context is not None:
         transfer = TransferMode.TLS
     elif transfer is TransferMode.TLS:
         raise ReflogUsageError("the tls transfer path needs an ssl_context")
     async with (
-        open_cluster(brokers, seed=seed, storage=storage, directory=data_dir) as cluster,
+        open_cluster(
+            brokers, seed=seed, storage=storage, directory=data_dir, broker_config=broker_config
+        ) as cluster,
         trio.open_nursery() as nursery,
     ):
         groups = GroupCoordinator(group_config)
         await nursery.start(groups.run)
         stats = ConnectionStats()
-        kafka = KafkaCluster(cluster, {}, groups, stats)
+        kafka = KafkaCluster(cluster, {}, groups, stats, memory=RequestMemoryPool(queued_max_request_bytes))
         for handle in cluster.brokers:
             apis = KafkaApis(
                 cluster,
@@ -109,6 +133,10 @@ async def open_kafka_cluster(
                 ssl_context=ssl_context,
                 max_request_size=max_request_size,
                 stats=stats,
+                connections_max_idle_ms=connections_max_idle_ms,
+                tls_handshake_timeout_ms=tls_handshake_timeout_ms,
+                max_partitions_per_request=max_partitions_per_request,
+                memory=kafka.memory,
             )
             kafka.addresses[handle.broker_id] = (host, bound)
         try:
