@@ -3,9 +3,10 @@
 Decoding is the costly part of a huge request: kafka-python builds a Python object per partition
 (about 2 us each), so a 100 MiB Fetch naming millions of partitions would hold the event loop, and
 every broker of the process with it, for seconds. :func:`partition_entries` walks only the array
-headers of a Fetch, Produce, ListOffsets or Metadata request (skipping fixed-size entries and
-record bytes in one step) and counts the partitions (or, for Metadata, the topics) it names; the
-listener closes a connection whose request names more than ``max_partitions_per_request``.
+headers of a Fetch, Produce, ListOffsets, Metadata or CreateTopics request (skipping fixed-size
+entries and record bytes in one step) and counts the partitions it names (for Metadata the topics,
+for CreateTopics the partitions it would create); the listener closes a connection whose request
+names more than ``max_partitions_per_request``.
 
 Promise: :func:`partition_entries` never raises and never reads past the payload; on bytes it
 cannot follow (a truncated or malformed request) it returns what it counted so far, and the
@@ -21,8 +22,8 @@ from reflog.errors import ReflogError
 from reflog.kafka.versions import ApiKey, served
 
 MAX_PARTITIONS_PER_REQUEST: Final = 10_000
-"""reflog's default cap on the partitions one Fetch, Produce or ListOffsets names, and on the topics
-one Metadata names (Kafka has none; see specs/protocol.md, Deviations)."""
+"""reflog's default cap on the partitions one Fetch, Produce or ListOffsets names, the topics one
+Metadata names and the partitions one CreateTopics creates (Kafka has none; specs/protocol.md)."""
 
 _I16: Final = struct.Struct(">h")
 _I32: Final = struct.Struct(">i")
@@ -116,6 +117,21 @@ def partition_entries(payload: bytes, limit: int = MAX_PARTITIONS_PER_REQUEST) -
                 cursor.skip(n * entry)
         elif api_key == ApiKey.METADATA:
             counted = cursor.count()
+        elif api_key == ApiKey.CREATE_TOPICS:  # the partitions it would create
+            for _ in range(min(cursor.count(), limit + 1)):
+                cursor.string()
+                partitions = cursor.i32()
+                cursor.skip(2)  # replication_factor
+                assignments = cursor.count()
+                for _ in range(min(assignments, limit + 1)):
+                    cursor.skip(4)
+                    cursor.skip(4 * cursor.count())
+                for _ in range(cursor.count()):  # configs: name, nullable value
+                    cursor.string()
+                    cursor.string()
+                counted += partitions if partitions > 0 else max(1, assignments)
+                if counted > limit:
+                    return counted
     except (IndexError, struct.error):
         return counted
     return counted

@@ -22,6 +22,8 @@ from typing import Any
 import pytest
 import trio
 import trustme
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import reflog.kafka.server as server_module
 from reflog.broker import BrokerConfig
@@ -187,6 +189,19 @@ def metadata_message(names: list[str], auto_create: bool = False) -> Any:
 
 # ---------------------------------------------------------------------------- PRO-40
 @pytest.mark.req("PRO-40")
+@settings(max_examples=50, deadline=None)
+@given(st.lists(st.integers(0, 5), min_size=0, max_size=4), st.integers(0, 400))
+def test_the_partition_count_is_exact_and_never_raises_on_a_cut_request(shape: list[int], cut: int) -> None:
+    partitions = [(f"t{t}", p, 0) for t, n in enumerate(shape) for p in range(n)]
+    for version in (4, 11):
+        request = fetch_message(partitions)
+        request.with_header(correlation_id=1, client_id="raw")
+        payload = bytes(request.encode(version=version, header=True))
+        assert partition_entries(payload) == len(partitions)
+        assert partition_entries(payload[:cut]) <= len(partitions)  # truncated: no exception
+
+
+@pytest.mark.req("PRO-40")
 def test_the_partition_count_is_read_from_the_raw_request() -> None:
     request = fetch_message([("a", i, 0) for i in range(7)] + [("b", 0, 0)])
     request.with_header(correlation_id=1, client_id="raw")
@@ -198,7 +213,7 @@ def test_the_partition_count_is_read_from_the_raw_request() -> None:
 
 
 @pytest.mark.req("PRO-40")
-@pytest.mark.parametrize("api", ["fetch", "metadata", "produce"])
+@pytest.mark.parametrize("api", ["fetch", "metadata", "produce", "create_topics"])
 def test_a_request_naming_too_many_partitions_closes_its_connection(limited: ServedCluster, api: str) -> None:
     topic(limited, "cap")
     before = stats(limited).closed_for.get("too many partitions", 0)
@@ -207,6 +222,12 @@ def test_a_request_naming_too_many_partitions_closes_its_connection(limited: Ser
         request, version = fetch_message([("cap", i, 0) for i in range(CAP + 1)]), 11
     elif api == "metadata":
         request, version = metadata_message([f"m{i}" for i in range(CAP + 1)]), 8
+    elif api == "create_topics":
+        cls = CreateTopicsRequest[4]
+        creatable = cls.CreatableTopic(
+            name="many", num_partitions=CAP + 1, replication_factor=1, assignments=[], configs=[]
+        )
+        request, version = cls(topics=[creatable], timeout_ms=1000, validate_only=False), 4
     else:
         cls = ProduceRequest[8]
         parts = [cls.TopicProduceData.PartitionProduceData(index=i, records=b"x") for i in range(CAP + 1)]
