@@ -258,6 +258,11 @@ class KafkaApis:
         cls = response_class(ApiKey.CREATE_TOPICS, version)
         results: list[Any] = []
         to_create: list[tuple[int, tuple[str, int, int, dict[str, int]]]] = []
+        existing = set(self._topic_partitions())  # once, not per topic: a request may name thousands
+        live = len([b for b in self.cluster.controller.brokers() if b.is_active])
+        named: dict[str, int] = {}
+        for topic in body.topics:
+            named[topic.name] = named.get(topic.name, 0) + 1
         for topic in body.topics:
             await trio.lowlevel.checkpoint()  # one request never holds the loop for all its topics
             error, message = Errors.NONE, None
@@ -272,8 +277,9 @@ class KafkaApis:
             replication = (
                 topic.replication_factor if topic.replication_factor > 0 else self.default_replication_factor
             )
-            live = len([b for b in self.cluster.controller.brokers() if b.is_active])
-            if invalid is not None:
+            if named[topic.name] > 1:  # Kafka refuses every entry of a topic named twice
+                error, message = Errors.INVALID_REQUEST, "Found multiple entries for this topic."
+            elif invalid is not None:
                 error, message = Errors.INVALID_TOPIC_EXCEPTION, invalid
             elif not 1 <= partitions <= MAX_PARTITIONS:
                 error, message = Errors.INVALID_PARTITIONS, f"partitions must be in [1, {MAX_PARTITIONS}]"
@@ -284,7 +290,7 @@ class KafkaApis:
                 )
             elif topic.assignments:
                 error, message = Errors.INVALID_REQUEST, "manual replica assignments are not supported"
-            elif error is Errors.NONE and topic.name in self._topic_partitions():
+            elif error is Errors.NONE and topic.name in existing:
                 error, message = Errors.TOPIC_ALREADY_EXISTS, f"topic {topic.name!r} already exists"
             elif error is Errors.NONE and not body.validate_only:
                 to_create.append((len(results), (topic.name, partitions, replication, configs)))

@@ -30,6 +30,7 @@ from reflog.broker import BrokerConfig
 from reflog.kafka.limits import partition_entries
 from reflog.kafka.server import server_ssl_context
 from reflog.records import Record, build_batch
+from reflog.replication.errors import Errors
 from tests.kafka.raw import RawClient
 from tests.kafka.served import ServedCluster
 
@@ -262,8 +263,21 @@ def test_duplicate_partitions_and_topics_are_answered_once(limited: ServedCluste
         assert b"b" in records and struct.unpack_from(">q", records)[0] == 1
         metadata = MetadataResponse.decode(raw.request(metadata_message(["dup", "dup", "dup"]), 8), version=8)
         assert [t.name for t in metadata.topics] == ["dup"]
+        # CreateTopics naming a topic twice refuses both entries and creates nothing (Kafka).
+        cls = CreateTopicsRequest[4]
+        twice = [
+            cls.CreatableTopic(
+                name="twice", num_partitions=1, replication_factor=ms, assignments=[], configs=[]
+            )
+            for ms in (1, 3)
+        ]
+        request = cls(topics=twice, timeout_ms=10_000, validate_only=False)
+        created = CreateTopicsResponse.decode(raw.request(request, 4), version=4)
+        assert [t.error_code for t in created.topics] == [Errors.INVALID_REQUEST] * 2
     finally:
         raw.close()
+    assert limited.kafka is not None
+    assert "twice" not in {m.topic_partition.topic for m in limited.kafka.cluster.controller.partitions()}
 
 
 # ---------------------------------------------------------------------------- PRO-42
