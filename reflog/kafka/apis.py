@@ -447,7 +447,9 @@ class KafkaApis:
         batch; once nothing is left the rest only report their state (no records read)."""
         results: dict[TopicPartition, ConsumerFetchResponse] = {}
         left = limit
-        for tp, offset, max_bytes in wanted:
+        for index, (tp, offset, max_bytes) in enumerate(wanted):
+            if index and index % 64 == 0:
+                await trio.lowlevel.checkpoint()  # thousands of partitions never hold the loop
             want = min(max_bytes, left)
             if want <= 0:
                 want = 0 if left < limit else 1  # nothing read yet: at least one batch

@@ -130,7 +130,12 @@ class _RequestReader:
 
     async def _exactly(self, n: int) -> bytes | None:
         """``n`` bytes; ``None`` at EOF before the first; :class:`FrameTruncatedError` after it."""
-        chunks = bytearray()
+        if n == 0:
+            return b""
+        first = await self._receive(n)
+        if len(first) == n or not first:  # the common case: one receive, no copy
+            return first or None
+        chunks = bytearray(first)
         while len(chunks) < n:
             data = await self._receive(n - len(chunks))
             if not data:
