@@ -15,6 +15,18 @@ controller, and runs a task tree:
 Cancelling :meth:`run` (kill, power loss) stops every task at once, as a dying process would;
 :meth:`shutdown` first does Kafka's controlled shutdown and writes the clean-shutdown marker.
 
+Work per request is bounded: a consumer fetch reads at most ``fetch.max.bytes`` and waits at
+most :attr:`BrokerConfig.fetch_max_wait_ms` whatever it asks; a replica fetch asks for at most
+``replica.fetch.response.max.bytes`` and is served at most ``fetch.max.bytes`` (as Kafka's leader
+caps every fetch at ``fetch.max.bytes``).
+
+A bug in a broker task (the heartbeat/metadata loop, a replica fetcher, the ISR loop, log
+maintenance, the page-cache flusher, an ISR proposal) halts that broker only, like a log
+directory failure: :attr:`Broker.exit_reason` says which task failed, the traceback is logged,
+and every other broker in the process keeps serving. (A bug in a request handler is the caller's
+error: the RPC layer answers it with an error response, the Kafka listener closes that
+connection, as Kafka answers ``UNKNOWN_SERVER_ERROR`` and carries on.)
+
 A storage error takes the log that hit it offline (KIP-112). A reflog broker has one log
 directory, so, as Kafka's ``LogDirFailureHandler`` does when no log directory is left online, the
 broker then halts: :meth:`run` returns at once with :attr:`Broker.exit_reason` set, no controlled
@@ -26,6 +38,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+from collections.abc import Awaitable, Callable
 from typing import cast
 
 import attrs
@@ -82,6 +95,13 @@ class BrokerConfig:
     replica_fetch_wait_max_ms: int = 500
     replica_fetch_backoff_ms: int = 1_000
     replica_fetch_max_bytes: int = 1 << 20
+    replica_fetch_response_max_bytes: int = 10 * 1024 * 1024
+    """Kafka's ``replica.fetch.response.max.bytes``: the most a follower asks for in one fetch."""
+    fetch_max_bytes: int = 55 * 1024 * 1024
+    """Kafka's ``fetch.max.bytes`` (57671680): the most one fetch is served, whatever it asks."""
+    fetch_max_wait_ms: int = 30_000
+    """reflog's cap on a consumer fetch's ``max_wait_ms`` (Kafka has none; a client's
+    ``request.timeout.ms``, 30000 by default, would give up on a longer wait anyway)."""
     replica_socket_timeout_ms: int = 30_000
     broker_heartbeat_interval_ms: int = 500
     """Kafka's default is 2000; reflog heartbeats (and learns metadata) more often, see specs/."""
@@ -151,13 +171,13 @@ class Broker:
             async with trio.open_nursery() as nursery:
                 self._nursery = nursery
                 self._peers = Peers(self.network, self.node, nursery)
-                await nursery.start(serve_rpc_listener, listener, self.handle)
+                await nursery.start(self._serve_rpc, listener)
                 await self._register(report.clean_shutdown)
-                nursery.start_soon(self._heartbeat_loop)
-                nursery.start_soon(self._isr_loop)
-                nursery.start_soon(self._maintenance_loop)
+                self._spawn("heartbeat loop", self._heartbeat_loop)
+                self._spawn("ISR loop", self._isr_loop)
+                self._spawn("log maintenance", self._maintenance_loop)
                 if isinstance(self.fs, SimFilesystem):
-                    nursery.start_soon(run_flusher, self.fs)
+                    self._spawn("page-cache flusher", run_flusher, self.fs)
                 self.running = True
                 task_status.started()
         finally:
@@ -182,6 +202,40 @@ class Broker:
                 self.manager.shutdown()
             except StorageError as exc:
                 self._halt_if_log_dir_failed(exc)
+
+    async def _serve_rpc(
+        self,
+        listener: trio.abc.Listener[trio.abc.Stream],
+        *,
+        task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED,
+    ) -> None:
+        try:
+            await serve_rpc_listener(listener, self.handle, task_status=task_status)
+        except Exception as exc:
+            self._halt_on_bug("RPC listener", exc)
+
+    def _spawn(self, name: str, fn: Callable[..., Awaitable[None]], *args: object) -> None:
+        """Start ``fn(*args)`` in this incarnation's nursery, guarded by :meth:`_guarded`."""
+        if self._nursery is not None:
+            self._nursery.start_soon(self._guarded, name, fn, *args)
+
+    async def _guarded(self, name: str, fn: Callable[..., Awaitable[None]], *args: object) -> None:
+        """Run one broker task: a storage error escaping it is a log dir failure, any other
+        exception a bug; either halts this broker (never the process hosting the others)."""
+        try:
+            await fn(*args)
+        except StorageError as exc:
+            self._halt_if_log_dir_failed(exc)
+        except Exception as exc:
+            self._halt_on_bug(name, exc)
+
+    def _halt_on_bug(self, task: str, error: Exception) -> None:
+        """Halt this incarnation after an unexpected exception in ``task`` (logged with its traceback)."""
+        if self.exit_reason is None:
+            self.exit_reason = f"internal error in the {task}: {type(error).__name__}: {error}: halting"
+            logger.error("broker %d: %s", self.broker_id, self.exit_reason, exc_info=error)
+        if self._nursery is not None:
+            self._nursery.cancel_scope.cancel()
 
     def _halt_if_log_dir_failed(self, error: BaseException | None = None) -> bool:
         """Halt this incarnation if a log went offline (or ``error`` is a storage error).
@@ -289,7 +343,7 @@ class Broker:
         if wanted and current is None and self._nursery is not None:
             scope = trio.CancelScope()
             self._fetchers[tp] = (partition.leader_epoch, scope)
-            self._nursery.start_soon(self._fetcher, partition, scope)
+            self._spawn(f"replica fetcher of {tp.topic}-{tp.partition}", self._fetcher, partition, scope)
 
     def _notify(self, tp: TopicPartition) -> None:
         event = self._changed.pop(tp, None)
@@ -312,7 +366,10 @@ class Broker:
         with scope:
             backoff = self.config.replica_fetch_backoff_ms / 1000
             while partition.role is Role.FOLLOWER:
-                request = partition.fetch_request(self.broker_epoch, self.config.replica_fetch_max_bytes)
+                max_bytes = min(
+                    self.config.replica_fetch_max_bytes, self.config.replica_fetch_response_max_bytes
+                )
+                request = partition.fetch_request(self.broker_epoch, max_bytes)
                 if request is None:
                     return
                 try:
@@ -359,8 +416,8 @@ class Broker:
 
     def _maybe_expand_isr(self, partition: Partition) -> None:
         request = partition.isr_expansion(trio.current_time())
-        if request is not None and self._nursery is not None:
-            self._nursery.start_soon(self._alter_partition, partition, request)
+        if request is not None:
+            self._spawn("ISR expansion", self._alter_partition, partition, request)
 
     async def _maintenance_loop(self) -> None:
         last_hw_checkpoint = trio.current_time()
@@ -416,6 +473,8 @@ class Broker:
     def _serve_replica_fetch(self, partition: Partition, request: FetchRequest) -> FetchResponse:
         tp = request.topic_partition
         hw_before = partition.high_watermark
+        if request.max_bytes > self.config.fetch_max_bytes:
+            request = attrs.evolve(request, max_bytes=self.config.fetch_max_bytes)
         try:
             response = partition.handle_fetch(request, trio.current_time())
         except StorageError as exc:  # a read error: the log went offline
@@ -473,7 +532,9 @@ class Broker:
         partition = self.partitions.get(tp)
         if partition is None or partition.role is not Role.LEADER:
             return ConsumerFetchResponse(tp, Errors.NOT_LEADER_OR_FOLLOWER)
-        deadline = trio.current_time() + request.max_wait_ms / 1000
+        max_wait_ms = min(request.max_wait_ms, self.config.fetch_max_wait_ms)
+        max_bytes = min(request.max_bytes, self.config.fetch_max_bytes)
+        deadline = trio.current_time() + max_wait_ms / 1000
         while True:
             log = partition.log
             if request.fetch_offset < log.log_start_offset or request.fetch_offset > log.log_end_offset:
@@ -482,20 +543,18 @@ class Broker:
                 )
             records = b""
             in_place: FetchData | None = None
-            if request.fetch_offset < partition.high_watermark:
+            if request.fetch_offset < partition.high_watermark and max_bytes > 0:  # 0: the state only
                 try:
                     if request.read is not FetchRead.COPY and isinstance(log, Log):
                         in_place = log.read(
                             request.fetch_offset,
-                            request.max_bytes,
+                            max_bytes,
                             max_offset=partition.high_watermark,
                             verify=request.read is FetchRead.IN_PLACE,
                             in_place=True,
                         )
                     else:
-                        records = log.read_records(
-                            request.fetch_offset, request.max_bytes, partition.high_watermark
-                        )
+                        records = log.read_records(request.fetch_offset, max_bytes, partition.high_watermark)
                 except CorruptRecordError:
                     return ConsumerFetchResponse(tp, Errors.CORRUPT_MESSAGE)
                 except ReflogError as exc:

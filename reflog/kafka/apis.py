@@ -57,6 +57,8 @@ CLUSTER_ID: Final = "reflog-cluster"
 MAX_TOPIC_NAME_LENGTH: Final = 249
 MAX_PARTITIONS: Final = 1000
 """Partitions per topic reflog creates (a deviation that bounds memory; Kafka has no fixed limit)."""
+CREATE_CONCURRENCY: Final = 32
+"""Topics one CreateTopics or Metadata request creates at the same time."""
 _LEGAL_TOPIC: Final = re.compile(r"[a-zA-Z0-9._-]+")
 _NOT_FOUND: Final = TimestampAndOffset(-1, -1, -1)
 _ATTRIBUTES_AT: Final = 21
@@ -197,6 +199,28 @@ class KafkaApis:
             return Errors.REQUEST_TIMED_OUT
         return Errors.NONE
 
+    async def _create_all(self, wanted: list[tuple[str, int, int, dict[str, int]]]) -> list[Errors]:
+        """Create topics ``(name, partitions, replication factor, configs)`` concurrently, at most
+        :data:`CREATE_CONCURRENCY` at a time; their errors in order. Each creation waits for its
+        leaders (a heartbeat or so), so one request creating hundreds of topics takes seconds, not
+        minutes, and never holds the event loop: other brokers' heartbeats go on meanwhile."""
+        errors = [Errors.NONE] * len(wanted)
+        limiter = trio.CapacityLimiter(CREATE_CONCURRENCY)
+
+        async def one(
+            index: int, name: str, partitions: int, replication: int, configs: dict[str, int]
+        ) -> None:
+            async with limiter:
+                errors[index] = await self._create(name, partitions, replication, configs)
+
+        if len(wanted) == 1:
+            await one(0, *wanted[0])
+        elif wanted:
+            async with trio.open_nursery() as nursery:
+                for index, args in enumerate(wanted):
+                    nursery.start_soon(one, index, *args)
+        return errors
+
     async def _metadata(self, version: int, body: Any) -> Any:
         cls = response_class(ApiKey.METADATA, version)
         addresses = self.addresses()
@@ -207,20 +231,28 @@ class KafkaApis:
         ]
         known = self._topic_partitions()
         requested = body.topics
-        names = sorted(known) if requested is None else [t.name for t in requested]
+        # A topic named twice is answered once (Kafka collects the requested names in a set).
+        names = sorted(known) if requested is None else list(dict.fromkeys(t.name for t in requested))
+        errors: dict[str, Errors] = {}
+        for name in names:
+            if topic_name_error(name) is not None:
+                errors[name] = Errors.INVALID_TOPIC_EXCEPTION
+            elif name not in known:
+                errors[name] = Errors.UNKNOWN_TOPIC_OR_PARTITION
+            else:
+                errors[name] = Errors.NONE
+        missing = [n for n, e in errors.items() if e is Errors.UNKNOWN_TOPIC_OR_PARTITION]
+        if missing and self.auto_create_topics and getattr(body, "allow_auto_topic_creation", True):
+            replication = min(self.default_replication_factor, max(1, len(live)))
+            created = await self._create_all([(n, self.num_partitions, replication, {}) for n in missing])
+            known = self._topic_partitions()
+            for name, outcome in zip(missing, created, strict=True):
+                if outcome in (Errors.NONE, Errors.TOPIC_ALREADY_EXISTS):
+                    errors[name] = Errors.NONE if name in known else Errors.LEADER_NOT_AVAILABLE
         topics = []
         for name in names:
-            error = Errors.NONE
-            if topic_name_error(name) is not None:
-                error = Errors.INVALID_TOPIC_EXCEPTION
-            elif name not in known:
-                error = Errors.UNKNOWN_TOPIC_OR_PARTITION
-                if self.auto_create_topics and getattr(body, "allow_auto_topic_creation", True):
-                    replication = min(self.default_replication_factor, max(1, len(live)))
-                    created = await self._create(name, self.num_partitions, replication, {})
-                    if created in (Errors.NONE, Errors.TOPIC_ALREADY_EXISTS):
-                        known = self._topic_partitions()
-                        error = Errors.NONE if name in known else Errors.LEADER_NOT_AVAILABLE
+            await trio.lowlevel.checkpoint()  # one request never holds the loop for all its topics
+            error = errors[name]
             partitions = []
             for metadata in known.get(name, []) if error is Errors.NONE else []:
                 leader = metadata.leader if metadata.leader in live else -1
@@ -250,8 +282,15 @@ class KafkaApis:
 
     async def _create_topics(self, version: int, body: Any) -> Any:
         cls = response_class(ApiKey.CREATE_TOPICS, version)
-        results = []
+        results: list[Any] = []
+        to_create: list[tuple[int, tuple[str, int, int, dict[str, int]]]] = []
+        existing = set(self._topic_partitions())  # once, not per topic: a request may name thousands
+        live = len([b for b in self.cluster.controller.brokers() if b.is_active])
+        named: dict[str, int] = {}
         for topic in body.topics:
+            named[topic.name] = named.get(topic.name, 0) + 1
+        for topic in body.topics:
+            await trio.lowlevel.checkpoint()  # one request never holds the loop for all its topics
             error, message = Errors.NONE, None
             configs: dict[str, int] = {}
             invalid = topic_name_error(topic.name)
@@ -263,8 +302,9 @@ class KafkaApis:
             replication = (
                 topic.replication_factor if topic.replication_factor > 0 else self.default_replication_factor
             )
-            live = len([b for b in self.cluster.controller.brokers() if b.is_active])
-            if invalid is not None:
+            if named[topic.name] > 1:  # Kafka refuses every entry of a topic named twice
+                error, message = Errors.INVALID_REQUEST, "Found multiple entries for this topic."
+            elif invalid is not None:
                 error, message = Errors.INVALID_TOPIC_EXCEPTION, invalid
             elif not 1 <= partitions <= MAX_PARTITIONS:
                 error, message = Errors.INVALID_PARTITIONS, f"partitions must be in [1, {MAX_PARTITIONS}]"
@@ -275,14 +315,17 @@ class KafkaApis:
                 )
             elif topic.assignments:
                 error, message = Errors.INVALID_REQUEST, "manual replica assignments are not supported"
-            elif error is Errors.NONE and topic.name in self._topic_partitions():
+            elif error is Errors.NONE and topic.name in existing:
                 error, message = Errors.TOPIC_ALREADY_EXISTS, f"topic {topic.name!r} already exists"
             elif error is Errors.NONE and not body.validate_only:
-                error = await self._create(topic.name, partitions, replication, configs)
-                message = None if error is Errors.NONE else error.name
+                to_create.append((len(results), (topic.name, partitions, replication, configs)))
             results.append(
                 cls.CreatableTopicResult(name=topic.name, error_code=int(error), error_message=message)
             )
+        created = await self._create_all([args for _, args in to_create])
+        for (index, _), error in zip(to_create, created, strict=True):
+            results[index].error_code = int(error)
+            results[index].error_message = None if error is Errors.NONE else error.name
         return cls(throttle_time_ms=0, topics=results)
 
     # ------------------------------------------------------------------ Produce
@@ -344,21 +387,33 @@ class KafkaApis:
     # ------------------------------------------------------------------ Fetch
     async def _fetch(self, version: int, body: Any) -> Any:
         cls = response_class(ApiKey.FETCH, version)
-        wanted = [
-            (TopicPartition(topic.topic, p.partition), p.fetch_offset, max(0, p.partition_max_bytes))
-            for topic in body.topics
-            for p in topic.partitions
-        ]
+        # A partition named twice is fetched once, at its first position with its last offset
+        # (Kafka's fetch request builds a LinkedHashMap of its partitions).
+        by_partition: dict[TopicPartition, tuple[int, int]] = {}
+        for topic in body.topics:
+            for p in topic.partitions:
+                by_partition[TopicPartition(topic.topic, p.partition)] = (
+                    p.fetch_offset,
+                    max(0, p.partition_max_bytes),
+                )
+        wanted = [(tp, offset, max_bytes) for tp, (offset, max_bytes) in by_partition.items()]
+        config = self.broker.config
+        # Kafka: fetchMaxBytes = min(request max_bytes, fetch.max.bytes); minBytes at most that.
+        max_bytes = min(
+            body.max_bytes if body.max_bytes > 0 else config.fetch_max_bytes, config.fetch_max_bytes
+        )
+        min_bytes = min(max(1, body.min_bytes), max(1, max_bytes))
+        max_wait_ms = min(body.max_wait_ms, config.fetch_max_wait_ms)
         read = self._read_mode()
-        results = await self._read_all(wanted, 0, read)
-        if body.max_wait_ms > 0 and sum(r.size for r in results.values()) < max(1, body.min_bytes):
-            results = await self._wait_for_data(wanted, results, body.max_wait_ms, read)
-        budget = body.max_bytes if body.max_bytes > 0 else 1 << 30
+        results = await self._read_all(wanted, max_bytes, read)
+        if max_wait_ms > 0 and sum(r.size for r in results.values()) < min_bytes:
+            results = await self._wait_for_data(wanted, results, max_wait_ms, max_bytes, read)
+        budget = max_bytes
         chosen: list[TopicPartition] = []
         for tp, _, _ in wanted:
             size = results[tp].size
-            if size and budget < size and budget != body.max_bytes:
-                continue  # over the response's max_bytes; the first partition always goes out
+            if size and budget < size and chosen:
+                continue  # over the response's max_bytes; the first batch always goes out (KIP-74)
             budget -= size
             if size:
                 chosen.append(tp)
@@ -413,11 +468,21 @@ class KafkaApis:
         return response
 
     async def _read_all(
-        self, wanted: list[tuple[TopicPartition, int, int]], max_wait_ms: int, read: FetchRead
+        self, wanted: list[tuple[TopicPartition, int, int]], limit: int, read: FetchRead
     ) -> dict[TopicPartition, ConsumerFetchResponse]:
+        """Read the partitions in order within ``limit`` bytes in all, as Kafka's replica manager
+        does: each reads at most what is left (and its own max), the first non-empty one at least a
+        batch; once nothing is left the rest only report their state (no records read)."""
         results: dict[TopicPartition, ConsumerFetchResponse] = {}
-        for tp, offset, max_bytes in wanted:
-            results[tp] = await self._read_one(tp, offset, max_bytes, max_wait_ms, read)
+        left = limit
+        for index, (tp, offset, max_bytes) in enumerate(wanted):
+            if index and index % 64 == 0:
+                await trio.lowlevel.checkpoint()  # thousands of partitions never hold the loop
+            want = min(max_bytes, left)
+            if want <= 0:
+                want = 0 if left < limit else 1  # nothing read yet: at least one batch
+            results[tp] = await self._read_one(tp, offset, want, 0, read)
+            left = max(0, left - results[tp].size)
         return results
 
     async def _wait_for_data(
@@ -425,6 +490,7 @@ class KafkaApis:
         wanted: list[tuple[TopicPartition, int, int]],
         results: dict[TopicPartition, ConsumerFetchResponse],
         max_wait_ms: int,
+        limit: int,
         read: FetchRead,
     ) -> dict[TopicPartition, ConsumerFetchResponse]:
         """Long poll: wait up to ``max_wait_ms`` for any partition to have data, then read all again.
@@ -443,8 +509,8 @@ class KafkaApis:
                     nursery.cancel_scope.cancel()
 
             for tp, offset, max_bytes in waiting:
-                nursery.start_soon(wait_one, tp, offset, max_bytes)
-        return await self._read_all(wanted, 0, read)
+                nursery.start_soon(wait_one, tp, offset, max(1, min(max_bytes, limit)))
+        return await self._read_all(wanted, limit, read)
 
     # ------------------------------------------------------------------ ListOffsets
     async def _list_offsets(self, version: int, body: Any) -> Any:

@@ -20,11 +20,20 @@ from typing import Literal
 import attrs
 import trio
 
+from reflog.broker import BrokerConfig
 from reflog.cluster import BrokerHandle, Cluster, open_cluster
 from reflog.errors import ReflogUsageError
 from reflog.kafka.apis import KafkaApis
 from reflog.kafka.groups import GroupConfig, GroupCoordinator
-from reflog.kafka.server import SOCKET_REQUEST_MAX_BYTES, ConnectionStats, open_kafka_listener
+from reflog.kafka.limits import MAX_PARTITIONS_PER_REQUEST
+from reflog.kafka.memory import QUEUED_MAX_REQUEST_BYTES, RequestMemoryPool
+from reflog.kafka.server import (
+    CONNECTIONS_MAX_IDLE_MS,
+    SOCKET_REQUEST_MAX_BYTES,
+    TLS_HANDSHAKE_TIMEOUT_MS,
+    ConnectionStats,
+    open_kafka_listener,
+)
 from reflog.kafka.transfer import TransferMetrics, TransferMode
 from reflog.replication.controller import ControllerConfig
 
@@ -43,6 +52,8 @@ class KafkaCluster:
     stats: ConnectionStats
     transfer: dict[int, TransferMetrics] = attrs.field(factory=dict)
     """Each broker's listener's transfer-path metrics (PERF-1)."""
+    memory: RequestMemoryPool = attrs.field(factory=RequestMemoryPool)
+    """The request bytes every listener of the process holds (``queued.max.request.bytes``)."""
 
     @property
     def bootstrap(self) -> str:
@@ -82,6 +93,11 @@ async def open_kafka_cluster(
     max_request_size: int = SOCKET_REQUEST_MAX_BYTES,
     transfer: TransferMode = TransferMode.ZERO_COPY,
     controller_config: ControllerConfig | None = None,
+    connections_max_idle_ms: int = CONNECTIONS_MAX_IDLE_MS,
+    tls_handshake_timeout_ms: int = TLS_HANDSHAKE_TIMEOUT_MS,
+    queued_max_request_bytes: int = QUEUED_MAX_REQUEST_BYTES,
+    max_partitions_per_request: int = MAX_PARTITIONS_PER_REQUEST,
+    broker_config: BrokerConfig | None = None,
 ) -> AsyncIterator[KafkaCluster]:
     """Run ``brokers`` brokers with Kafka listeners for the block.
 
@@ -93,6 +109,12 @@ async def open_kafka_cluster(
     cluster served again from the same directory has its topics, configs and data back. The
     controller elects a partition's last known leader when nothing else is left, as Kafka 4.1 does
     (``controller_config`` defaults to ``ControllerConfig(elect_last_known_leader=True)``, CTL-25).
+    ``connections_max_idle_ms`` (Kafka's ``connections.max.idle.ms``) closes silent connections,
+    ``tls_handshake_timeout_ms`` drops TLS clients that do not finish the handshake,
+    ``queued_max_request_bytes`` (Kafka's ``queued.max.request.bytes``; -1 unbounded) bounds the
+    request bytes all listeners hold at once, and a request naming more than
+    ``max_partitions_per_request`` partitions closes its connection (PRO-40..PRO-47).
+    ``broker_config`` sets every broker's :class:`~reflog.broker.BrokerConfig` (``fetch.max.bytes``...).
     """
     if ssl_context is not None:
         transfer = TransferMode.TLS
@@ -105,13 +127,14 @@ async def open_kafka_cluster(
             storage=storage,
             directory=data_dir,
             controller_config=controller_config or ControllerConfig(elect_last_known_leader=True),
+            broker_config=broker_config,
         ) as cluster,
         trio.open_nursery() as nursery,
     ):
         groups = GroupCoordinator(group_config)
         await nursery.start(groups.run)
         stats = ConnectionStats()
-        kafka = KafkaCluster(cluster, {}, groups, stats)
+        kafka = KafkaCluster(cluster, {}, groups, stats, memory=RequestMemoryPool(queued_max_request_bytes))
         for handle in cluster.brokers:
             apis = KafkaApis(
                 cluster,
@@ -132,6 +155,10 @@ async def open_kafka_cluster(
                 ssl_context=ssl_context,
                 max_request_size=max_request_size,
                 stats=stats,
+                connections_max_idle_ms=connections_max_idle_ms,
+                tls_handshake_timeout_ms=tls_handshake_timeout_ms,
+                max_partitions_per_request=max_partitions_per_request,
+                memory=kafka.memory,
             )
             kafka.addresses[handle.broker_id] = (host, bound)
         try:
