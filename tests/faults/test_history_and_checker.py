@@ -113,3 +113,33 @@ def test_at_one_simulated_instant_the_history_order_decides_what_was_sequential(
 
     assert check(two_sends(sequential=True), replicas(["b", "a"]), leader=1).reordered == (("a", "b"),)
     assert check(two_sends(sequential=False), replicas(["b", "a"]), leader=1).valid
+
+
+def send(history: History, value: str, acks: str, t: float, type: str, offset: int) -> None:
+    op = history.invoke("p", "send", {"partition": 0, "value": value, "acks": acks}, t)
+    history.complete(op, type, {"offset": offset}, t + 0.5)  # type: ignore[arg-type]
+
+
+@pytest.mark.req("HAR-15")
+def test_a_lost_acks_0_send_is_no_violation_but_acks_1_and_all_losses_still_are() -> None:
+    history = History()
+    send(history, "kept", "all", 0, "ok", 0)
+    send(history, "zero-ok", "0", 1, "ok", -1)  # a client that reports success, with Kafka's offset -1
+    send(history, "zero-info", "0", 2, "info", -1)  # as RecordingProducer records a SENT
+    clean = check(history, replicas(["kept"]), leader=1)
+    assert clean.valid and clean.acknowledged == 1 and clean.survived == 1 and clean.unacknowledged == 2
+    send(history, "one", "1", 3, "ok", 1)
+    send(history, "all", "all", 4, "ok", 2)
+    report = check(history, replicas(["kept"]), leader=1)
+    assert not report.valid and report.acknowledged == 3 and report.unacknowledged == 2
+    assert [lost.value for lost in report.violations] == ["one", "all"]
+
+
+@pytest.mark.req("HAR-15")
+def test_a_consumer_read_of_an_acks_0_record_that_vanished_is_still_a_violation() -> None:
+    history = History()
+    send(history, "zero", "0", 0, "info", -1)
+    op = history.invoke("consumer", "poll", {}, 1.0)
+    history.complete(op, "ok", {"records": [[0, 0, "zero"]]}, 1.5)  # it was committed, then lost
+    report = check(history, replicas(["other"]), leader=1)
+    assert not report.valid and report.vanished_reads == ((0, "zero"),) and not report.lost
