@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from faults.checker import ReplicaState, check
+from faults.checker import Lost, ReplicaState, check
 from faults.history import History
 from reflog.errors import ReflogUsageError
 from tests.cluster.test_scenario_s1 import replay_s1
@@ -143,3 +143,63 @@ def test_a_consumer_read_of_an_acks_0_record_that_vanished_is_still_a_violation(
     history.complete(op, "ok", {"records": [[0, 0, "zero"]]}, 1.5)  # it was committed, then lost
     report = check(history, replicas(["other"]), leader=1)
     assert not report.valid and report.vanished_reads == ((0, "zero"),) and not report.lost
+
+
+# ---- direct rule tests from mutation testing (tests/MUTATION.md) ---------------------------------
+
+
+@pytest.mark.req("HAR-2")
+def test_the_checker_judges_only_the_partition_it_is_asked_about() -> None:
+    history = History()
+    op = history.invoke("p", "send", {"value": "no-partition-key"}, 0)  # an old history: partition 0
+    history.complete(op, "ok", {"offset": 0}, 1)
+    op = history.invoke("p", "send", {"partition": 1, "value": "on-1"}, 2)
+    history.complete(op, "ok", {"offset": 0}, 3)
+    assert check(history, replicas(["no-partition-key"]), leader=1).acknowledged == 1
+    on_1 = check(history, replicas(["on-1"]), leader=1, partition=1)
+    assert on_1.valid and on_1.acknowledged == 1
+
+
+@pytest.mark.req("HAR-2")
+def test_a_lost_record_reports_its_offset_and_why() -> None:
+    report = check(history_of([("p", "a", 0, 1, 0), ("p", "b", 1, 2, 1)]), replicas(["a"]), leader=1)
+    assert report.lost == (Lost("b", 1, False, "no fault in this run excuses it"),)
+    assert report.acknowledged == 2 and report.survived == 1
+
+
+@pytest.mark.req("HAR-2")
+def test_sequential_sends_of_different_producers_are_never_a_reordering() -> None:
+    history = history_of([("p1", "a", 0, 1, 1), ("p2", "b", 2, 3, 0)])
+    assert check(history, replicas(["b", "a"]), leader=1).valid
+
+
+@pytest.mark.req("HAR-2")
+def test_a_send_invoked_at_the_same_instant_before_the_other_completed_is_concurrent() -> None:
+    history = History()
+    a = history.invoke("p1", "send", {"partition": 0, "value": "a"}, 5.0)
+    b = history.invoke("p1", "send", {"partition": 0, "value": "b"}, 5.0)
+    history.complete(a, "ok", {"offset": 1}, 5.0)
+    history.complete(b, "ok", {"offset": 0}, 5.0)
+    assert check(history, replicas(["b", "a"]), leader=1).valid
+
+
+@pytest.mark.req("HAR-2")
+def test_a_retry_deduplicated_to_the_same_offset_is_no_reordering() -> None:
+    history = history_of([("p1", "a", 0, 1, 0), ("p1", "a", 2, 3, 0)])  # the broker's first offset
+    assert check(history, replicas(["a"]), leader=1).valid
+
+
+@pytest.mark.req("HAR-2")
+def test_only_polls_that_completed_ok_count_as_reads() -> None:
+    history = History()
+    failed = history.invoke("consumer", "poll", {}, 0)
+    history.complete(failed, "info", {"records": [[0, 0, "never-returned"]]}, 1)
+    empty = history.invoke("consumer", "poll", {}, 2)
+    history.complete(empty, "ok", {}, 3)  # no "records" key: nothing was read
+    assert check(history, replicas(["x"]), leader=1).valid
+
+
+@pytest.mark.req("HAR-2")
+def test_a_replica_whose_log_stops_short_below_both_high_watermarks_diverges_where_it_stops() -> None:
+    short = {1: ReplicaState([(0, "a"), (1, "b")], 2), 2: ReplicaState([(0, "a")], 2)}
+    assert check(history_of([]), short, leader=1).divergent == ((1, 2, 1),)
