@@ -25,7 +25,8 @@ case $group in
     replication)
         mutate="reflog/replication/partition.py reflog/replication/producer_state.py
                 reflog/replication/controller.py reflog/replication/_controller_change.py"
-        tests="tests/replication/test_partition.py tests/replication/test_controller.py" ;;
+        tests="tests/replication/test_partition.py tests/replication/test_controller.py
+               tests/replication/test_partition_rules.py tests/replication/test_controller_rules.py" ;;
     log)
         mutate="reflog/log/log.py reflog/log/segment.py reflog/log/index.py"
         tests="tests/log/test_log_basics.py tests/log/test_truncate_and_epochs.py tests/log/test_storage_faults.py" ;;
