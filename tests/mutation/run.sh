@@ -3,7 +3,7 @@
 #
 #   tests/mutation/run.sh GROUP [MUTANT_GLOB...]
 #
-# GROUP is one of: checker, replication, log, groups, apis. Each group mutates only its rule
+# GROUP is one of: checker, replication, log, groups, groups-interop, apis. Each group mutates only its rule
 # modules and runs only the fast unit tests that target them. The run happens in a scratch copy
 # of the work tree (/tmp/reflog-mutation/GROUP, or $MUTATION_DIR/GROUP) so mutmut's mutants/
 # directory never lands in the work tree; its setup.cfg [mutmut] section is written here.
@@ -29,13 +29,17 @@ case $group in
                tests/replication/test_partition_rules.py tests/replication/test_controller_rules.py" ;;
     log)
         mutate="reflog/log/log.py reflog/log/segment.py reflog/log/index.py"
-        tests="tests/log/test_log_basics.py tests/log/test_truncate_and_epochs.py tests/log/test_storage_faults.py" ;;
+        tests="tests/log/test_log_basics.py tests/log/test_truncate_and_epochs.py tests/log/test_storage_faults.py
+               tests/log/test_index_rules.py tests/log/test_retention_rules.py" ;;
     groups)
         mutate="reflog/kafka/groups.py"
         tests="tests/kafka/test_group_rules.py" ;;
-    apis)
+    groups-interop)  # the real-client tests, the only ones that reached groups.py before test_group_rules.py
+        mutate="reflog/kafka/groups.py"
+        tests="tests/kafka/test_interop.py" ;;
+    apis)  # real sockets: sample, e.g. run.sh apis 'reflog.kafka.apis.*_fetch__mutmut_*0'
         mutate="reflog/kafka/apis.py"
-        tests="tests/kafka/test_fetch_and_offsets.py" ;;
+        tests="tests/kafka/test_protocol.py tests/kafka/test_transfer_paths.py tests/kafka/test_interop.py" ;;
     *)
         echo "unknown group $group" >&2
         exit 2 ;;
