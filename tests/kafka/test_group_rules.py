@@ -4,6 +4,7 @@ each rule down so that breaking it alone fails a test (tests/MUTATION.md)."""
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 
 import pytest
@@ -347,3 +348,160 @@ async def test_a_member_commit_needs_the_current_member_and_generation_and_no_re
     await trio.sleep(0.01)
     assert coordinator.commit(GROUP, 1, b.member_id, [("t", 0, 9, "")]) is Errors.REBALANCE_IN_PROGRESS
     assert coordinator.fetch_offsets(GROUP) == {("t", 0): (3, "")}
+
+
+# ---- rules pinned down by mutation testing --------------------------------------------------------
+
+
+@pytest.mark.req("PRO-10")
+async def test_a_joined_member_is_recorded_with_its_settings_in_seconds(
+    coordinator: GroupCoordinator, autojump_clock: trio.testing.MockClock
+) -> None:
+    result = await join(coordinator, client_id="app", protocols=[("range", b"m")])
+    member = coordinator.groups[GROUP].members[result.member_id]
+    assert (member.member_id, member.client_id, member.protocol_type) == (result.member_id, "app", "consumer")
+    assert (member.session_timeout, member.rebalance_timeout) == (SESSION_MS / 1000, REBALANCE_MS / 1000)
+    assert member.protocols == [("range", b"m")]
+    assert 0 <= trio.current_time() - member.last_heartbeat < 3.2  # joined at the start of the delay
+
+
+@pytest.mark.req("PRO-10")
+async def test_a_member_without_client_id_is_named_member_counting_from_one(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    first = await join(GroupCoordinator(), client_id="", require_known_member_id=True)
+    assert first.error is Errors.MEMBER_ID_REQUIRED and first.member_id == "member-1"
+
+
+@pytest.mark.req("PRO-11")
+async def test_a_member_id_handed_out_but_never_used_expires_with_the_session(
+    coordinator: GroupCoordinator, autojump_clock: trio.testing.MockClock
+) -> None:
+    pending = await join(coordinator, require_known_member_id=True)
+    assert pending.member_id in coordinator.groups[GROUP].members
+    await trio.sleep(SESSION_MS / 1000 + 0.5)
+    assert pending.member_id not in coordinator.groups[GROUP].members
+
+
+@pytest.mark.req("PRO-10", "PRO-11")
+async def test_a_member_that_leaves_while_waiting_in_join_is_told_unknown_and_the_group_empties(
+    coordinator: GroupCoordinator, nursery: trio.Nursery, autojump_clock: trio.testing.MockClock
+) -> None:
+    (a, _b) = await stable_group(coordinator, nursery, 2)
+    results: list[JoinResult] = []
+
+    async def rejoin() -> None:
+        results.append(await join(coordinator, a.member_id))
+
+    async with trio.open_nursery() as waiting:
+        waiting.start_soon(rejoin)  # waits for b to rejoin
+        await trio.sleep(0.5)
+        assert coordinator.leave(GROUP, [a.member_id]) is Errors.NONE
+    assert results == [JoinResult(Errors.UNKNOWN_MEMBER_ID, member_id=a.member_id)]
+    group = coordinator.groups[GROUP]
+    assert (group.state, group.protocol_name, group.leader_id, group.members) == (
+        GroupState.EMPTY,
+        "",
+        "",
+        {},
+    )
+
+
+@pytest.mark.req("PRO-10")
+async def test_the_initial_rebalance_delay_ends_exactly_at_its_deadline(
+    nursery: trio.Nursery, autojump_clock: trio.testing.MockClock
+) -> None:
+    coordinator = GroupCoordinator()  # no ticker: this test ticks by hand
+    results: list[JoinResult] = []
+    start = trio.current_time()
+
+    async def joining() -> None:
+        results.append(await join(coordinator))
+
+    nursery.start_soon(joining)
+    await trio.sleep_until(start + 2.999)
+    coordinator.tick()
+    await trio.sleep(0)
+    assert results == []
+    await trio.sleep_until(start + 3.0)
+    coordinator.tick()
+    await trio.sleep(0.001)
+    assert [r.error for r in results] == [Errors.NONE]
+
+
+@pytest.mark.req("PRO-10")
+async def test_the_rebalance_timeout_ends_exactly_at_its_deadline(
+    nursery: trio.Nursery, autojump_clock: trio.testing.MockClock
+) -> None:
+    coordinator = GroupCoordinator()
+    nursery.start_soon(ticking, coordinator)
+    (a, _b) = await stable_group(coordinator, nursery, 2)
+    nursery.cancel_scope.cancel()  # stop the ticker; tick by hand from here
+    results: list[JoinResult] = []
+
+    async def rejoin() -> None:
+        results.append(await join(coordinator, a.member_id))
+
+    async with trio.open_nursery() as waiting:
+        start = trio.current_time()
+        waiting.start_soon(rejoin)
+        await trio.sleep_until(start + REBALANCE_MS / 1000)
+        coordinator.tick()  # exactly at the deadline: the laggard is removed
+    assert [r.generation_id for r in results] == [2]
+
+
+@pytest.mark.req("PRO-10")
+async def test_a_follower_waiting_in_sync_learns_of_a_new_rebalance(
+    coordinator: GroupCoordinator, autojump_clock: trio.testing.MockClock
+) -> None:
+    results: list[JoinResult] = []
+
+    async def one(i: int) -> None:
+        results.append(await join(coordinator, client_id=f"c{i}"))
+
+    async with trio.open_nursery() as nursery:
+        for i in range(2):
+            nursery.start_soon(one, i)
+            await trio.sleep(0.01)
+    follower = next(r for r in results if r.member_id != r.leader_id)
+    got: list[tuple[Errors, bytes]] = []
+
+    async def follower_sync() -> None:
+        got.append(await coordinator.sync(GROUP, 1, follower.member_id, []))
+
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(follower_sync)
+        await trio.sleep(0.5)
+        nursery.start_soon(functools.partial(join, coordinator, client_id="late"))  # a rebalance starts
+        await trio.sleep(0.5)
+        assert got == [(Errors.REBALANCE_IN_PROGRESS, b"")]
+        nursery.cancel_scope.cancel()
+
+
+@pytest.mark.req("PRO-12")
+async def test_a_commit_with_generation_zero_is_a_member_commit(
+    coordinator: GroupCoordinator, autojump_clock: trio.testing.MockClock
+) -> None:
+    assert coordinator.commit(GROUP, 0, "", [("t", 0, 1, "")]) is Errors.UNKNOWN_MEMBER_ID
+    assert coordinator.fetch_offsets(GROUP) == {}
+
+
+@pytest.mark.req("PRO-11")
+async def test_during_a_rebalance_only_members_that_have_not_rejoined_can_expire(
+    coordinator: GroupCoordinator, nursery: trio.Nursery, autojump_clock: trio.testing.MockClock
+) -> None:
+    (a, _b) = await stable_group(coordinator, nursery, 2)
+    start = trio.current_time()
+    result = await coordinator.join(
+        GROUP,
+        a.member_id,
+        client_id="c0",
+        session_timeout_ms=SESSION_MS,
+        rebalance_timeout_ms=4 * SESSION_MS,  # longer than the session: b's session ends first
+        protocol_type="consumer",
+        protocols=[("range", b"meta")],
+        require_known_member_id=False,
+    )
+    assert result.error is Errors.NONE and result.generation_id == 2  # a, waiting, did not expire
+    assert trio.current_time() - start < 2 * SESSION_MS / 1000  # b expired: no rebalance timeout
+    assert list(coordinator.groups[GROUP].members) == [a.member_id]

@@ -7,7 +7,9 @@ from __future__ import annotations
 import pytest
 
 from reflog.errors import ReflogUsageError
+from reflog.replication._controller_change import build_partition_change
 from reflog.replication.controller import (
+    NO_LEADER,
     BrokerControlledShutdown,
     BrokerFenced,
     BrokerRegistered,
@@ -305,3 +307,41 @@ def test_an_election_goes_on_after_a_partition_with_no_candidate() -> None:
     outcomes = c.elect_leaders("preferred", [TP, p1], now=11.0)
     assert [(o.topic_partition, o.outcome) for o in outcomes] == [(TP, "not_available"), (p1, "not_needed")]
     assert outcomes[0].partition == state(c)
+
+
+# ---- the preferred election's candidate order (build_partition_change) ---------------------------
+
+
+def preferred(leader: int, isr: tuple[int, ...], acceptable: set[int]) -> tuple[int, str | None]:
+    partition = PartitionMetadata(TP, (1, 2, 3), isr, leader, 4, 7)
+    change = build_partition_change(
+        partition,
+        target_isr=isr,
+        is_acceptable_leader=lambda b: b in acceptable,
+        min_isr=1,
+        elr_enabled=False,
+        election="preferred",
+    )
+    return (leader, None) if change is None else (change.after.leader, change.election)
+
+
+@pytest.mark.req("CTL-19")
+def test_a_preferred_election_takes_the_preferred_replica_when_valid() -> None:
+    assert preferred(3, (1, 2, 3), {1, 2, 3}) == (1, "clean")
+
+
+@pytest.mark.req("CTL-19")
+def test_a_preferred_election_keeps_a_valid_leader_when_the_preferred_is_not_valid() -> None:
+    assert preferred(3, (2, 3), {2, 3}) == (3, None)  # 2 comes first in order, yet 3 stays
+
+
+@pytest.mark.req("CTL-19")
+def test_a_preferred_election_replaces_an_invalid_leader_by_the_next_valid_replica() -> None:
+    assert preferred(3, (2, 3), {2}) == (2, "clean")  # 3 is not acceptable, 1 not in the ISR
+    assert preferred(2, (3,), {3}) == (3, "clean")  # the last replica, after the preferred and 2
+    assert preferred(NO_LEADER, (2,), {2}) == (2, "clean")
+
+
+@pytest.mark.req("CTL-19")
+def test_a_preferred_election_without_any_valid_replica_elects_nobody_and_is_never_unclean() -> None:
+    assert preferred(2, (2,), set()) == (NO_LEADER, "none")

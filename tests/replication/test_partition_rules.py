@@ -86,6 +86,7 @@ def test_a_follower_learns_the_isr_and_its_leader_from_metadata() -> None:
     replicas, _, f2, _ = trio_of()
     apply(replicas, metadata(leader=1, epoch=0, isr=(1, 2), partition_epoch=1))
     assert f2.isr == (1, 2) and f2.leader_id == 1 and f2.role is Role.FOLLOWER
+    assert replicas[1].leader_id == 1
 
 
 @pytest.mark.req("REP-2")
@@ -102,7 +103,7 @@ def test_a_demoted_leader_forgets_its_leader_state() -> None:
     assert leader.isr_shrink(0) is None and leader.followers
     leader.pending_isr = (1, 2)  # an AlterPartition in flight
     apply(replicas, metadata(leader=2, epoch=1, isr=(1, 2, 3)))
-    assert leader.role is Role.FOLLOWER and leader.leader_id == 2
+    assert leader.role is Role.FOLLOWER and leader.leader_id == 2 and f2.leader_id == 2
     assert leader.pending_isr is None and leader.followers == {}
     assert leader.leader_epoch_start_offset == UNDEFINED_OFFSET
 
@@ -283,9 +284,9 @@ def test_a_new_leader_counts_isr_members_caught_up_as_of_its_election() -> None:
 def test_a_replica_outside_the_isr_at_election_has_never_caught_up_and_does_not_hold_the_hw() -> None:
     _, leader, f2, f3 = trio_of(isr=(1, 2), now=20.0)
     leader.append_records(records(b"a"), acks=1, now=20.0)
-    fetch(leader, f2, now=20.0)
-    fetch(leader, f2, now=20.0)  # 2 at 1
     fetch(leader, f3, now=30.5)  # 3 at 0, more than the lag time after time 0
+    fetch(leader, f2, now=30.5)
+    fetch(leader, f2, now=30.5)  # 2 at 1
     assert leader.high_watermark == 1
 
 
@@ -296,6 +297,8 @@ def test_a_caught_up_replica_outside_the_isr_at_offset_0_holds_the_hw_back() -> 
     leader.append_records(records(b"a"), acks=1, now=1.0)
     fetch(leader, f2, now=1.0)
     fetch(leader, f2, now=1.0)  # 2 at 1
+    assert leader.high_watermark == 0
+    leader.append_records(records(b"b"), acks=1, now=2.0)  # the append recomputes the HW at its time
     assert leader.high_watermark == 0
 
 
@@ -367,6 +370,7 @@ def test_a_proposal_names_unknown_broker_epochs_as_minus_one() -> None:
     leader.broker_epochs = {2: EPOCHS[2]}  # the leader's own epoch not (yet) known
     request = leader.isr_expansion(0)
     assert request is not None and request.broker_epoch == -1
+    assert request.new_isr == ((1, -1), (2, EPOCHS[2]))
     leader.pending_isr = None
     leader.broker_epochs = {1: EPOCHS[1]}
     request = leader.isr_expansion(0)
@@ -404,7 +408,8 @@ def test_a_follower_fetch_request_names_the_partition_its_log_start_and_last_epo
     assert request == FetchRequest(
         TP, 2, EPOCHS[2], 2, 0, current_leader_epoch=0, log_start_offset=0, max_bytes=1 << 20
     )
-    legacy = Partition(TP, 2, follower.log, PartitionConfig(legacy_truncate_to_high_watermark=True))
+    legacy_config = PartitionConfig(legacy_truncate_to_high_watermark=True)
+    legacy = Partition(TP, 2, follower.log, legacy_config, high_watermark=2)  # keeps its records
     legacy.apply_metadata(metadata(leader=1, epoch=0), 0, EPOCHS)
     legacy_request = legacy.fetch_request(EPOCHS[2])
     assert legacy_request is not None and legacy_request.last_fetched_epoch == UNDEFINED_EPOCH
@@ -508,6 +513,10 @@ def test_out_of_range_above_a_shorter_leader_log_truncates_to_its_end() -> None:
     response = FetchResponse(TP, Errors.OFFSET_OUT_OF_RANGE, 1, 2, 0)
     assert follower.handle_fetch_response(request, response) == FollowerFetchOutcome(Errors.NONE, 0, 2, 1)
     assert follower.log_end_offset == 2
+    follower, request = follower_at(3)
+    empty_leader = FetchResponse(TP, Errors.OFFSET_OUT_OF_RANGE, 0, 0, 0)
+    assert follower.handle_fetch_response(request, empty_leader).truncated_to == 0
+    assert follower.log_end_offset == 0
 
 
 @pytest.mark.req("REP-5")
@@ -521,3 +530,74 @@ def test_out_of_range_within_the_leaders_log_is_reported_and_changes_nothing() -
         outcome = follower.handle_fetch_response(request, response)
         assert outcome == FollowerFetchOutcome(Errors.OFFSET_OUT_OF_RANGE)
         assert follower.log_end_offset == 2 and follower.log.log_start_offset == 0
+
+
+def idempotent(value: bytes, sequence: int) -> bytes:
+    return build_batch(
+        [Record(key=None, value=value)], producer_id=7, producer_epoch=0, base_sequence=sequence
+    )
+
+
+@pytest.mark.req("REP-3")
+def test_each_batch_of_a_multi_batch_produce_is_remembered_at_its_own_offset() -> None:
+    _, leader, _, _ = trio_of()
+    first = leader.append_records(idempotent(b"a", 0) + idempotent(b"b", 1), acks=1, now=0)
+    assert (first.base_offset, first.last_offset) == (0, 1)
+    retry = leader.append_records(idempotent(b"b", 1), acks=1, now=0)  # a retry of the second batch
+    assert (retry.error, retry.base_offset, retry.last_offset) == (Errors.NONE, 1, 1)
+    assert leader.log_end_offset == 2
+
+
+@pytest.mark.req("REP-11")
+def test_a_recovering_leader_reports_recovered_only_with_no_change_in_flight() -> None:
+    replicas = make_replicas(MIN1)
+    md = metadata(leader=2, epoch=3, isr=(2,))
+    apply(replicas, attrs_evolve_recovering(md))
+    leader = replicas[2]
+    leader.pending_isr = (2,)
+    assert leader.recovered_request() is None
+    leader.pending_isr = None
+    request = leader.recovered_request()
+    assert request is not None and request.leader_recovery_state is LeaderRecoveryState.RECOVERED
+
+
+def attrs_evolve_recovering(md):  # type: ignore[no-untyped-def]
+    return type(md)(
+        md.topic_partition,
+        md.replicas,
+        md.isr,
+        md.leader,
+        md.leader_epoch,
+        md.partition_epoch,
+        leader_recovery_state=LeaderRecoveryState.RECOVERING,
+    )
+
+
+def idempotent_batch(values: int, sequence: int, *, epoch: int = 0) -> bytes:
+    return build_batch(
+        [Record(key=None, value=b"%d" % i) for i in range(values)],
+        producer_id=7,
+        producer_epoch=epoch,
+        base_sequence=sequence,
+    )
+
+
+@pytest.mark.req("REP-12")
+def test_a_retry_is_a_duplicate_only_when_its_whole_sequence_range_matches() -> None:
+    _, leader, _, _ = trio_of()
+    assert leader.append_records(idempotent_batch(2, 0), acks=1, now=0).error is Errors.NONE  # seq 0..1
+    retry = leader.append_records(idempotent_batch(2, 0), acks=1, now=0)
+    assert (retry.error, retry.base_offset, retry.last_offset) == (Errors.NONE, 0, 1)
+    longer = leader.append_records(idempotent_batch(3, 0), acks=1, now=0)  # same start, other end
+    assert longer.error is Errors.OUT_OF_ORDER_SEQUENCE_NUMBER
+    assert leader.append_records(idempotent_batch(1, 2), acks=1, now=0).error is Errors.NONE  # next: 2
+    assert leader.log_end_offset == 3
+
+
+@pytest.mark.req("REP-12")
+def test_a_new_producer_epoch_must_start_at_sequence_zero() -> None:
+    _, leader, _, _ = trio_of()
+    leader.append_records(idempotent_batch(1, 0), acks=1, now=0)
+    late = leader.append_records(idempotent_batch(1, 5, epoch=1), acks=1, now=0)
+    assert late.error is Errors.OUT_OF_ORDER_SEQUENCE_NUMBER
+    assert leader.append_records(idempotent_batch(1, 0, epoch=1), acks=1, now=0).error is Errors.NONE
