@@ -418,15 +418,17 @@ async def test_the_initial_rebalance_delay_ends_exactly_at_its_deadline(
     async def joining() -> None:
         results.append(await join(coordinator))
 
-    nursery.start_soon(joining)
-    await trio.sleep_until(start + 2.999)
-    coordinator.tick()
-    await trio.sleep(0)
-    assert results == []
-    await trio.sleep_until(start + 3.0)
-    coordinator.tick()
-    await trio.sleep(0.001)
-    assert [r.error for r in results] == [Errors.NONE]
+    async with trio.open_nursery() as waiting:
+        waiting.start_soon(joining)
+        await trio.sleep_until(start + 2.999)
+        coordinator.tick()
+        await trio.sleep(0)
+        assert results == []
+        await trio.sleep_until(start + 3.0)
+        coordinator.tick()
+        await trio.sleep(0.001)
+        assert [r.error for r in results] == [Errors.NONE]
+        waiting.cancel_scope.cancel()
 
 
 @pytest.mark.req("PRO-10")
@@ -434,20 +436,23 @@ async def test_the_rebalance_timeout_ends_exactly_at_its_deadline(
     nursery: trio.Nursery, autojump_clock: trio.testing.MockClock
 ) -> None:
     coordinator = GroupCoordinator()
-    nursery.start_soon(ticking, coordinator)
-    (a, _b) = await stable_group(coordinator, nursery, 2)
-    nursery.cancel_scope.cancel()  # stop the ticker; tick by hand from here
+    async with trio.open_nursery() as ticker:
+        ticker.start_soon(ticking, coordinator)
+        (a, _b) = await stable_group(coordinator, nursery, 2)
+        ticker.cancel_scope.cancel()  # tick by hand from here
     results: list[JoinResult] = []
 
     async def rejoin() -> None:
         results.append(await join(coordinator, a.member_id))
 
-    async with trio.open_nursery() as waiting:
-        start = trio.current_time()
-        waiting.start_soon(rejoin)
-        await trio.sleep_until(start + REBALANCE_MS / 1000)
-        coordinator.tick()  # exactly at the deadline: the laggard is removed
+    start = trio.current_time()
+    with trio.fail_after(REBALANCE_MS / 1000 + 1):  # a join still waiting fails the test, not hangs it
+        async with trio.open_nursery() as waiting:
+            waiting.start_soon(rejoin)
+            await trio.sleep_until(start + REBALANCE_MS / 1000)
+            coordinator.tick()  # exactly at the deadline: the laggard is removed
     assert [r.generation_id for r in results] == [2]
+    assert trio.current_time() == start + REBALANCE_MS / 1000
 
 
 @pytest.mark.req("PRO-10")
