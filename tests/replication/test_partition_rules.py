@@ -541,11 +541,12 @@ def idempotent(value: bytes, sequence: int) -> bytes:
 @pytest.mark.req("REP-3")
 def test_each_batch_of_a_multi_batch_produce_is_remembered_at_its_own_offset() -> None:
     _, leader, _, _ = trio_of()
+    leader.append_records(records(b"before"), acks=1, now=0)
     first = leader.append_records(idempotent(b"a", 0) + idempotent(b"b", 1), acks=1, now=0)
-    assert (first.base_offset, first.last_offset) == (0, 1)
+    assert (first.base_offset, first.last_offset) == (1, 2)
     retry = leader.append_records(idempotent(b"b", 1), acks=1, now=0)  # a retry of the second batch
-    assert (retry.error, retry.base_offset, retry.last_offset) == (Errors.NONE, 1, 1)
-    assert leader.log_end_offset == 2
+    assert (retry.error, retry.base_offset, retry.last_offset) == (Errors.NONE, 2, 2)
+    assert leader.log_end_offset == 3
 
 
 @pytest.mark.req("REP-11")
