@@ -39,7 +39,8 @@ case $group in
         tests="tests/kafka/test_interop.py" ;;
     apis)  # real sockets: sample, e.g. run.sh apis 'reflog.kafka.apis.*_fetch__mutmut_*0'
         mutate="reflog/kafka/apis.py"
-        tests="tests/kafka/test_protocol.py tests/kafka/test_transfer_paths.py tests/kafka/test_interop.py" ;;
+        tests="tests/kafka/test_protocol.py tests/kafka/test_transfer_paths.py tests/kafka/test_interop.py
+               tests/kafka/test_fetch_bounds_rules.py" ;;
     *)
         echo "unknown group $group" >&2
         exit 2 ;;
