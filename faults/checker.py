@@ -14,7 +14,10 @@ that vanished (a
 consumer saw a record the final log does not hold at that offset), replicas that diverge
 below their high watermarks, and replicas whose log holds a batch that fails its CRC check
 (corrupt bytes a recovery kept, which a fetch would refuse to serve). Indeterminate (``info``)
-and failed sends are never counted lost.
+and failed sends are never counted lost, nor is any ``acks=0`` send (Kafka acknowledges none: even
+a history that completes one as ``ok`` does not make it an acknowledged record); they are counted in
+``unacknowledged``. A record a consumer read is judged whatever its ``acks``: a read record was
+committed, and the guarantee covers committed records.
 """
 
 from __future__ import annotations
@@ -25,7 +28,7 @@ from collections.abc import Mapping, Sequence
 
 import attrs
 
-from faults.history import History, Operation
+from faults.history import History, Operation, send_acks
 
 
 @attrs.frozen
@@ -60,6 +63,8 @@ class CheckReport:
     """(replica a, replica b, first offset where they differ below both HWs)."""
     corrupt: tuple[tuple[int, int], ...] = ()
     """(replica, offset of its first batch that fails the CRC check)."""
+    unacknowledged: int = 0
+    """Completed ``acks=0`` sends: never acknowledged, so never judged lost."""
 
     @property
     def violations(self) -> tuple[Lost, ...]:
@@ -78,12 +83,17 @@ class CheckReport:
         )
 
 
-def _acknowledged_sends(history: History, partition: int) -> list[tuple[Operation, Operation]]:
+def _sends(history: History, partition: int) -> list[tuple[Operation, Operation]]:
     return [
         (invoke, done)
         for invoke, done in history.completions()
-        if done.f == "send" and done.type == "ok" and invoke.value.get("partition", 0) == partition
+        if done.f == "send" and invoke.value.get("partition", 0) == partition
     ]
+
+
+def _acknowledged(invoke: Operation, done: Operation) -> bool:
+    """Completed ``ok`` by a producer whose ``acks`` waits for the broker (1 or all, never 0)."""
+    return done.type == "ok" and send_acks(invoke) != "0"
 
 
 def check(
@@ -96,7 +106,8 @@ def check(
 ) -> CheckReport:
     """Check one partition; see the module docstring. ``leader`` must be a key of ``replicas``."""
     final = dict(replicas[leader].records)
-    acked = _acknowledged_sends(history, partition)
+    sends = _sends(history, partition)
+    acked = [(invoke, done) for invoke, done in sends if _acknowledged(invoke, done)]
     lost: list[Lost] = []
     for invoke, done in acked:
         value, offset = str(invoke.value["value"]), int(done.value["offset"])
@@ -110,8 +121,8 @@ def check(
     for invoke, done in acked:
         by_process.setdefault(invoke.process, []).append((invoke, done))
     position = {id(event): n for n, event in enumerate(history.events)}  # history order, not time
-    for sends in by_process.values():
-        for (i1, d1), (i2, d2) in itertools.pairwise(sends):
+    for process_sends in by_process.values():
+        for (i1, d1), (i2, d2) in itertools.pairwise(process_sends):
             # d1 completed before i2 was invoked (earlier in the history, even at the same simulated
             # instant): the later send must land at a higher offset.
             # A lost record's offset may be reused after a truncation; its loss is reported above.
@@ -154,4 +165,5 @@ def check(
             for broker, state in sorted(replicas.items())
             if state.corrupt_at is not None
         ),
+        unacknowledged=sum(1 for invoke, _ in sends if send_acks(invoke) == "0"),
     )

@@ -4,7 +4,10 @@ specs/replication.md states them once; both state machines (the sans-IO one over
 replication core and the end-to-end one over the trio cluster) check them through this module.
 
 * A record is **committed** once a leader's high watermark has passed it. At that moment the
-  replicas that hold it are its **holders**.
+  replicas that hold it are its **holders**. The premise is per committed record, whatever the
+  ``acks`` its producer used: an ``acks=0`` or ``acks=1`` record that was committed is protected
+  too; what ``acks`` changes is only whether a record was *acknowledged* before it was committed
+  (:mod:`faults.checker` judges acknowledged sends, never ``acks=0`` ones).
 * **Premise** (REP-27): a committed record is *protected* while at least one of its holders still
   holds it through every fault counted against it: a holder that is killed or shut down cleanly
   stays a holder; a holder that loses power stays one only for records below what its storage

@@ -2,9 +2,11 @@
 
 As in Jepsen, an operation is recorded twice: when a client *invokes* it, and when it completes
 as ``ok`` (it happened), ``fail`` (it definitely did not happen) or ``info`` (indeterminate: it
-may or may not have happened). Faults are recorded as they are injected. Times are simulated
-seconds (trio's clock). A history saves to JSON lines and loads back unchanged, so the same seed
-gives a byte-identical file.
+may or may not have happened). A ``send`` records the producer's ``acks`` ("0", "1" or "all") when
+invoked: an ``acks=0`` send is never acknowledged (Kafka returns no offset), so it completes as
+``info`` at best and no checker counts it as acknowledged. Faults are recorded as they are
+injected. Times are simulated seconds (trio's clock). A history saves to JSON lines and loads back
+unchanged, so the same seed gives a byte-identical file.
 """
 
 from __future__ import annotations
@@ -32,6 +34,23 @@ class Operation:
     """What the operation does: ``"send"`` or ``"poll"``."""
     value: dict[str, Any]
     time: float
+
+
+#: The ``acks`` values a send records, in Kafka's spelling.
+Acks = Literal["0", "1", "all"]
+
+
+def acks_name(acks: int) -> Acks:
+    """Kafka's spelling of a producer's ``acks`` setting (-1 is ``"all"``); raises for anything else."""
+    names: dict[int, Acks] = {0: "0", 1: "1", -1: "all"}
+    if acks not in names:
+        raise ReflogUsageError(f"acks must be 0, 1 or -1 (all), got {acks!r}")
+    return names[acks]
+
+
+def send_acks(invocation: Operation) -> str:
+    """The ``acks`` a ``send`` invocation recorded; ``"all"`` for a history that predates the field."""
+    return str(invocation.value.get("acks", "all"))
 
 
 @attrs.frozen

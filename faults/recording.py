@@ -2,7 +2,9 @@
 
 :class:`RecordingProducer` and :class:`RecordingConsumer` wrap reflog's clients: each ``send`` or
 ``poll`` is recorded as invoked, then completed as ``ok``, ``fail`` (definite) or ``info``
-(indeterminate), with trio's (simulated) time. Values are text (UTF-8) so histories stay readable.
+(indeterminate), with trio's (simulated) time. A send records its producer's ``acks``; an
+``acks=0`` send that went out (``SENT``) completes as ``info``: it may or may not be in the log.
+Values are text (UTF-8) so histories stay readable.
 :func:`final_state` reads every replica's log and HW of one partition for the checker.
 """
 
@@ -11,7 +13,7 @@ from __future__ import annotations
 import trio
 
 from faults.checker import ReplicaState
-from faults.history import History, OpType
+from faults.history import History, OpType, acks_name
 from reflog.client import Consumer, ConsumerRecord, Producer, SendResult, SendStatus
 from reflog.cluster import Cluster
 from reflog.errors import CorruptRecordError
@@ -20,6 +22,7 @@ from reflog.replication.messages import TopicPartition
 
 _OUTCOME: dict[SendStatus, OpType] = {
     SendStatus.OK: "ok",
+    SendStatus.SENT: "info",  # acks=0: written to the network, never acknowledged
     SendStatus.FAILED: "fail",
     SendStatus.INDETERMINATE: "info",
 }
@@ -37,7 +40,12 @@ class RecordingProducer:
         op = self.history.invoke(
             self.process,
             "send",
-            {"topic": topic, "partition": partition, "value": value},
+            {
+                "topic": topic,
+                "partition": partition,
+                "value": value,
+                "acks": acks_name(self.producer.config.acks),
+            },
             trio.current_time(),
         )
         result = await self.producer.send(topic, value.encode(), partition=partition)

@@ -55,6 +55,19 @@ class Peers:
                 self._clients.pop(dst, None)
             raise
 
+    async def send(self, dst: str, request: object) -> None:
+        """Send ``request`` to ``dst`` without waiting for a response; returns once it is written.
+
+        Raises :class:`NetError` (refused, broken); the failed connection is dropped.
+        """
+        client = await self._client(dst)
+        try:
+            await client.send(request)
+        except NetError:
+            if client.closed:
+                self._clients.pop(dst, None)
+            raise
+
     async def aclose(self) -> None:
         for client in self._clients.values():
             await client.aclose()

@@ -1,16 +1,24 @@
 """A producer: batching (``batch.size``, ``linger.ms``), compression, ``acks``, retries, idempotence.
 
-Every :meth:`Producer.send` resolves to one of three outcomes, which is what a test oracle needs:
+Every :meth:`Producer.send` resolves to one of four outcomes, which is what a test oracle needs:
 
-* ``OK``: the broker acknowledged the record at the configured ``acks`` (with its offset);
+* ``OK``: the broker acknowledged the record at ``acks`` 1 or all (with its offset);
+* ``SENT``: with ``acks=0`` the request was written to the leader's connection and no response is
+  awaited, as in Kafka: the record is *not acknowledged*, its offset is unknown (-1), and it may
+  be lost without any error;
 * ``FAILED`` (definite): no attempt can have written it (``NOT_ENOUGH_REPLICAS`` before the
   append, a refused batch, or no attempt reached a leader);
 * ``INDETERMINATE``: some attempt may have written it (a timeout or broken connection after a
   request was sent, ``NOT_ENOUGH_REPLICAS_AFTER_APPEND``, ...) and no later attempt succeeded.
 
-With ``enable.idempotence`` (the default, as in Kafka 3.0+) each partition's batches carry the
-producer id, epoch and sequence numbers; a retried batch keeps its sequence, so the broker
-writes it at most once. One batch per partition is in flight at a time, which keeps order.
+With ``acks=0`` a batch is sent once: the producer waits (up to ``delivery.timeout.ms``) for a
+leader it can connect to, then writes the request and moves on; a connection that breaks during
+the write makes the send ``INDETERMINATE``; a batch never written is ``FAILED``.
+
+With ``enable.idempotence`` (the default, as in Kafka 3.0+, but off with ``acks=0`` as Kafka turns
+it off when ``acks`` conflicts) each partition's batches carry the producer id, epoch and sequence
+numbers; a retried batch keeps its sequence, so the broker writes it at most once. One batch per
+partition is in flight at a time (with ``acks=0`` one is written at a time), which keeps order.
 """
 
 from __future__ import annotations
@@ -61,6 +69,8 @@ _NOT_APPENDED = frozenset(
 
 class SendStatus(enum.Enum):
     OK = "ok"
+    SENT = "sent"
+    """``acks=0``: written to the network, not acknowledged (no offset)."""
     FAILED = "failed"
     INDETERMINATE = "indeterminate"
 
@@ -170,8 +180,8 @@ class Producer:
         return pending.result
 
     async def _producer_identity(self) -> tuple[int, int]:
-        if not self.config.enable_idempotence:
-            return -1, -1
+        if not self.config.enable_idempotence or self.config.acks == 0:
+            return -1, -1  # acks=0 never learns of a refused batch, so Kafka turns idempotence off
         while self._producer_id < 0:
             try:
                 response = await self._peers.call(CONTROLLER_NODE, InitProducerIdRequest(), timeout=5.0)
@@ -230,6 +240,8 @@ class Producer:
 
     async def _deliver(self, tp: TopicPartition, records: bytes) -> SendResult:
         """Send one batch with retries until success, a definite failure, or the delivery timeout."""
+        if self.config.acks == 0:
+            return await self._send_unacknowledged(tp, records)
         deadline = trio.current_time() + self.config.delivery_timeout_ms / 1000
         maybe_written = False
         last_error: Errors | None = None
@@ -266,3 +278,25 @@ class Producer:
             await trio.sleep(self.config.retry_backoff_ms / 1000)
         status = SendStatus.INDETERMINATE if maybe_written else SendStatus.FAILED
         return SendResult(status, tp, -1, last_error)
+
+    async def _send_unacknowledged(self, tp: TopicPartition, records: bytes) -> SendResult:
+        """``acks=0``: write the batch to the leader once and await no response (Kafka's offset -1).
+
+        ``SENT`` once written; ``FAILED`` when no leader could be reached before the delivery
+        timeout (nothing was written); ``INDETERMINATE`` when the connection broke during the write.
+        """
+        deadline = trio.current_time() + self.config.delivery_timeout_ms / 1000
+        while trio.current_time() < deadline:
+            leader = await self._leaders.leader(tp)
+            if leader >= 0:
+                request = ProduceRequest(tp, records, 0, self.config.request_timeout_ms)
+                try:
+                    await self._peers.send(node_name(leader), request)
+                    return SendResult(SendStatus.SENT, tp)
+                except ConnectRefusedError:
+                    pass  # nothing was written: wait for a leader again
+                except NetError:  # broken during the write: some bytes may have gone out
+                    return SendResult(SendStatus.INDETERMINATE, tp, -1, Errors.REQUEST_TIMED_OUT)
+            await trio.sleep(self.config.retry_backoff_ms / 1000)
+            await self._leaders.refresh()
+        return SendResult(SendStatus.FAILED, tp, -1, Errors.REQUEST_TIMED_OUT)

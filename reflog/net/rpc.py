@@ -348,6 +348,26 @@ class RpcClient:
         finally:
             self._pending.pop(correlation_id, None)
 
+    async def send(self, request: object) -> None:
+        """Send ``request`` without waiting for a response (Kafka's ``acks=0`` produce).
+
+        Returns once the frame is written to the stream. A response the server sends anyway is
+        discarded and counted in :attr:`ignored_responses`. Raises :class:`RpcConnectionError`
+        when the connection has failed or breaks during the write, and
+        :class:`~reflog.errors.ReflogUsageError` for a request the codec cannot encode.
+        """
+        if self._failure is not None:
+            await trio.lowlevel.checkpoint()
+            raise self._failure_error()
+        try:
+            body = self._codec.encode(request)
+        except Exception as exc:
+            raise ReflogUsageError(f"the request cannot be encoded: {type(exc).__name__}: {exc}") from exc
+        frame = encode_frame(
+            encode_message(self._next_id(), KIND_REQUEST, body), max_frame_size=self._max_frame_size
+        )
+        await self._send(frame)
+
     async def aclose(self) -> None:
         """Fail every pending call with :class:`RpcConnectionError` and close the stream (idempotent)."""
         self._fail(RpcConnectionError, "the RPC client was closed", None)

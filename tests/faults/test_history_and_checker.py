@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from faults.checker import ReplicaState, check
+from faults.checker import Lost, ReplicaState, check
 from faults.history import History
 from reflog.errors import ReflogUsageError
 from tests.cluster.test_scenario_s1 import replay_s1
@@ -113,3 +113,93 @@ def test_at_one_simulated_instant_the_history_order_decides_what_was_sequential(
 
     assert check(two_sends(sequential=True), replicas(["b", "a"]), leader=1).reordered == (("a", "b"),)
     assert check(two_sends(sequential=False), replicas(["b", "a"]), leader=1).valid
+
+
+def send(history: History, value: str, acks: str, t: float, type: str, offset: int) -> None:
+    op = history.invoke("p", "send", {"partition": 0, "value": value, "acks": acks}, t)
+    history.complete(op, type, {"offset": offset}, t + 0.5)  # type: ignore[arg-type]
+
+
+@pytest.mark.req("HAR-15")
+def test_a_lost_acks_0_send_is_no_violation_but_acks_1_and_all_losses_still_are() -> None:
+    history = History()
+    send(history, "kept", "all", 0, "ok", 0)
+    send(history, "zero-ok", "0", 1, "ok", -1)  # a client that reports success, with Kafka's offset -1
+    send(history, "zero-info", "0", 2, "info", -1)  # as RecordingProducer records a SENT
+    clean = check(history, replicas(["kept"]), leader=1)
+    assert clean.valid and clean.acknowledged == 1 and clean.survived == 1 and clean.unacknowledged == 2
+    send(history, "one", "1", 3, "ok", 1)
+    send(history, "all", "all", 4, "ok", 2)
+    report = check(history, replicas(["kept"]), leader=1)
+    assert not report.valid and report.acknowledged == 3 and report.unacknowledged == 2
+    assert [lost.value for lost in report.violations] == ["one", "all"]
+
+
+@pytest.mark.req("HAR-15")
+def test_a_consumer_read_of_an_acks_0_record_that_vanished_is_still_a_violation() -> None:
+    history = History()
+    send(history, "zero", "0", 0, "info", -1)
+    op = history.invoke("consumer", "poll", {}, 1.0)
+    history.complete(op, "ok", {"records": [[0, 0, "zero"]]}, 1.5)  # it was committed, then lost
+    report = check(history, replicas(["other"]), leader=1)
+    assert not report.valid and report.vanished_reads == ((0, "zero"),) and not report.lost
+
+
+# ---- direct rule tests from mutation testing (tests/MUTATION.md) ---------------------------------
+
+
+@pytest.mark.req("HAR-2")
+def test_the_checker_judges_only_the_partition_it_is_asked_about() -> None:
+    history = History()
+    op = history.invoke("p", "send", {"value": "no-partition-key"}, 0)  # an old history: partition 0
+    history.complete(op, "ok", {"offset": 0}, 1)
+    op = history.invoke("p", "send", {"partition": 1, "value": "on-1"}, 2)
+    history.complete(op, "ok", {"offset": 0}, 3)
+    assert check(history, replicas(["no-partition-key"]), leader=1).acknowledged == 1
+    on_1 = check(history, replicas(["on-1"]), leader=1, partition=1)
+    assert on_1.valid and on_1.acknowledged == 1
+
+
+@pytest.mark.req("HAR-2")
+def test_a_lost_record_reports_its_offset_and_why() -> None:
+    report = check(history_of([("p", "a", 0, 1, 0), ("p", "b", 1, 2, 1)]), replicas(["a"]), leader=1)
+    assert report.lost == (Lost("b", 1, False, "no fault in this run excuses it"),)
+    assert report.acknowledged == 2 and report.survived == 1
+
+
+@pytest.mark.req("HAR-2")
+def test_sequential_sends_of_different_producers_are_never_a_reordering() -> None:
+    history = history_of([("p1", "a", 0, 1, 1), ("p2", "b", 2, 3, 0)])
+    assert check(history, replicas(["b", "a"]), leader=1).valid
+
+
+@pytest.mark.req("HAR-2")
+def test_a_send_invoked_at_the_same_instant_before_the_other_completed_is_concurrent() -> None:
+    history = History()
+    a = history.invoke("p1", "send", {"partition": 0, "value": "a"}, 5.0)
+    b = history.invoke("p1", "send", {"partition": 0, "value": "b"}, 5.0)
+    history.complete(a, "ok", {"offset": 1}, 5.0)
+    history.complete(b, "ok", {"offset": 0}, 5.0)
+    assert check(history, replicas(["b", "a"]), leader=1).valid
+
+
+@pytest.mark.req("HAR-2")
+def test_a_retry_deduplicated_to_the_same_offset_is_no_reordering() -> None:
+    history = history_of([("p1", "a", 0, 1, 0), ("p1", "a", 2, 3, 0)])  # the broker's first offset
+    assert check(history, replicas(["a"]), leader=1).valid
+
+
+@pytest.mark.req("HAR-2")
+def test_only_polls_that_completed_ok_count_as_reads() -> None:
+    history = History()
+    failed = history.invoke("consumer", "poll", {}, 0)
+    history.complete(failed, "info", {"records": [[0, 0, "never-returned"]]}, 1)
+    empty = history.invoke("consumer", "poll", {}, 2)
+    history.complete(empty, "ok", {}, 3)  # no "records" key: nothing was read
+    assert check(history, replicas(["x"]), leader=1).valid
+
+
+@pytest.mark.req("HAR-2")
+def test_a_replica_whose_log_stops_short_below_both_high_watermarks_diverges_where_it_stops() -> None:
+    short = {1: ReplicaState([(0, "a"), (1, "b")], 2), 2: ReplicaState([(0, "a")], 2)}
+    assert check(history_of([]), short, leader=1).divergent == ((1, 2, 1),)
