@@ -186,8 +186,9 @@ class Partition:
         """Take the controller's view of the partition: become leader or follower, or learn an ISR change.
 
         A new leader epoch (or a new role) runs the full transition; the same epoch with a
-        newer partition epoch only updates the ISR (an AlterPartition took effect). Stale
-        metadata (older epochs) is ignored.
+        newer partition epoch only updates the ISR (an AlterPartition took effect). The same
+        epochs again (every heartbeat repeats the metadata) change nothing: a pending ISR change
+        stays pending until its answer (REP-9). Stale metadata (older epochs) is ignored.
         """
         self.broker_epochs = dict(broker_epochs)
         if metadata.leader_epoch < self.leader_epoch or (
@@ -195,16 +196,19 @@ class Partition:
         ):
             return
         new_epoch = metadata.leader_epoch > self.leader_epoch
+        newer_partition_epoch = metadata.partition_epoch > self.partition_epoch
         self.replicas = metadata.replicas
         self.partition_epoch = metadata.partition_epoch
         self.leader_recovery_state = metadata.leader_recovery_state
         if metadata.leader == self.broker_id:
             if new_epoch or self.role is not Role.LEADER:
                 self._become_leader(metadata, now)
-            else:
+            elif newer_partition_epoch:  # an ISR change took effect (ours or the controller's)
                 self.isr = metadata.isr
                 self.pending_isr = None
                 self._maybe_increment_high_watermark(now)
+            # The same epochs again are no news: an AlterPartition in flight stays pending, its
+            # additions stay in the maximal ISR (KIP-497) and no second proposal goes out.
         else:
             if new_epoch or self.role is not Role.FOLLOWER or self.leader_id != metadata.leader:
                 self._become_follower(metadata)

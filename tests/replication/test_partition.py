@@ -369,3 +369,19 @@ def test_a_new_leader_recognises_retries_of_batches_it_replicated() -> None:
     apply(replicas, metadata(leader=2, epoch=1, isr=(2, 3)))
     retry = r2.append_records(idempotent(b"a", 0), acks=1, now=0)
     assert retry.error is Errors.NONE and retry.base_offset == 0 and r2.log_end_offset == 1
+
+
+@pytest.mark.req("REP-9")
+def test_a_pending_isr_change_survives_the_same_metadata_again() -> None:
+    """Every heartbeat repeats the metadata: that is no answer to an AlterPartition in flight."""
+    replicas, leader, _f2, f3 = leader_and_followers(PartitionConfig(min_insync_replicas=1), isr=(1, 2))
+    leader.append_records(records(b"a"), acks=1, now=0)
+    fetch(leader, f3)
+    fetch(leader, f3)
+    proposal = leader.isr_expansion(now=0)
+    assert proposal is not None and leader.maximal_isr == (1, 2, 3)
+    apply(replicas, metadata(leader=1, epoch=0, isr=(1, 2)))  # the same epochs, from a heartbeat
+    assert leader.pending_isr == (1, 2, 3) and leader.maximal_isr == (1, 2, 3)
+    assert leader.isr_expansion(now=0) is None  # no second proposal while the first is in flight
+    apply(replicas, metadata(leader=1, epoch=0, isr=(1, 2, 3), partition_epoch=1))
+    assert leader.pending_isr is None and leader.isr == (1, 2, 3)

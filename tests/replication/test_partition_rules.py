@@ -144,7 +144,7 @@ class _FailingLog(MemoryLog):
         super().__init__()
         self.error = error
 
-    def append_as_leader(self, records: bytes, leader_epoch: int):  # type: ignore[no-untyped-def]
+    def append_as_leader(self, records: bytes, leader_epoch: int, *, validated: bool = False):  # type: ignore[no-untyped-def]
         raise self.error
 
     def read_records(self, fetch_offset: int, max_bytes: int, max_offset: int | None = None) -> bytes:
@@ -538,15 +538,19 @@ def idempotent(value: bytes, sequence: int) -> bytes:
     )
 
 
-@pytest.mark.req("REP-3")
-def test_each_batch_of_a_multi_batch_produce_is_remembered_at_its_own_offset() -> None:
+@pytest.mark.req("REP-3", "LOG-23")
+def test_a_produce_of_two_batches_is_refused_whole_and_a_retry_of_one_is_a_duplicate() -> None:
+    """A client sends one batch per partition (Kafka's ``validateRecords``): two are INVALID_RECORD,
+    nothing of them is written, and the producer's state is untouched by the refusal."""
     _, leader, _, _ = trio_of()
     leader.append_records(records(b"before"), acks=1, now=0)
-    first = leader.append_records(idempotent(b"a", 0) + idempotent(b"b", 1), acks=1, now=0)
-    assert (first.base_offset, first.last_offset) == (1, 2)
-    retry = leader.append_records(idempotent(b"b", 1), acks=1, now=0)  # a retry of the second batch
-    assert (retry.error, retry.base_offset, retry.last_offset) == (Errors.NONE, 2, 2)
-    assert leader.log_end_offset == 3
+    both = leader.append_records(idempotent(b"a", 0) + idempotent(b"b", 1), acks=1, now=0)
+    assert both.error is Errors.INVALID_RECORD and leader.log_end_offset == 1
+    first = leader.append_records(idempotent(b"a", 0), acks=1, now=0)
+    assert (first.error, first.base_offset, first.last_offset) == (Errors.NONE, 1, 1)
+    retry = leader.append_records(idempotent(b"a", 0), acks=1, now=0)
+    assert (retry.error, retry.base_offset, retry.last_offset) == (Errors.NONE, 1, 1)
+    assert leader.log_end_offset == 2
 
 
 @pytest.mark.req("REP-11")
