@@ -324,17 +324,7 @@ class RpcClient:
         """
         if not timeout >= 0:
             raise ReflogUsageError(f"timeout must be >= 0 seconds, got {timeout}")
-        if self._failure is not None:
-            await trio.lowlevel.checkpoint()
-            raise self._failure_error()
-        try:
-            body = self._codec.encode(request)
-        except Exception as exc:
-            raise ReflogUsageError(f"the request cannot be encoded: {type(exc).__name__}: {exc}") from exc
-        correlation_id = self._next_id()
-        frame = encode_frame(
-            encode_message(correlation_id, KIND_REQUEST, body), max_frame_size=self._max_frame_size
-        )
+        correlation_id, frame = await self._request_frame(request)
         call = self._pending[correlation_id] = _Call()
         try:
             with trio.move_on_after(timeout):
@@ -356,6 +346,11 @@ class RpcClient:
         when the connection has failed or breaks during the write, and
         :class:`~reflog.errors.ReflogUsageError` for a request the codec cannot encode.
         """
+        _, frame = await self._request_frame(request)
+        await self._send(frame)
+
+    async def _request_frame(self, request: object) -> tuple[int, bytes]:
+        """A new correlation id and the framed request; raises as :meth:`call` and :meth:`send` say."""
         if self._failure is not None:
             await trio.lowlevel.checkpoint()
             raise self._failure_error()
@@ -363,10 +358,11 @@ class RpcClient:
             body = self._codec.encode(request)
         except Exception as exc:
             raise ReflogUsageError(f"the request cannot be encoded: {type(exc).__name__}: {exc}") from exc
+        correlation_id = self._next_id()
         frame = encode_frame(
-            encode_message(self._next_id(), KIND_REQUEST, body), max_frame_size=self._max_frame_size
+            encode_message(correlation_id, KIND_REQUEST, body), max_frame_size=self._max_frame_size
         )
-        await self._send(frame)
+        return correlation_id, frame
 
     async def aclose(self) -> None:
         """Fail every pending call with :class:`RpcConnectionError` and close the stream (idempotent)."""

@@ -10,7 +10,7 @@ from __future__ import annotations
 import attrs
 import pytest
 
-from reflog.replication._controller_change import build_partition_change
+from reflog.replication._controller_change import PartitionChange, build_partition_change
 from reflog.replication.controller import (
     NO_LEADER,
     Controller,
@@ -62,6 +62,18 @@ def test_by_default_the_same_cluster_stays_offline() -> None:
     assert p.leader == NO_LEADER and p.isr == () and p.elr == ()
 
 
+def _change(state: PartitionMetadata, alive: set[int], min_isr: int = 2) -> PartitionChange | None:
+    """The next state with an empty target ISR, ELR on, Kafka 4.1's last-known-leader rules."""
+    return build_partition_change(
+        state,
+        target_isr=[],
+        is_acceptable_leader=alive.__contains__,
+        min_isr=min_isr,
+        elr_enabled=True,
+        last_known_leader=True,
+    )
+
+
 def _partition(**fields: object) -> PartitionMetadata:
     base = PartitionMetadata(TP, (1, 2, 3), (1,), 1, 5, 7)
     return attrs.evolve(base, **fields)  # type: ignore[arg-type]
@@ -70,14 +82,7 @@ def _partition(**fields: object) -> PartitionMetadata:
 @pytest.mark.req("CTL-25")
 def test_the_first_empty_isr_names_the_leader_it_had() -> None:
     before = _partition()
-    change = build_partition_change(
-        before,
-        target_isr=[],
-        is_acceptable_leader=lambda b: b != 1,
-        min_isr=1,
-        elr_enabled=True,
-        last_known_leader=True,
-    )
+    change = _change(before, {2, 3}, min_isr=1)
     assert change is not None
     assert change.after.leader == NO_LEADER and change.after.last_known_elr == (1,)
 
@@ -85,23 +90,9 @@ def test_the_first_empty_isr_names_the_leader_it_had() -> None:
 @pytest.mark.req("CTL-25")
 def test_the_last_known_leader_is_kept_while_leaderless_and_elected_only_when_acceptable() -> None:
     leaderless = _partition(isr=(), leader=NO_LEADER, last_known_elr=(2,))
-    unchanged = build_partition_change(
-        leaderless,
-        target_isr=[],
-        is_acceptable_leader=lambda b: b == 3,  # 3 is alive but not the last leader
-        min_isr=2,
-        elr_enabled=True,
-        last_known_leader=True,
-    )
+    unchanged = _change(leaderless, {3})  # 3 is alive but not the last leader
     assert unchanged is None
-    back = build_partition_change(
-        leaderless,
-        target_isr=[],
-        is_acceptable_leader=lambda b: b == 2,
-        min_isr=2,
-        elr_enabled=True,
-        last_known_leader=True,
-    )
+    back = _change(leaderless, {2})
     assert back is not None and back.election == "unclean"
     assert (back.after.leader, back.after.isr, back.after.last_known_elr) == (2, (2,), ())
     assert back.after.leader_epoch == leaderless.leader_epoch + 1
@@ -113,14 +104,7 @@ def test_a_nonempty_elr_or_several_last_known_members_prevent_it() -> None:
         _partition(isr=(), leader=NO_LEADER, elr=(3,), last_known_elr=(2,)),
         _partition(isr=(), leader=NO_LEADER, last_known_elr=(2, 3)),
     ):
-        change = build_partition_change(
-            state,
-            target_isr=[],
-            is_acceptable_leader=lambda b: b == 2,
-            min_isr=2,
-            elr_enabled=True,
-            last_known_leader=True,
-        )
+        change = _change(state, {2})
         assert change is None or change.after.leader == NO_LEADER
 
 
