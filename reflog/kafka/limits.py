@@ -62,6 +62,19 @@ class _Cursor:
         return max(0, self.i32())
 
 
+def _topic_entries(cursor: _Cursor, entry: int, limit: int, counted: int) -> int:
+    """Add the entries of a ``[topic name, [fixed-size entry]]`` array to ``counted``; stops (and
+    returns) as soon as the count passes ``limit``, so a huge array is never walked to its end."""
+    for _ in range(min(cursor.count(), limit + 1)):
+        cursor.string()
+        n = cursor.count()
+        counted += n
+        if counted > limit:
+            return counted
+        cursor.skip(n * entry)
+    return counted
+
+
 def partition_entries(payload: bytes, limit: int = MAX_PARTITIONS_PER_REQUEST) -> int:
     """How many partitions (topics, for Metadata) ``payload`` names, counting stops past ``limit``.
 
@@ -79,21 +92,9 @@ def partition_entries(payload: bytes, limit: int = MAX_PARTITIONS_PER_REQUEST) -
         if api_key == ApiKey.FETCH:
             cursor.skip(17 + (8 if version >= 7 else 0))
             entry = 4 + (4 if version >= 9 else 0) + 8 + (8 if version >= 5 else 0) + 4
-            for _ in range(min(cursor.count(), limit + 1)):
-                cursor.string()
-                n = cursor.count()
-                counted += n
-                if counted > limit:
-                    return counted
-                cursor.skip(n * entry)
-            if version >= 7:  # forgotten_topics_data: topic, [partition]
-                for _ in range(min(cursor.count(), limit + 1)):
-                    cursor.string()
-                    n = cursor.count()
-                    counted += n
-                    if counted > limit:
-                        return counted
-                    cursor.skip(4 * n)
+            counted = _topic_entries(cursor, entry, limit, counted)
+            if version >= 7 and counted <= limit:  # forgotten_topics_data: topic, [partition]
+                counted = _topic_entries(cursor, 4, limit, counted)
         elif api_key == ApiKey.PRODUCE:
             cursor.string()  # transactional_id (v3+)
             cursor.skip(6)  # acks, timeout_ms
@@ -107,14 +108,7 @@ def partition_entries(payload: bytes, limit: int = MAX_PARTITIONS_PER_REQUEST) -
                     cursor.skip(max(0, cursor.i32()))  # the records
         elif api_key == ApiKey.LIST_OFFSETS:
             cursor.skip(4 + (1 if version >= 2 else 0))
-            entry = 4 + (4 if version >= 4 else 0) + 8
-            for _ in range(min(cursor.count(), limit + 1)):
-                cursor.string()
-                n = cursor.count()
-                counted += n
-                if counted > limit:
-                    return counted
-                cursor.skip(n * entry)
+            counted = _topic_entries(cursor, 4 + (4 if version >= 4 else 0) + 8, limit, counted)
         elif api_key == ApiKey.METADATA:
             counted = cursor.count()
         elif api_key == ApiKey.CREATE_TOPICS:  # the partitions it would create
