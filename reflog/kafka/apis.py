@@ -61,6 +61,8 @@ CREATE_CONCURRENCY: Final = 32
 """Topics one CreateTopics or Metadata request creates at the same time."""
 _LEGAL_TOPIC: Final = re.compile(r"[a-zA-Z0-9._-]+")
 _NOT_FOUND: Final = TimestampAndOffset(-1, -1, -1)
+READ_COMMITTED: Final = 1
+"""Fetch's ``isolation_level`` for READ_COMMITTED (0 is READ_UNCOMMITTED)."""
 _ATTRIBUTES_AT: Final = 21
 """Where a batch's int16 attributes start (the codec is in the low bits of the second byte)."""
 
@@ -420,6 +422,9 @@ class KafkaApis:
         by_topic: dict[str, list[Any]] = {}
         partition_cls = cls.FetchableTopicResponse.PartitionData
         payloads: dict[bytes, Part] = {}
+        # Kafka lists aborted transactions only for READ_COMMITTED (none here: reflog has no
+        # transactions); for READ_UNCOMMITTED the field is null.
+        aborted: list[Any] | None = [] if body.isolation_level == READ_COMMITTED else None
         for tp, _, _ in wanted:
             result = results[tp]
             error = result.error
@@ -435,7 +440,7 @@ class KafkaApis:
                     high_watermark=hw,
                     last_stable_offset=hw,
                     log_start_offset=result.log_start_offset,
-                    aborted_transactions=[],
+                    aborted_transactions=aborted,
                     preferred_read_replica=-1,
                     records=records,
                 )
