@@ -10,8 +10,12 @@ from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from typing import Any
 
+import attrs
 import pytest
+import trio
+import trio.testing
 
+from reflog.broker.broker import BrokerConfig
 from reflog.client.producer import SendStatus
 from reflog.cluster import Cluster, open_cluster
 from reflog.kafka.apis import KafkaApis, WithPayloads
@@ -34,12 +38,14 @@ ADDRESS = {1: ("127.0.0.1", 9092)}
 
 
 @asynccontextmanager
-async def in_process(*, coordinator: bool = True) -> AsyncIterator[tuple[Cluster, KafkaApis]]:
+async def in_process(
+    *, coordinator: bool = True, verify: bool = True, config: BrokerConfig | None = None
+) -> AsyncIterator[tuple[Cluster, KafkaApis]]:
     """A one-broker cluster and broker 1's APIs; ``coordinator=False``: broker 1 serves no clients."""
     addresses: Mapping[int, tuple[str, int]] = ADDRESS if coordinator else {}
-    async with open_cluster(brokers=1, seed=7) as cluster:
+    async with open_cluster(brokers=1, seed=7, broker_config=config) as cluster:
         await cluster.wait_for_brokers()
-        yield cluster, KafkaApis(cluster, 1, lambda: addresses, GroupCoordinator())
+        yield cluster, KafkaApis(cluster, 1, lambda: addresses, GroupCoordinator(), verify_fetches=verify)
 
 
 async def call(apis: KafkaApis, request: Any, version: int) -> Any:
@@ -87,7 +93,9 @@ def answers(response: Any) -> list[tuple[Any, ...]]:
 
 
 @pytest.mark.req("PRO-12")
-async def test_offset_commit_answers_each_partition_it_was_sent() -> None:
+async def test_offset_commit_answers_each_partition_it_was_sent(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
     async with in_process() as (_, apis):
         response = await call(apis, commit_request([(3, 7, "m"), (0, 5, None)]), 7)
     assert response.throttle_time_ms == 0
@@ -97,7 +105,9 @@ async def test_offset_commit_answers_each_partition_it_was_sent() -> None:
 
 
 @pytest.mark.req("PRO-12")
-async def test_offset_commit_refusal_is_answered_on_every_partition() -> None:
+async def test_offset_commit_refusal_is_answered_on_every_partition(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
     async with in_process() as (_, apis):
         response = await call(apis, commit_request([(1, 7, None), (2, 5, None)], generation=1, member="m"), 7)
         assert apis.groups.fetch_offsets("g") == {}
@@ -108,7 +118,9 @@ async def test_offset_commit_refusal_is_answered_on_every_partition() -> None:
 
 
 @pytest.mark.req("PRO-12")
-async def test_offset_fetch_of_named_partitions_returns_offsets_and_metadata_in_request_order() -> None:
+async def test_offset_fetch_of_named_partitions_returns_offsets_and_metadata_in_request_order(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
     async with in_process() as (_, apis):
         await call(apis, commit_request([(3, 7, "m3"), (0, 5, None)]), 7)
         response = await call(apis, offset_fetch_request([3, 9, 0]), 5)
@@ -123,7 +135,9 @@ async def test_offset_fetch_of_named_partitions_returns_offsets_and_metadata_in_
 
 
 @pytest.mark.req("PRO-12")
-async def test_offset_fetch_of_all_topics_returns_every_committed_partition() -> None:
+async def test_offset_fetch_of_all_topics_returns_every_committed_partition(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
     async with in_process() as (_, apis):
         await call(apis, commit_request([(2, 4, "x"), (1, 8, "y")]), 7)
         response = await call(apis, offset_fetch_request(None), 5)
@@ -132,7 +146,9 @@ async def test_offset_fetch_of_all_topics_returns_every_committed_partition() ->
 
 
 @pytest.mark.req("PRO-9")
-async def test_a_broker_that_is_not_the_coordinator_refuses_offset_commit_and_fetch() -> None:
+async def test_a_broker_that_is_not_the_coordinator_refuses_offset_commit_and_fetch(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
     async with in_process(coordinator=False) as (_, apis):
         commit = await call(apis, commit_request([(1, 7, None)]), 7)
         fetch = await call(apis, offset_fetch_request([1]), 5)
@@ -164,7 +180,9 @@ def list_offsets_request(wanted: list[tuple[int, int]]) -> Any:
 
 
 @pytest.mark.req("PRO-7")
-async def test_list_offsets_answers_each_partition_with_its_own_offsets_and_leader_epoch() -> None:
+async def test_list_offsets_answers_each_partition_with_its_own_offsets_and_leader_epoch(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
     async with in_process() as (cluster, apis):
         await topic_with_records(cluster, (0, 3))
         partition = cluster.broker(1).broker.partitions[TopicPartition(TOPIC, 1)]
@@ -195,23 +213,28 @@ async def test_list_offsets_answers_each_partition_with_its_own_offsets_and_lead
         assert refused.error_code != 0
 
 
-def fetch_request(partitions: list[int], *, isolation_level: int = 0) -> Any:
+def fetch_request(
+    partitions: list[int] | list[tuple[int, int, int]],
+    *,
+    isolation_level: int = 0,
+    max_bytes: int = 1 << 20,
+    min_bytes: int = 1,
+    max_wait_ms: int = 0,
+) -> Any:
+    """A consumer's Fetch v11 of ``t``: each partition ``p`` (offset 0) or ``(p, offset, max bytes)``."""
     cls = FetchRequest[11]
+    wanted = [(p, 0, 1 << 20) if isinstance(p, int) else p for p in partitions]
     parts = [
         cls.FetchTopic.FetchPartition(
-            partition=p,
-            current_leader_epoch=-1,
-            fetch_offset=0,
-            log_start_offset=-1,
-            partition_max_bytes=1 << 20,
+            partition=p, current_leader_epoch=-1, fetch_offset=o, log_start_offset=-1, partition_max_bytes=m
         )
-        for p in partitions
+        for p, o, m in wanted
     ]
     return cls(
         replica_id=-1,
-        max_wait_ms=0,
-        min_bytes=1,
-        max_bytes=1 << 20,
+        max_wait_ms=max_wait_ms,
+        min_bytes=min_bytes,
+        max_bytes=max_bytes,
         isolation_level=isolation_level,
         session_id=0,
         session_epoch=-1,
@@ -222,7 +245,9 @@ def fetch_request(partitions: list[int], *, isolation_level: int = 0) -> Any:
 
 
 @pytest.mark.req("PRO-6")
-async def test_fetch_answers_each_partition_with_its_own_state_and_records() -> None:
+async def test_fetch_answers_each_partition_with_its_own_state_and_records(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
     async with in_process() as (cluster, apis):
         await topic_with_records(cluster, (0, 2))
         response = await call(apis, fetch_request([0, 1, 5]), 11)
@@ -237,7 +262,8 @@ async def test_fetch_answers_each_partition_with_its_own_state_and_records() -> 
     assert got[:2] == [(0, 0, 0, 0, 0), (1, 0, 2, 2, 0)]
     assert got[2][0] == 5 and got[2][1] != 0 and got[2][2:] == (-1, -1, -1)  # a partition the topic lacks
     empty, full, unknown = body.responses[0].partitions
-    assert empty.records == b"" and unknown.records == b"" and full.records in response.payloads
+    assert empty.records == b"" and unknown.records == b""
+    assert isinstance(full.records, bytes) and full.records in response.payloads
     assert len(response.payloads) == 1
     assert all(p.preferred_read_replica == -1 for p in body.responses[0].partitions)
 
@@ -254,3 +280,135 @@ async def test_fetch_aborted_transactions_are_null_for_read_uncommitted_and_empt
         committed = await call(apis, fetch_request([0], isolation_level=1), 11)
     assert uncommitted.body.responses[0].partitions[0].aborted_transactions is None
     assert committed.body.responses[0].partitions[0].aborted_transactions == []
+
+
+VALUE = bytes(range(256)) * 4  # one batch of about 1 KiB per send
+
+
+async def three_partitions_of_one_batch(cluster: Cluster) -> int:
+    """Topic ``t`` with partitions 0..2 holding one batch of ``VALUE`` each; returns the batch size."""
+    await cluster.create_topic(TOPIC, partitions=3, replication_factor=1)
+    producer = cluster.producer(acks="all")
+    for partition in range(3):
+        assert (await producer.send(TOPIC, VALUE, partition=partition)).status is SendStatus.OK
+    log = cluster.broker(1).broker.partitions[TopicPartition(TOPIC, 0)].log
+    return int(log.size_in_bytes)
+
+
+def with_records(response: Any) -> list[int]:
+    """The partitions a Fetch answer carries records for."""
+    assert isinstance(response, WithPayloads)
+    return [p.partition_index for t in response.body.responses for p in t.partitions if p.records]
+
+
+@pytest.mark.req("PRO-42")
+async def test_fetch_max_bytes_of_zero_or_less_sends_the_first_batch_only(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    async with in_process() as (cluster, apis):
+        await three_partitions_of_one_batch(cluster)
+        assert with_records(await call(apis, fetch_request([0, 1, 2], max_bytes=0), 11)) == [0]
+        assert with_records(await call(apis, fetch_request([1, 2, 0], max_bytes=-5), 11)) == [1]
+        assert with_records(await call(apis, fetch_request([0, 1, 2], max_bytes=1), 11)) == [0]
+
+
+@pytest.mark.req("PRO-42")
+async def test_fetch_max_bytes_is_spent_across_partitions_inclusive(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    async with in_process() as (cluster, apis):
+        size = await three_partitions_of_one_batch(cluster)
+        assert with_records(await call(apis, fetch_request([0, 1, 2], max_bytes=2 * size), 11)) == [0, 1]
+        assert with_records(await call(apis, fetch_request([0, 1, 2], max_bytes=2 * size - 1), 11)) == [0]
+        assert with_records(await call(apis, fetch_request([0, 1, 2], max_bytes=3 * size), 11)) == [0, 1, 2]
+
+
+@pytest.mark.req("PRO-42")
+async def test_fetch_max_bytes_is_capped_at_the_brokers_fetch_max_bytes(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    probe = BrokerConfig()
+    async with in_process(config=attrs.evolve(probe, fetch_max_bytes=1500)) as (cluster, apis):
+        size = await three_partitions_of_one_batch(cluster)
+        assert size <= 1500 < 2 * size
+        assert with_records(await call(apis, fetch_request([0, 1, 2], max_bytes=1 << 20), 11)) == [0]
+
+
+@pytest.mark.req("PRO-42")
+async def test_a_partition_max_bytes_of_zero_reads_nothing_unless_it_is_the_first(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    async with in_process() as (cluster, apis):
+        await three_partitions_of_one_batch(cluster)
+        response = await call(apis, fetch_request([(0, 0, 0), (1, 0, 0), (2, 0, 1 << 20)]), 11)
+        assert with_records(response) == [0, 2]
+        response = await call(apis, fetch_request([(0, 0, -1), (1, 0, -1), (2, 0, 1 << 20)]), 11)
+        assert with_records(response) == [0, 2]
+
+
+async def timed_fetch(apis: KafkaApis, request: Any) -> tuple[float, list[int]]:
+    start = trio.current_time()
+    response = await call(apis, request, 11)
+    return trio.current_time() - start, with_records(response)
+
+
+@pytest.mark.req("PRO-6", "PRO-42")
+async def test_a_fetch_without_enough_data_waits_max_wait_ms(autojump_clock: trio.testing.MockClock) -> None:
+    async with in_process() as (cluster, apis):
+        size = await three_partitions_of_one_batch(cluster)
+        at_end = [(0, 1, 1 << 20)]
+        assert await timed_fetch(apis, fetch_request(at_end, max_wait_ms=300)) == (pytest.approx(0.3), [])
+        assert await timed_fetch(apis, fetch_request(at_end, max_wait_ms=1)) == (pytest.approx(0.001), [])
+        assert await timed_fetch(apis, fetch_request(at_end, max_wait_ms=0)) == (0, [])
+        # min_bytes 0 or less is satisfied by nothing: answered at once (Kafka's bytesReadable >= minBytes).
+        assert await timed_fetch(apis, fetch_request(at_end, max_wait_ms=300, min_bytes=0)) == (0, [])
+        # Exactly min_bytes available is enough. Below min_bytes, any data ends the wait at once (a
+        # deviation, specs/protocol.md: Kafka's DelayedFetch waits for min_bytes or max_wait_ms).
+        request = fetch_request([0], max_wait_ms=300, min_bytes=size)
+        assert await timed_fetch(apis, request) == (0, [0])
+        request = fetch_request([0], max_wait_ms=300, min_bytes=size + 1)
+        assert await timed_fetch(apis, request) == (0, [0])
+
+
+@pytest.mark.req("PRO-42")
+async def test_max_wait_ms_is_capped_at_the_brokers_fetch_max_wait(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    async with in_process(config=attrs.evolve(BrokerConfig(), fetch_max_wait_ms=2000)) as (cluster, apis):
+        await three_partitions_of_one_batch(cluster)
+        request = fetch_request([(0, 1, 1 << 20)], max_wait_ms=60_000)
+        assert await timed_fetch(apis, request) == (pytest.approx(2.0), [])
+
+
+@pytest.mark.req("PRO-6")
+async def test_a_waiting_fetch_answers_as_soon_as_data_arrives(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    async with in_process() as (cluster, apis):
+        await three_partitions_of_one_batch(cluster)
+        producer = cluster.producer(acks="all")
+
+        async def produce_later() -> None:
+            await trio.sleep(0.1)
+            assert (await producer.send(TOPIC, VALUE, partition=1)).status is SendStatus.OK
+
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(produce_later)
+            request = fetch_request([(0, 1, 1 << 20), (1, 1, 1 << 20)], max_wait_ms=10_000)
+            elapsed, answered = await timed_fetch(apis, request)
+    assert 0.1 <= elapsed < 1 and answered == [1]
+
+
+@pytest.mark.req("PRO-6")
+async def test_a_verified_fetch_checks_the_batches_in_place_and_copies_no_records(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    for verify in (True, False):
+        async with in_process(verify=verify) as (cluster, apis):
+            await three_partitions_of_one_batch(cluster)
+            assert with_records(await call(apis, fetch_request([0]), 11)) == [0]
+            waiting = fetch_request([(0, 1, 1 << 20)], max_wait_ms=0)
+            assert with_records(await call(apis, waiting, 11)) == []
+            metrics = apis.transfer_metrics
+            assert metrics.payload_bytes_copied == 0
+            assert (metrics.header_bytes_copied > 0) is verify
