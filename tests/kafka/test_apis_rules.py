@@ -157,6 +157,7 @@ async def test_a_broker_that_is_not_the_coordinator_refuses_offset_commit_and_fe
         (1, int(Errors.NOT_COORDINATOR))
     ]
     assert fetch.error_code == int(Errors.NOT_COORDINATOR) and fetch.topics == []
+    assert commit.throttle_time_ms == 0 and fetch.throttle_time_ms == 0
 
 
 # ---------------------------------------------------------------------------------------------- data
@@ -412,3 +413,23 @@ async def test_a_verified_fetch_checks_the_batches_in_place_and_copies_no_record
             metrics = apis.transfer_metrics
             assert metrics.payload_bytes_copied == 0
             assert (metrics.header_bytes_copied > 0) is verify
+
+
+@pytest.mark.req("PRO-7", "PRO-22")
+async def test_list_offsets_sees_only_records_below_the_high_watermark(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    async with open_cluster(brokers=2, seed=8) as cluster:
+        await cluster.wait_for_brokers()
+        (created,) = await cluster.create_topic(TOPIC, replication_factor=2)
+        leader = created.leader
+        await cluster.broker(3 - leader).kill()  # the follower stops: the HW stays at 0
+        producer = cluster.producer(acks=1)
+        for value in (b"a", b"b"):
+            assert (await producer.send(TOPIC, value, partition=0)).status is SendStatus.OK
+        apis = KafkaApis(cluster, leader, lambda: ADDRESS, GroupCoordinator())
+        response = await call(apis, list_offsets_request([(0, 0), (0, -1)]), 5)
+        partition = cluster.broker(leader).broker.partitions[TopicPartition(TOPIC, 0)]
+        assert partition.log.log_end_offset == 2 and partition.high_watermark == 0
+    got = [(p.error_code, p.timestamp, p.offset) for p in response.topics[0].partitions]
+    assert got == [(0, -1, -1), (0, -1, 0)]
