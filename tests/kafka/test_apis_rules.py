@@ -21,6 +21,7 @@ from reflog.cluster import Cluster, open_cluster
 from reflog.kafka.apis import KafkaApis, WithPayloads
 from reflog.kafka.codec import decode_request
 from reflog.kafka.groups import GroupCoordinator
+from reflog.kafka.transfer import part_size
 from reflog.replication.errors import Errors
 from reflog.replication.messages import TopicPartition
 
@@ -145,6 +146,33 @@ async def test_offset_fetch_of_all_topics_returns_every_committed_partition(
     assert sorted(answers(response)) == [(TOPIC, 1, 8, -1, "y", 0), (TOPIC, 2, 4, -1, "x", 0)]
 
 
+@pytest.mark.req("PRO-12")
+async def test_offset_commit_checks_a_members_generation_and_id(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    async with in_process() as (_, apis), trio.open_nursery() as nursery:
+        nursery.start_soon(apis.groups.run)
+        joined = await apis.groups.join(
+            "g",
+            "",
+            client_id="c",
+            session_timeout_ms=10_000,
+            rebalance_timeout_ms=10_000,
+            protocol_type="consumer",
+            protocols=[("range", b"")],
+            require_known_member_id=False,
+        )
+        assert joined.error is Errors.NONE and joined.generation_id == 1
+        member = joined.member_id
+        await apis.groups.sync("g", 1, member, [(member, b"")])
+        answers = []
+        for generation, member_id in ((1, member), (2, member), (1, "")):
+            request = commit_request([(0, 9, None)], generation=generation, member=member_id)
+            answers.append((await call(apis, request, 7)).topics[0].partitions[0].error_code)
+        nursery.cancel_scope.cancel()
+    assert answers == [0, int(Errors.ILLEGAL_GENERATION), int(Errors.UNKNOWN_MEMBER_ID)]
+
+
 @pytest.mark.req("PRO-9")
 async def test_a_broker_that_is_not_the_coordinator_refuses_offset_commit_and_fetch(
     autojump_clock: trio.testing.MockClock,
@@ -265,6 +293,8 @@ async def test_fetch_answers_each_partition_with_its_own_state_and_records(
     empty, full, unknown = body.responses[0].partitions
     assert empty.records == b"" and unknown.records == b""
     assert isinstance(full.records, bytes) and full.records in response.payloads
+    log = cluster.broker(1).broker.partitions[TopicPartition(TOPIC, 1)].log
+    assert part_size(response.payloads[full.records]) == log.size_in_bytes  # both batches, as stored
     assert len(response.payloads) == 1
     assert all(p.preferred_read_replica == -1 for p in body.responses[0].partitions)
 
@@ -363,6 +393,8 @@ async def test_a_fetch_without_enough_data_waits_max_wait_ms(autojump_clock: tri
         assert await timed_fetch(apis, fetch_request(at_end, max_wait_ms=0)) == (0, [])
         # min_bytes 0 or less is satisfied by nothing: answered at once (Kafka's bytesReadable >= minBytes).
         assert await timed_fetch(apis, fetch_request(at_end, max_wait_ms=300, min_bytes=0)) == (0, [])
+        # max_bytes 0 makes min_bytes 0 too (Kafka's fetchMinBytes = min(minBytes, fetchMaxBytes)).
+        assert await timed_fetch(apis, fetch_request(at_end, max_wait_ms=300, max_bytes=0)) == (0, [])
         # Exactly min_bytes available is enough. Below min_bytes, any data ends the wait at once (a
         # deviation, specs/protocol.md: Kafka's DelayedFetch waits for min_bytes or max_wait_ms).
         request = fetch_request([0], max_wait_ms=300, min_bytes=size)
@@ -408,9 +440,12 @@ async def test_a_verified_fetch_checks_the_batches_in_place_and_copies_no_record
         async with in_process(verify=verify) as (cluster, apis):
             await three_partitions_of_one_batch(cluster)
             assert with_records(await call(apis, fetch_request([0]), 11)) == [0]
-            waiting = fetch_request([(0, 1, 1 << 20)], max_wait_ms=0)
-            assert with_records(await call(apis, waiting, 11)) == []
+            first = apis.transfer_metrics.header_bytes_copied
+            size = cluster.broker(1).broker.partitions[TopicPartition(TOPIC, 0)].log.size_in_bytes
+            waiting = fetch_request([0], max_wait_ms=300, min_bytes=size + 1)  # through the long poll
+            assert with_records(await call(apis, waiting, 11)) == [0]
             metrics = apis.transfer_metrics
+            assert (metrics.header_bytes_copied > first) is verify
             assert metrics.payload_bytes_copied == 0
             assert (metrics.header_bytes_copied > 0) is verify
 
