@@ -424,7 +424,7 @@ async def test_the_initial_rebalance_delay_ends_exactly_at_its_deadline(
         await trio.sleep_until(start + 2.999)
         coordinator.tick()
         await trio.sleep(0)
-        assert results == []
+        assert results == [] and coordinator.groups[GROUP].state is GroupState.PREPARING_REBALANCE
         await trio.sleep_until(start + 3.0)
         coordinator.tick()
         await trio.sleep(0.001)
