@@ -61,6 +61,8 @@ CREATE_CONCURRENCY: Final = 32
 """Topics one CreateTopics or Metadata request creates at the same time."""
 _LEGAL_TOPIC: Final = re.compile(r"[a-zA-Z0-9._-]+")
 _NOT_FOUND: Final = TimestampAndOffset(-1, -1, -1)
+READ_COMMITTED: Final = 1
+"""Fetch's ``isolation_level`` for READ_COMMITTED (0 is READ_UNCOMMITTED)."""
 _ATTRIBUTES_AT: Final = 21
 """Where a batch's int16 attributes start (the codec is in the low bits of the second byte)."""
 
@@ -398,11 +400,10 @@ class KafkaApis:
                 )
         wanted = [(tp, offset, max_bytes) for tp, (offset, max_bytes) in by_partition.items()]
         config = self.broker.config
-        # Kafka: fetchMaxBytes = min(request max_bytes, fetch.max.bytes); minBytes at most that.
-        max_bytes = min(
-            body.max_bytes if body.max_bytes > 0 else config.fetch_max_bytes, config.fetch_max_bytes
-        )
-        min_bytes = min(max(1, body.min_bytes), max(1, max_bytes))
+        # Kafka: fetchMaxBytes = min(request max_bytes, fetch.max.bytes), 0 or less still sending
+        # the first batch (KIP-74); fetchMinBytes = min(min_bytes, that), 0 or less answering at once.
+        max_bytes = max(0, min(body.max_bytes, config.fetch_max_bytes))
+        min_bytes = min(body.min_bytes, max_bytes)
         max_wait_ms = min(body.max_wait_ms, config.fetch_max_wait_ms)
         read = self._read_mode()
         results = await self._read_all(wanted, max_bytes, read)
@@ -420,6 +421,9 @@ class KafkaApis:
         by_topic: dict[str, list[Any]] = {}
         partition_cls = cls.FetchableTopicResponse.PartitionData
         payloads: dict[bytes, Part] = {}
+        # Kafka lists aborted transactions only for READ_COMMITTED (none here: reflog has no
+        # transactions); for READ_UNCOMMITTED the field is null.
+        aborted: list[Any] | None = [] if body.isolation_level == READ_COMMITTED else None
         for tp, _, _ in wanted:
             result = results[tp]
             error = result.error
@@ -435,7 +439,7 @@ class KafkaApis:
                     high_watermark=hw,
                     last_stable_offset=hw,
                     log_start_offset=result.log_start_offset,
-                    aborted_transactions=[],
+                    aborted_transactions=aborted,
                     preferred_read_replica=-1,
                     records=records,
                 )
@@ -475,14 +479,16 @@ class KafkaApis:
         batch; once nothing is left the rest only report their state (no records read)."""
         results: dict[TopicPartition, ConsumerFetchResponse] = {}
         left = limit
+        nothing_read = True
         for index, (tp, offset, max_bytes) in enumerate(wanted):
             if index and index % 64 == 0:
                 await trio.lowlevel.checkpoint()  # thousands of partitions never hold the loop
             want = min(max_bytes, left)
             if want <= 0:
-                want = 0 if left < limit else 1  # nothing read yet: at least one batch
+                want = 1 if nothing_read else 0  # nothing read yet: at least one batch
             results[tp] = await self._read_one(tp, offset, want, 0, read)
             left = max(0, left - results[tp].size)
+            nothing_read = nothing_read and not results[tp].size
         return results
 
     async def _wait_for_data(

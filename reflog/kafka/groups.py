@@ -7,7 +7,8 @@ moves a group through Kafka's states: ``Empty`` -> ``PreparingRebalance`` (membe
 it completes when every member of the previous generation has rejoined, or when the rebalance
 timeout removes the laggards) -> ``CompletingRebalance`` (waiting for the leader's SyncGroup) ->
 ``Stable``. JoinGroup v4+ with an empty member id is answered ``MEMBER_ID_REQUIRED`` with an id
-to rejoin with (KIP-394). A member whose heartbeats stop for ``session.timeout.ms`` is removed.
+to rejoin with (KIP-394). A member whose heartbeats stop for ``session.timeout.ms`` is removed
+at the first tick at or after that deadline (Kafka's session timer fires at its deadline).
 
 Deviation (specs/protocol.md): group state and committed offsets live in this object, shared by
 every broker of the process, not in the ``__consumer_offsets`` topic; they survive broker
@@ -305,7 +306,7 @@ class GroupCoordinator:
             expired = [
                 m.member_id
                 for m in group.members.values()
-                if now - m.last_heartbeat > m.session_timeout
+                if now - m.last_heartbeat >= m.session_timeout  # Kafka's timer fires at its deadline
                 and not (group.state is GroupState.PREPARING_REBALANCE and m.joined)
             ]
             if expired:

@@ -5,6 +5,7 @@ each rule down so that breaking it alone fails a test (tests/MUTATION.md)."""
 from __future__ import annotations
 
 import functools
+import math
 from collections.abc import Sequence
 
 import pytest
@@ -423,7 +424,7 @@ async def test_the_initial_rebalance_delay_ends_exactly_at_its_deadline(
         await trio.sleep_until(start + 2.999)
         coordinator.tick()
         await trio.sleep(0)
-        assert results == []
+        assert results == [] and coordinator.groups[GROUP].state is GroupState.PREPARING_REBALANCE
         await trio.sleep_until(start + 3.0)
         coordinator.tick()
         await trio.sleep(0.001)
@@ -510,3 +511,45 @@ async def test_during_a_rebalance_only_members_that_have_not_rejoined_can_expire
     assert result.error is Errors.NONE and result.generation_id == 2  # a, waiting, did not expire
     assert trio.current_time() - start < 2 * SESSION_MS / 1000  # b expired: no rebalance timeout
     assert list(coordinator.groups[GROUP].members) == [a.member_id]
+
+
+async def at_a_whole_second() -> float:
+    """Sleep to the next whole second, so that ``now - last_heartbeat`` below is exact in floats."""
+    await trio.sleep_until(math.floor(trio.current_time()) + 1)
+    return trio.current_time()
+
+
+@pytest.mark.req("PRO-11")
+async def test_a_silent_member_expires_exactly_at_its_session_timeout(
+    nursery: trio.Nursery, autojump_clock: trio.testing.MockClock
+) -> None:
+    """Kafka's session timer (a TimingWheel task) fires at its deadline: ``deadline <= now``."""
+    coordinator = GroupCoordinator()
+    async with trio.open_nursery() as ticker:
+        ticker.start_soon(ticking, coordinator)
+        (a,) = await stable_group(coordinator, nursery, 1)
+        ticker.cancel_scope.cancel()  # tick by hand from here
+    start = await at_a_whole_second()
+    assert coordinator.heartbeat(GROUP, 1, a.member_id) is Errors.NONE
+    await trio.sleep_until(start + SESSION_MS / 1000 - 0.005)
+    coordinator.tick()
+    assert a.member_id in coordinator.groups[GROUP].members
+    await trio.sleep_until(start + SESSION_MS / 1000)
+    coordinator.tick()
+    assert a.member_id not in coordinator.groups[GROUP].members
+
+
+@pytest.mark.req("PRO-11")
+async def test_a_member_id_handed_out_expires_exactly_at_the_session_timeout_it_was_asked_with(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    coordinator = GroupCoordinator()  # no ticker: this test ticks by hand
+    start = await at_a_whole_second()
+    pending = await join(coordinator, require_known_member_id=True)
+    assert pending.error is Errors.MEMBER_ID_REQUIRED
+    await trio.sleep_until(start + SESSION_MS / 1000 - 0.005)
+    coordinator.tick()
+    assert pending.member_id in coordinator.groups[GROUP].members
+    await trio.sleep_until(start + SESSION_MS / 1000)
+    coordinator.tick()
+    assert pending.member_id not in coordinator.groups[GROUP].members

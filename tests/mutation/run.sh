@@ -3,7 +3,7 @@
 #
 #   tests/mutation/run.sh GROUP [MUTANT_GLOB...]
 #
-# GROUP is one of: checker, replication, log, groups, groups-interop, apis. Each group mutates only its rule
+# GROUP is one of: checker, replication, log, groups, groups-interop, apis-unit, apis. Each group mutates only its rule
 # modules and runs only the fast unit tests that target them. The run happens in a scratch copy
 # of the work tree (/tmp/reflog-mutation/GROUP, or $MUTATION_DIR/GROUP) so mutmut's mutants/
 # directory never lands in the work tree; its setup.cfg [mutmut] section is written here.
@@ -37,6 +37,9 @@ case $group in
     groups-interop)  # the real-client tests, the only ones that reached groups.py before test_group_rules.py
         mutate="reflog/kafka/groups.py"
         tests="tests/kafka/test_interop.py" ;;
+    apis-unit)  # in process, affordable in full: run.sh apis-unit 'reflog.kafka.apis.*ǁ_offset_fetch__mutmut_*'
+        mutate="reflog/kafka/apis.py"
+        tests="tests/kafka/test_apis_rules.py" ;;
     apis)  # real sockets: sample, e.g. run.sh apis 'reflog.kafka.apis.*_fetch__mutmut_*0'
         mutate="reflog/kafka/apis.py"
         tests="tests/kafka/test_protocol.py tests/kafka/test_transfer_paths.py tests/kafka/test_interop.py

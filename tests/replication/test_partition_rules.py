@@ -606,3 +606,22 @@ def test_a_new_producer_epoch_must_start_at_sequence_zero() -> None:
     late = leader.append_records(idempotent_batch(1, 5, epoch=1), acks=1, now=0)
     assert late.error is Errors.OUT_OF_ORDER_SEQUENCE_NUMBER
     assert leader.append_records(idempotent_batch(1, 0, epoch=1), acks=1, now=0).error is Errors.NONE
+
+
+@pytest.mark.req("REP-9")
+def test_an_accepted_isr_shrink_advances_the_high_watermark_at_once() -> None:
+    """The pending shrink still counts the lagging follower (maximal ISR); the controller's answer
+    drops it, and the leader recomputes the HW then (Kafka's ``maybeIncrementLeaderHW`` after a
+    successful AlterPartition), not at the next fetch."""
+    _, leader, f2, f3 = trio_of()
+    fetch(leader, f3)  # f3 at offset 0, then silent
+    leader.append_records(records(b"a"), acks=1, now=0)
+    fetch(leader, f2, now=LAG_S + 1)
+    fetch(leader, f2, now=LAG_S + 1)
+    assert leader.high_watermark == 0  # f3 is in the ISR
+    proposal = leader.isr_shrink(now=LAG_S + 1)
+    assert proposal is not None and proposal.isr_ids == (1, 2)
+    shrunk = metadata(leader=1, epoch=0, isr=(1, 2), partition_epoch=1)
+    leader.on_alter_partition_response(AlterPartitionResponse(TP, Errors.NONE, shrunk), LAG_S + 1)
+    assert leader.isr == (1, 2) and leader.pending_isr is None
+    assert leader.high_watermark == 1
