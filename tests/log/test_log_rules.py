@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 
 from reflog.clock import ManualClock
-from reflog.errors import OffsetOutOfRangeError
+from reflog.errors import CorruptRecordError, OffsetOutOfRangeError
 from reflog.log import Log, LogConfig
 from reflog.log.epoch_cache import EpochEntry
 from reflog.log.log import MAX_RELATIVE_OFFSET
@@ -342,3 +342,32 @@ def test_an_append_starts_an_epoch_only_when_its_epoch_is_newer(
     assert log.epoch_cache.entries == (EpochEntry(1, 0), EpochEntry(3, 2))
     log.append_as_follower(batch([b"old"], epoch=2, base_offset=3))  # an older epoch is no new entry
     assert log.epoch_cache.entries == (EpochEntry(1, 0), EpochEntry(3, 2))
+
+
+# ------------------------------------------------------------------ appends (LOG-9)
+def forged(base_offset: int = 0) -> bytes:
+    """A batch whose CRC and header are right but whose one record's length is wrong."""
+    return forge_batch(raw_record(length_adjust=-1), records_count=1, base_offset=base_offset)
+
+
+@pytest.mark.req("LOG-9")
+def test_a_leader_append_decodes_every_record_unless_told_it_was_validated(
+    sim_fs: SimFilesystem, clock: ManualClock
+) -> None:
+    log = open_log(sim_fs, clock)
+    with pytest.raises(CorruptRecordError):
+        log.append_as_leader(forged(), 0)
+    assert log.log_end_offset == 0
+
+
+@pytest.mark.req("LOG-9")
+def test_a_follower_append_checks_only_crcs_and_contiguity_not_records_or_size(
+    sim_fs: SimFilesystem, clock: ManualClock
+) -> None:
+    log = open_log(sim_fs, clock, max_message_bytes=50)
+    log.append_as_follower(forged(0))  # the leader accepted it: no record walk, no size limit
+    log.append_as_follower(batch([b"x" * 100], base_offset=1) + batch([b"y"], base_offset=2))
+    assert log.log_end_offset == 3
+    with pytest.raises(CorruptRecordError):
+        log.append_as_follower(batch([b"z"], base_offset=3) + batch([b"w"], base_offset=3))
+    assert log.log_end_offset == 3
