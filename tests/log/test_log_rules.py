@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 
 from reflog.clock import ManualClock
-from reflog.errors import CorruptRecordError, OffsetOutOfRangeError
+from reflog.errors import CorruptRecordError, OffsetOutOfRangeError, ReflogUsageError
 from reflog.log import Log, LogConfig
 from reflog.log.epoch_cache import EpochEntry
 from reflog.log.log import MAX_RELATIVE_OFFSET
@@ -371,3 +371,179 @@ def test_a_follower_append_checks_only_crcs_and_contiguity_not_records_or_size(
     with pytest.raises(CorruptRecordError):
         log.append_as_follower(batch([b"z"], base_offset=3) + batch([b"w"], base_offset=3))
     assert log.log_end_offset == 3
+
+
+# ------------------------------------------------------------------ more boundaries, for the second pass
+@pytest.mark.req("LOG-9")
+def test_a_batch_of_exactly_max_message_bytes_is_accepted(sim_fs: SimFilesystem, clock: ManualClock) -> None:
+    log = open_log(sim_fs, clock, max_message_bytes=ONE)
+    info = log.append_as_leader(batch([b"x" * 100]), 0)
+    assert info.record_count == 1 and log.log_end_offset == 1
+
+
+@pytest.mark.req("LOG-9")
+def test_every_batch_of_a_leader_append_is_decoded_not_only_the_first(
+    sim_fs: SimFilesystem, clock: ManualClock
+) -> None:
+    log = open_log(sim_fs, clock)
+    with pytest.raises(CorruptRecordError):
+        log.append_as_leader(batch([b"ok"]) + forged(1), 0)
+    assert log.log_end_offset == 0
+
+
+@pytest.mark.req("LOG-9")
+def test_an_append_reports_the_records_of_all_its_batches(sim_fs: SimFilesystem, clock: ManualClock) -> None:
+    log = open_log(sim_fs, clock)
+    info = log.append_as_follower(batch([b"a", b"b"], base_offset=0) + batch([b"c"], base_offset=2))
+    assert (info.first_offset, info.last_offset, info.record_count, info.batch_count) == (0, 2, 3, 2)
+
+
+@pytest.mark.req("LOG-12")
+def test_flush_ms_compares_milliseconds_exactly(sim_fs: SimFilesystem, clock: ManualClock) -> None:
+    log = open_log(sim_fs, clock, flush_ms=1_000_000)
+    put(log)
+    clock.advance(999.5)
+    assert log.flush_if_due() is False
+
+
+@pytest.mark.req("LOG-13")
+def test_a_second_flush_to_the_same_offset_fsyncs_nothing(sim_fs: SimFilesystem, clock: ManualClock) -> None:
+    fs = CountingFs(sim_fs)
+    log = open_log(fs, clock)
+    put(log, 3)
+    log.flush(2)
+    fs.fsyncs.clear()
+    log.flush(2)
+    assert fs.fsyncs == [] and log.recovery_point == 2
+
+
+@pytest.mark.req("LOG-10")
+def test_deleting_segments_in_a_truncation_fsyncs_the_directory_before_returning(
+    sim_fs: SimFilesystem, clock: ManualClock
+) -> None:
+    fs = CountingFs(sim_fs)
+    log = open_log(fs, clock, segment_bytes=2 * ONE)
+    put(log, 6, epoch=-1)  # no epoch entries: the epoch checkpoint's own directory fsyncs stay out
+    log.flush()
+    fs.dir_fsyncs.clear()
+    log.truncate_to(3)
+    assert fs.dir_fsyncs.count(DIR) >= 1  # (the epoch checkpoint, rewritten, fsyncs it too)
+    fs.dir_fsyncs.clear()
+    put(log, epoch=-1)
+    log.flush()
+    assert fs.dir_fsyncs == []  # the truncation left no directory change pending
+
+
+@pytest.mark.req("LOG-10")
+def test_after_a_truncation_below_the_log_start_reads_and_appends_work_at_the_new_start(
+    sim_fs: SimFilesystem, clock: ManualClock
+) -> None:
+    fs = CountingFs(sim_fs)
+    log = open_log(fs, clock)
+    log.truncate_fully_and_start_at(10)
+    put(log, 2, epoch=-1)
+    log.flush()
+    fs.dir_fsyncs.clear()
+    log.truncate_to(5)
+    assert fs.dir_fsyncs == [DIR] and bases(log) == [5]
+    put(log, 2, epoch=-1)
+    assert log.read(6, ONE).size == ONE
+    log.flush()
+    assert fs.dir_fsyncs == [DIR]
+
+
+@pytest.mark.req("LOG-10")
+def test_a_truncation_to_the_recovery_point_does_not_report_it_lowered(
+    sim_fs: SimFilesystem, clock: ManualClock
+) -> None:
+    lowered: list[int] = []
+    log = Log.open(
+        sim_fs,
+        DIR,
+        LogConfig(),
+        clock,
+        on_recovery_point_lowered=lambda changed: lowered.append(changed.recovery_point),
+    )
+    put(log, 4)
+    log.flush(2)
+    log.truncate_to(2)
+    assert lowered == [] and log.recovery_point == 2 == log.log_end_offset
+
+
+@pytest.mark.req("LOG-10")
+def test_truncating_a_one_segment_log_to_its_start_empties_it(
+    sim_fs: SimFilesystem, clock: ManualClock
+) -> None:
+    log = open_log(sim_fs, clock)
+    put(log, 3)
+    assert log.truncate_to(0) is True
+    assert log.log_end_offset == 0 and log.active_segment.size == 0
+    put(log)
+    assert log.log_end_offset == 1
+
+
+@pytest.mark.req("LOG-10")
+def test_a_full_truncation_leaves_no_directory_change_pending(
+    sim_fs: SimFilesystem, clock: ManualClock
+) -> None:
+    fs = CountingFs(sim_fs)
+    log = open_log(fs, clock)
+    put(log, 2)
+    log.flush()
+    log.truncate_fully_and_start_at(7)
+    put(log)
+    fs.dir_fsyncs.clear()
+    log.flush()
+    assert fs.dir_fsyncs == []
+
+
+@pytest.mark.req("LOG-6")
+def test_an_empty_read_and_an_in_place_read_carry_the_fetch_offset_and_log_bounds(
+    sim_fs: SimFilesystem, clock: ManualClock
+) -> None:
+    log = open_log(sim_fs, clock)
+    log.truncate_fully_and_start_at(10)
+    put(log, 2)
+    empty = log.read(12, 1 << 20)
+    assert (empty.fetch_offset, empty.region, empty.log_start_offset, empty.log_end_offset) == (
+        12,
+        None,
+        10,
+        12,
+    )
+    viewed = log.read(11, 1 << 20, in_place=True)
+    assert (viewed.fetch_offset, viewed.log_start_offset, viewed.log_end_offset) == (11, 10, 12)
+    assert viewed.region is not None and viewed.region.first_offset == 11
+
+
+@pytest.mark.req("LOG-25")
+def test_offset_for_timestamp_matches_a_max_timestamp_equal_to_the_target(
+    sim_fs: SimFilesystem, clock: ManualClock
+) -> None:
+    log = open_log(sim_fs, clock, segment_bytes=3 * ONE)
+    for ts in (10, 20, 30, 40):  # segments [0, 1, 2] and [3]
+        log.append_as_leader(batch([b"x" * 100], timestamp=ts), 0)
+    assert log.offset_for_timestamp(30) == (30, 2, 0)  # the first segment's max timestamp is 30
+    assert log.offset_for_timestamp(20) == (20, 1, 0)  # batch 1's max timestamp is 20
+    assert log.offset_for_timestamp(15) == (20, 1, 0)  # batch 0 (10) is skipped, not the end
+
+
+@pytest.mark.req("LOG-4")
+def test_segment_index_bytes_is_rounded_down_to_whole_entries(
+    sim_fs: SimFilesystem, clock: ManualClock
+) -> None:
+    log = open_log(sim_fs, clock, segment_index_bytes=12, index_interval_bytes=0)  # room for one entry
+    put(log, 2)
+    assert bases(log) == [0, 1]
+
+
+@pytest.mark.req("LOG-21")
+def test_a_closed_log_refuses_use_and_batch_headers_walk_every_batch(
+    sim_fs: SimFilesystem, clock: ManualClock
+) -> None:
+    log = open_log(sim_fs, clock, segment_bytes=2 * ONE)
+    put(log, 3)
+    assert [h.base_offset for h in log.batch_headers()] == [0, 1, 2]
+    log.close()
+    with pytest.raises(ReflogUsageError):
+        log.append_as_leader(batch(), 0)

@@ -213,3 +213,63 @@ def test_opening_deletes_temporary_files_and_indexes_without_a_log(
     assert f"{4:020d}.index" in names and f"{4:020d}.timeindex" in names
     log.flush()
     assert fs.dir_fsyncs == [DIR]  # the deletions are made durable
+
+
+@pytest.mark.req("LOG-16")
+def test_opening_without_arguments_recovers_everything_from_offset_zero(
+    sim_fs: SimFilesystem, clock: ManualClock
+) -> None:
+    written(sim_fs, clock)
+    log = Log.open(sim_fs, DIR, CONFIG, clock)
+    report = log.recovery_report
+    assert report is not None and report.recovered_from == 0 and not report.clean_shutdown
+    assert not report.epoch_cache_rebuilt and log.recovery_point == 0
+
+
+@pytest.mark.req("LOG-16")
+def test_recovery_reports_why_it_cut_and_makes_the_deletions_durable(
+    sim_fs: SimFilesystem, clock: ManualClock
+) -> None:
+    written(sim_fs, clock, count=8)
+    damage(sim_fs, 2, 0)
+    fs = CountingFs(sim_fs)
+    log = reopen(fs, clock, recovery_point=0)
+    report = log.recovery_report
+    assert report is not None and report.reason is not None and "does not follow" not in report.reason
+    fs.dir_fsyncs.clear()
+    log.flush()
+    assert fs.dir_fsyncs == [DIR]
+
+
+@pytest.mark.req("LOG-13")
+def test_a_flush_after_recovery_fsyncs_only_segments_below_its_target(
+    sim_fs: SimFilesystem, clock: ManualClock
+) -> None:
+    written(sim_fs, clock)
+    fs = CountingFs(sim_fs)
+    log = reopen(fs, clock, recovery_point=0)
+    fs.fsyncs.clear()
+    log.flush(2)
+    assert [p for p in fs.fsyncs if p.endswith(".log")] == [f"{DIR}/{0:020d}.log"]
+
+
+@pytest.mark.req("LOG-15")
+def test_a_log_reopened_after_a_clean_shutdown_has_no_directory_change_pending(
+    sim_fs: SimFilesystem, clock: ManualClock
+) -> None:
+    written(sim_fs, clock)
+    fs = CountingFs(sim_fs)
+    log = reopen(fs, clock, recovery_point=6, clean=True)
+    log.flush()
+    assert fs.dir_fsyncs == []
+
+
+@pytest.mark.req("LOG-17")
+def test_a_segment_whose_indexes_are_missing_is_still_a_segment(
+    sim_fs: SimFilesystem, clock: ManualClock
+) -> None:
+    written(sim_fs, clock)
+    for suffix in (".index", ".timeindex"):
+        sim_fs.delete(f"{DIR}/{4:020d}{suffix}")
+    log = reopen(sim_fs, clock, recovery_point=6, clean=True)
+    assert [s.base_offset for s in log.segments] == [0, 2, 4] and log.log_end_offset == 6

@@ -241,3 +241,64 @@ def test_delete_files_removes_the_log_and_both_indexes(sim_fs: SimFilesystem, cl
     ]
     seg.delete_files()
     assert sim_fs.listdir(DIR) == []
+
+
+def entries_after(seg: LogSegment, count: int) -> int:
+    for i in range(count):
+        put(seg, batch([b"a" * 50, b"b"], base_offset=2 * i))
+    return seg.offset_index.entries
+
+
+@pytest.mark.req("LOG-2")
+def test_the_index_interval_restarts_from_zero_after_each_entry(sim_fs: SimFilesystem) -> None:
+    one = len(batch([b"a" * 50, b"b"]))
+    seg = segment(sim_fs, index_interval_bytes=2 * one)
+    assert entries_after(seg, 6) == 2  # entries at batches 3 and 6: 2 * one is not past the interval
+
+
+@pytest.mark.req("LOG-2", "LOG-10")
+@pytest.mark.parametrize(("interval", "written", "expected"), [(2, 5, 1), (3, -1, 2)])
+def test_after_a_truncation_only_the_batches_after_the_last_entry_count_toward_the_next(
+    sim_fs: SimFilesystem, interval: int, written: int, expected: int
+) -> None:
+    one = len(batch([b"a" * 50, b"b"]))
+    # (2 * one, 5 batches): entry at batch 3; cutting batch 5 leaves batch 4 counted, and one more
+    # batch (2 * one) is not past the interval. (3 * one - 1, 6 batches): entries at 3 and 6; cutting
+    # batch 6 leaves batches 4 and 5 counted, and one more (3 * one) is past it.
+    seg = segment(sim_fs, index_interval_bytes=interval * one + (0 if written > 0 else -1))
+    count = written if written > 0 else 6
+    entries_after(seg, count)
+    seg.truncate_to(2 * (count - 1))
+    put(seg, batch([b"a" * 50, b"b"], base_offset=2 * (count - 1)))
+    assert seg.offset_index.entries == expected
+
+
+@pytest.mark.req("LOG-17")
+def test_rebuilt_and_recovered_indexes_restart_the_interval_from_zero(sim_fs: SimFilesystem) -> None:
+    one = len(batch([b"a" * 50, b"b"]))
+    seg = segment(sim_fs, index_interval_bytes=2 * one)
+    entries_after(seg, 2)
+    seg.rebuild_indexes()
+    assert seg.offset_index.entries == 0 and seg.next_offset == 4
+    seg.recover(0, lambda h: None)
+    assert seg.offset_index.entries == 0 and seg.next_offset == 4
+
+
+@pytest.mark.req("LOG-17")
+def test_an_index_of_an_empty_log_is_rebuilt_to_nothing(sim_fs: SimFilesystem) -> None:
+    seg = segment(sim_fs, base=5, index_interval_bytes=1)
+    put(seg, batch([b"a"], base_offset=5))
+    seg.flush()
+    seg.fs.truncate(seg.handle, 0)
+    seg.close()
+    again = LogSegment(sim_fs, DIR, 5, LogConfig(index_interval_bytes=1), 0.0)
+    again.load()
+    assert again.next_offset == 5 and again.offset_index.entries == 0
+
+
+@pytest.mark.req("LOG-10")
+def test_truncating_a_segment_to_its_base_empties_it(sim_fs: SimFilesystem) -> None:
+    seg = segment(sim_fs, base=8)
+    three(seg, base=8)
+    seg.truncate_to(8)
+    assert (seg.size, seg.next_offset, seg.max_timestamp) == (0, 8, -1)
