@@ -244,11 +244,11 @@ class Broker:
         ends Kafka's process; answers already computed may or may not reach their clients.
         """
         logs = self.manager.logs if self.manager is not None else {}
-        offline = [tp.dir_name for tp, log in logs.items() if log.offline]
+        offline = sorted(f"{tp.dir_name}: {log.offline_cause}" for tp, log in logs.items() if log.offline)
         if not offline and not isinstance(error, StorageError):
             return False
         if self.exit_reason is None:
-            what = ", ".join(sorted(offline)) or str(error)
+            what = "; ".join(offline) or str(error)
             self.exit_reason = f"log directory failed ({what}): halting, as Kafka does with no log dir left"
             logger.warning("broker %d: %s", self.broker_id, self.exit_reason)
             if self._nursery is not None:

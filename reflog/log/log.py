@@ -340,6 +340,11 @@ class Log:
     def offline(self) -> bool:
         return self._offline is not None
 
+    @property
+    def offline_cause(self) -> str | None:
+        """The I/O error that took the log offline (``"ENOSPC on ...: No space left on device"``)."""
+        return None if self._offline is None else str(self._offline)
+
     def _check_usable(self) -> None:
         if self._closed:
             raise ReflogUsageError(f"log {self.directory} is closed")
