@@ -26,6 +26,7 @@ import pytest
 
 from reflog.broker import BrokerConfig
 from reflog.replication.controller import ControllerConfig
+from tests.kafka.canary import canary
 from tests.kafka.served import ServedCluster
 
 with warnings.catch_warnings():
@@ -145,5 +146,6 @@ def test_a_full_disk_halts_only_its_broker_and_a_real_client_loses_nothing(small
         consumer.close()
         missing = [v[:5] for v in acknowledged if v not in read]
         assert not missing, f"{len(missing)} acknowledged records lost: {missing[:5]}"
+        canary(served)
     finally:
         served.close()

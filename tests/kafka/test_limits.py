@@ -1,8 +1,8 @@
 """No single request or connection can kill or freeze the serving process (PRO-40..PRO-49).
 
 Real sockets against a served cluster; every wait is bounded (a few seconds at most). Each test
-ends by checking that the process still serves: a canary ``acks=all`` produce on a fresh
-connection is acknowledged and read back.
+ends with :func:`tests.kafka.canary.canary`: an ``acks=all`` produce on a fresh connection is
+acknowledged, and every canary record acknowledged before it on that cluster is still there.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ import struct
 import threading
 import time
 import warnings
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -29,22 +29,30 @@ import reflog.kafka.server as server_module
 from reflog.broker import BrokerConfig
 from reflog.kafka.limits import partition_entries
 from reflog.kafka.server import server_ssl_context
-from reflog.records import Record, build_batch
 from reflog.replication.errors import Errors
+from tests.kafka.canary import (
+    canary,
+    client,
+    fetch_message,
+    leader_of,
+    produce,
+    topic,
+    wait_until,
+)
 from tests.kafka.raw import RawClient
 from tests.kafka.served import ServedCluster
 
 with warnings.catch_warnings():
     warnings.simplefilter("ignore", DeprecationWarning)
     from kafka.protocol.admin import CreateTopicsRequest, CreateTopicsResponse  # type: ignore[import-untyped]
-    from kafka.protocol.consumer import FetchRequest, FetchResponse  # type: ignore[import-untyped]
+    from kafka.protocol.consumer import FetchResponse  # type: ignore[import-untyped]
     from kafka.protocol.metadata import (  # type: ignore[import-untyped]
         ApiVersionsRequest,
         ApiVersionsResponse,
         MetadataRequest,
         MetadataResponse,
     )
-    from kafka.protocol.producer import ProduceRequest, ProduceResponse  # type: ignore[import-untyped]
+    from kafka.protocol.producer import ProduceRequest  # type: ignore[import-untyped]
 
 FETCH_MAX_BYTES = 64 * 1024
 POOL_BYTES = 2 * 1024 * 1024
@@ -67,115 +75,9 @@ def limited() -> Iterator[ServedCluster]:
         cluster.close()
 
 
-def topic(served: ServedCluster, name: str) -> str:
-    """Create ``name`` (replication 3, ``min.insync.replicas=2``) unless it exists; returns it."""
-    assert served.kafka is not None
-    if name not in {m.topic_partition.topic for m in served.kafka.cluster.controller.partitions()}:
-        served.create_topic(name, replication_factor=3, min_insync_replicas=2)
-    return name
-
-
-def client(served: ServedCluster, broker: int = 1, timeout: float = 10.0) -> RawClient:
-    assert served.kafka is not None
-    return RawClient(served.kafka.addresses[broker], timeout=timeout)
-
-
-def leader_of(served: ServedCluster, topic: str, partition: int = 0) -> int:
-    assert served.kafka is not None
-    return int(served.kafka.cluster.controller.partition(topic, partition).leader)
-
-
-def produce(
-    served: ServedCluster, topic: str, values: list[bytes], acks: int = -1, partition: int = 0
-) -> list[int]:
-    """One raw Produce v8 per value to the partition's leader (``acks=all``); the error codes."""
-    return [error for error, _ in produce_offsets(served, topic, values, acks, partition)]
-
-
-def produce_offsets(
-    served: ServedCluster, topic: str, values: list[bytes], acks: int = -1, partition: int = 0
-) -> list[tuple[int, int]]:
-    """As :func:`produce`; each value's (error code, base offset)."""
-    cls = ProduceRequest[8]
-    raw = client(served, leader_of(served, topic, partition))
-    errors = []
-    try:
-        for value in values:
-            records = build_batch([Record(None, value)])
-            data = cls.TopicProduceData.PartitionProduceData(index=partition, records=records)
-            request = cls(
-                transactional_id=None,
-                acks=acks,
-                timeout_ms=10_000,
-                topic_data=[cls.TopicProduceData(name=topic, partition_data=[data])],
-            )
-            response = ProduceResponse.decode(raw.request(request, 8), version=8)
-            answer = response.responses[0].partition_responses[0]
-            errors.append((answer.error_code, answer.base_offset))
-    finally:
-        raw.close()
-    return errors
-
-
-def fetch_message(
-    partitions: list[tuple[str, int, int]],
-    *,
-    max_bytes: int = 2**31 - 1,
-    partition_max_bytes: int = 2**31 - 1,
-    max_wait_ms: int = 0,
-    min_bytes: int = 1,
-) -> Any:
-    cls = FetchRequest[11]
-    by_topic: dict[str, list[Any]] = {}
-    for topic, index, offset in partitions:
-        by_topic.setdefault(topic, []).append(
-            cls.FetchTopic.FetchPartition(
-                partition=index,
-                current_leader_epoch=-1,
-                fetch_offset=offset,
-                log_start_offset=-1,
-                partition_max_bytes=partition_max_bytes,
-            )
-        )
-    return cls(
-        replica_id=-1,
-        max_wait_ms=max_wait_ms,
-        min_bytes=min_bytes,
-        max_bytes=max_bytes,
-        isolation_level=0,
-        session_id=0,
-        session_epoch=-1,
-        topics=[cls.FetchTopic(topic=t, partitions=p) for t, p in by_topic.items()],
-        forgotten_topics_data=[],
-        rack_id="",
-    )
-
-
-def canary(served: ServedCluster, topic: str, acks: int = -1) -> None:
-    """The process still serves: a write (``acks=all``) is acknowledged and read back."""
-    value = f"canary-{time.monotonic_ns()}".encode()
-    [(error, offset)] = produce_offsets(served, topic, [value], acks)
-    assert error == 0
-    raw = client(served, leader_of(served, topic))
-    try:
-        response = FetchResponse.decode(raw.request(fetch_message([(topic, 0, offset)]), 11), version=11)
-    finally:
-        raw.close()
-    assert value in bytes(response.responses[0].partitions[0].records)
-
-
 def stats(served: ServedCluster) -> Any:
     assert served.kafka is not None
     return served.kafka.stats
-
-
-def wait_until(condition: Callable[[], bool], timeout: float = 5.0) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if condition():
-            return True
-        time.sleep(0.02)
-    return condition()
 
 
 def metadata_message(names: list[str], auto_create: bool = False) -> Any:

@@ -11,6 +11,7 @@ import pytest
 
 from reflog.records import Compression, Record, build_batch, decode_batch
 from reflog.replication.errors import Errors
+from tests.kafka.canary import canary
 from tests.kafka.raw import RawClient
 from tests.kafka.served import ServedCluster
 from tests.records._helpers import forge_batch, raw_record
@@ -75,6 +76,9 @@ def test_produce_refuses_crafted_batches_with_kafka_error_codes(served: ServedCl
     try:
         codes = {
             "count vs lastOffsetDelta": forge_batch(raw_record(), records_count=1, last_offset_delta=9),
+            "offsets past the index range": forge_batch(
+                raw_record(), records_count=1, last_offset_delta=2**31 - 1
+            ),
             "no records": forge_batch(b"", records_count=0),
             "control batch": forge_batch(raw_record(), records_count=1, attributes=0x20),
             "two batches": one(b"a") + one(b"b"),
@@ -94,6 +98,7 @@ def test_produce_refuses_crafted_batches_with_kafka_error_codes(served: ServedCl
         client.close()
     assert answers == {
         "count vs lastOffsetDelta": Errors.INVALID_RECORD,
+        "offsets past the index range": Errors.INVALID_RECORD,
         "no records": Errors.INVALID_RECORD,
         "control batch": Errors.INVALID_RECORD,
         "two batches": Errors.INVALID_RECORD,
@@ -104,6 +109,7 @@ def test_produce_refuses_crafted_batches_with_kafka_error_codes(served: ServedCl
     }
     assert zstd_on_v6[0][1] == Errors.UNSUPPORTED_COMPRESSION_TYPE  # zstd needs Produce v7
     assert stored_values(served, "crafted") == [b"ok"]  # nothing refused was written
+    canary(served)
 
 
 @pytest.mark.req("PRO-20")
@@ -120,6 +126,7 @@ def test_a_partition_listed_twice_in_one_request_is_appended_once(served: Served
     assert answers == [(0, Errors.NONE, 0)]
     assert again == [(0, Errors.NONE, 0)]
     assert stored_values(served, "twice") == [b"same"]
+    canary(served)
 
 
 def create(client: RawClient, name: str, configs: dict[str, str]) -> tuple[int, str | None]:
@@ -162,12 +169,13 @@ def create(client: RawClient, name: str, configs: dict[str, str]) -> tuple[int, 
     ],
 )
 def test_create_topics_refuses_invalid_configs(
-    connect: Connect, configs: dict[str, str], message: str
+    served: ServedCluster, connect: Connect, configs: dict[str, str], message: str
 ) -> None:
     client = connect()
     error, text = create(client, "bad-config", configs)
     assert error == Errors.INVALID_CONFIG
     assert text is not None and message in text
+    canary(served)
 
 
 @pytest.mark.req("PRO-21")
@@ -186,6 +194,7 @@ def test_create_topics_accepts_kafka_edge_values_and_the_brokers_stay_up(
     assert create(client, "edge-config", edge) == (Errors.NONE, None)
     assert served.kafka is not None
     assert all(handle.running for handle in served.kafka.cluster.brokers)
+    canary(served)
 
 
 def list_offset(client: RawClient, topic: str, timestamp: int) -> tuple[int, int, int]:
