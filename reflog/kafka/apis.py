@@ -17,6 +17,7 @@ import re
 from collections.abc import Callable, Mapping
 from typing import Any, Final
 
+import attrs
 import trio
 
 from reflog.broker.api import (
@@ -350,6 +351,9 @@ class KafkaApis:
             for (name, index), records in _one_entry_per_partition(body.topic_data).items():
                 if topic_name_error(name) is not None:
                     results[(name, index)] = (Errors.INVALID_TOPIC_EXCEPTION, -1)
+                elif not self.cluster.controller.has_partition(TopicPartition(name, index)):
+                    # KafkaApis.handleProduceRequest: not in the metadata cache, before any record check.
+                    results[(name, index)] = (Errors.UNKNOWN_TOPIC_OR_PARTITION, -1)
                 elif not records:
                     # ProduceRequest.validateRecords: "must have at least one record batch".
                     results[(name, index)] = (Errors.INVALID_RECORD, -1)
@@ -409,15 +413,6 @@ class KafkaApis:
         results = await self._read_all(wanted, max_bytes, read)
         if max_wait_ms > 0 and sum(r.size for r in results.values()) < min_bytes:
             results = await self._wait_for_data(wanted, results, max_wait_ms, max_bytes, read)
-        budget = max_bytes
-        chosen: list[TopicPartition] = []
-        for tp, _, _ in wanted:
-            size = results[tp].size
-            if size and budget < size and chosen:
-                continue  # over the response's max_bytes; the first batch always goes out (KIP-74)
-            budget -= size
-            if size:
-                chosen.append(tp)
         by_topic: dict[str, list[Any]] = {}
         partition_cls = cls.FetchableTopicResponse.PartitionData
         payloads: dict[bytes, Part] = {}
@@ -428,7 +423,7 @@ class KafkaApis:
             result = results[tp]
             error = result.error
             records = b""
-            if tp in chosen:
+            if result.size:
                 records = placeholder(len(payloads), self._salt)
                 payloads[records] = result.region if result.region is not None else result.records
             hw = result.high_watermark
@@ -483,12 +478,21 @@ class KafkaApis:
         for index, (tp, offset, max_bytes) in enumerate(wanted):
             if index and index % 64 == 0:
                 await trio.lowlevel.checkpoint()  # thousands of partitions never hold the loop
+            if not self.cluster.controller.has_partition(tp):
+                # KafkaApis.handleFetchRequest: a partition the metadata does not have.
+                results[tp] = ConsumerFetchResponse(tp, Errors.UNKNOWN_TOPIC_OR_PARTITION)
+                continue
             want = min(max_bytes, left)
             if want <= 0:
                 want = 1 if nothing_read else 0  # nothing read yet: at least one batch
-            results[tp] = await self._read_one(tp, offset, want, 0, read)
-            left = max(0, left - results[tp].size)
-            nothing_read = nothing_read and not results[tp].size
+            result = await self._read_one(tp, offset, want, 0, read)
+            if result.size > want and not nothing_read:
+                # Its first batch does not fit what is left and minOneMessage no longer holds:
+                # Kafka reads nothing here and goes on with the next partitions.
+                result = attrs.evolve(result, records=b"", region=None, in_place=None)
+            results[tp] = result
+            left = max(0, left - result.size)
+            nothing_read = nothing_read and not result.size
         return results
 
     async def _wait_for_data(
@@ -549,6 +553,8 @@ class KafkaApis:
         A timestamp lookup is Kafka's ``fetchOffsetByTimestamp`` (LOG-25) bounded by the high
         watermark; nothing found is offset and timestamp -1, as in Kafka.
         """
+        if not self.cluster.controller.has_partition(tp):  # ReplicaManager.getPartitionOrException
+            return Errors.UNKNOWN_TOPIC_OR_PARTITION, _NOT_FOUND
         if timestamp in (EARLIEST_TIMESTAMP, LATEST_TIMESTAMP):
             response = self.broker._handle_list_offsets(ListOffsetsRequest(tp, timestamp))
             assert isinstance(response, ListOffsetsResponse)

@@ -440,6 +440,10 @@ class Controller:
         except KeyError:
             raise ReflogUsageError(f"unknown partition {topic}-{partition}") from None
 
+    def has_partition(self, tp: TopicPartition) -> bool:
+        """Whether the partition exists (Kafka's ``metadataCache.contains``)."""
+        return tp in self._partitions
+
     def partitions(self) -> tuple[PartitionMetadata, ...]:
         """Every partition, in creation order (topic, then index)."""
         return tuple(self._partitions.values())

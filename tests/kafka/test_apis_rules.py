@@ -22,6 +22,7 @@ from reflog.kafka.apis import KafkaApis, WithPayloads
 from reflog.kafka.codec import decode_request
 from reflog.kafka.groups import GroupCoordinator
 from reflog.kafka.transfer import part_size
+from reflog.records import Record, build_batch
 from reflog.replication.errors import Errors
 from reflog.replication.messages import TopicPartition
 
@@ -33,6 +34,7 @@ with warnings.catch_warnings():
         OffsetCommitRequest,
         OffsetFetchRequest,
     )
+    from kafka.protocol.producer import ProduceRequest  # type: ignore[import-untyped]
 
 TOPIC = "t"
 ADDRESS = {1: ("127.0.0.1", 9092)}
@@ -233,13 +235,13 @@ async def test_list_offsets_answers_each_partition_with_its_own_offsets_and_lead
         (0, 0, -1, 0, epoch),
     ]
     for refused in response.topics[0].partitions[-2:]:  # a partition the topic does not have
-        assert (refused.partition_index, refused.timestamp, refused.offset, refused.leader_epoch) == (
-            7,
-            -1,
-            -1,
-            -1,
-        )
-        assert refused.error_code != 0
+        assert (
+            refused.partition_index,
+            refused.error_code,
+            refused.timestamp,
+            refused.offset,
+            refused.leader_epoch,
+        ) == (7, int(Errors.UNKNOWN_TOPIC_OR_PARTITION), -1, -1, -1)
 
 
 def fetch_request(
@@ -363,6 +365,68 @@ async def test_fetch_max_bytes_is_capped_at_the_brokers_fetch_max_bytes(
         size = await three_partitions_of_one_batch(cluster)
         assert size <= 1500 < 2 * size
         assert with_records(await call(apis, fetch_request([0, 1, 2], max_bytes=1 << 20), 11)) == [0]
+
+
+@pytest.mark.req("PRO-7")
+async def test_fetch_and_produce_answer_unknown_topic_or_partition_for_a_partition_that_does_not_exist(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    async with in_process() as (cluster, apis):
+        await topic_with_records(cluster, (1,))
+        response = await call(apis, fetch_request([0, 7]), 11)
+        got = [
+            (p.partition_index, p.error_code, p.high_watermark, p.log_start_offset, bool(p.records))
+            for p in response.body.responses[0].partitions
+        ]
+        assert got == [(0, 0, 1, 0, True), (7, int(Errors.UNKNOWN_TOPIC_OR_PARTITION), -1, -1, False)]
+        cls = ProduceRequest[8]
+        data = [
+            cls.TopicProduceData(
+                name=name,
+                partition_data=[
+                    cls.TopicProduceData.PartitionProduceData(
+                        index=index, records=build_batch([Record(None, b"x")])
+                    )
+                ],
+            )
+            for name, index in ((TOPIC, 7), ("no-such-topic", 0), (TOPIC, 0))
+        ]
+        request = cls(transactional_id=None, acks=1, timeout_ms=1000, topic_data=data)
+        produced = await call(apis, request, 8)
+        assert [
+            (t.name, p.index, p.error_code, p.base_offset)
+            for t in produced.responses
+            for p in t.partition_responses
+        ] == [
+            (TOPIC, 7, int(Errors.UNKNOWN_TOPIC_OR_PARTITION), -1),
+            (TOPIC, 0, 0, 1),
+            ("no-such-topic", 0, int(Errors.UNKNOWN_TOPIC_OR_PARTITION), -1),
+        ]
+        assert "no-such-topic" not in {m.topic_partition.topic for m in cluster.controller.partitions()}
+
+
+@pytest.mark.req("PRO-42")
+async def test_a_partition_whose_first_batch_does_not_fit_is_skipped_and_the_next_ones_are_read(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    async with in_process() as (cluster, apis):
+        await cluster.create_topic(TOPIC, partitions=3, replication_factor=1)
+        producer = cluster.producer(acks="all")
+        for partition, value in enumerate((b"small", VALUE * 4, b"small")):
+            assert (await producer.send(TOPIC, value, partition=partition)).status is SendStatus.OK
+        logs = [cluster.broker(1).broker.partitions[TopicPartition(TOPIC, p)].log for p in range(3)]
+        small, big = int(logs[0].size_in_bytes), int(logs[1].size_in_bytes)
+        bound = 2 * small + big // 2  # room for both small batches, not for the big one after the first
+        response = await call(apis, fetch_request([0, 1, 2], max_bytes=bound), 11)
+        assert with_records(response) == [0, 2]
+        sizes = [
+            part_size(response.payloads[p.records])
+            for p in response.body.responses[0].partitions
+            if p.records
+        ]
+        assert sizes == [small, small]
+        # First in the request, the big batch goes out whatever the bound (KIP-74), then nothing fits.
+        assert with_records(await call(apis, fetch_request([1, 0, 2], max_bytes=bound), 11)) == [1]
 
 
 @pytest.mark.req("PRO-42")
