@@ -277,17 +277,38 @@ class GroupCoordinator:
     def commit(
         self, group_id: str, generation_id: int, member_id: str, offsets: Sequence[tuple[str, int, int, str]]
     ) -> Errors:
-        """OffsetCommit: ``(topic, partition, offset, metadata)`` each; generation -1 is a manual commit."""
+        """OffsetCommit: ``(topic, partition, offset, metadata)`` each, validated as Kafka's
+        ``OffsetMetadataManager.validateOffsetCommit`` and ``ClassicGroup.validateOffsetCommit`` do.
+
+        Generation -1 on an empty (or new) group is a manual commit: the admin client's, or a
+        consumer's without group management, whatever member id it names. Otherwise the member
+        must be current (``UNKNOWN_MEMBER_ID``; a generation -1 commit naming no member of a group
+        that has members is refused so too) and its generation the group's (``ILLEGAL_GENERATION``,
+        also for a generation >= 0 on a group that does not exist); during CompletingRebalance a
+        member's commit is ``REBALANCE_IN_PROGRESS``, while during PreparingRebalance it is
+        accepted (a consumer commits before it rejoins) and, as a heartbeat would, keeps the
+        member's session alive.
+        """
         if not group_id:
             return Errors.INVALID_GROUP_ID
-        group = self._group(group_id)
-        if generation_id >= 0 or member_id:
-            if member_id not in group.members:
+        group = self.groups.get(group_id)
+        if group is None:
+            if generation_id >= 0:
+                return Errors.ILLEGAL_GENERATION  # GROUP_ID_NOT_FOUND from OffsetCommit v9, not served
+            group = self._group(group_id)
+        if generation_id < 0 and group.state is GroupState.EMPTY:
+            pass
+        elif generation_id >= 0 or member_id:
+            member = group.members.get(member_id)
+            if member is None:
                 return Errors.UNKNOWN_MEMBER_ID
             if generation_id != group.generation_id:
                 return Errors.ILLEGAL_GENERATION
-            if group.state is GroupState.PREPARING_REBALANCE:
+            if group.state is GroupState.COMPLETING_REBALANCE:
                 return Errors.REBALANCE_IN_PROGRESS
+            member.last_heartbeat = trio.current_time()
+        else:
+            return Errors.UNKNOWN_MEMBER_ID
         for topic, partition, offset, metadata in offsets:
             group.offsets[(topic, partition)] = (offset, metadata)
         return Errors.NONE

@@ -334,21 +334,54 @@ async def test_a_manual_commit_needs_no_member_and_offset_fetch_returns_it(
 
 
 @pytest.mark.req("PRO-12")
-async def test_a_member_commit_needs_the_current_member_and_generation_and_no_rebalance(
+async def test_a_member_commit_needs_the_current_member_and_generation(
     coordinator: GroupCoordinator, nursery: trio.Nursery, autojump_clock: trio.testing.MockClock
 ) -> None:
-    (a, b) = await stable_group(coordinator, nursery, 2)
+    (a, _b) = await stable_group(coordinator, nursery, 2)
     offsets = [("t", 0, 3, "")]
     assert coordinator.commit(GROUP, 1, "stranger", offsets) is Errors.UNKNOWN_MEMBER_ID
     assert coordinator.commit(GROUP, -1, "stranger", offsets) is Errors.UNKNOWN_MEMBER_ID  # a member id
+    assert coordinator.commit(GROUP, -1, "", offsets) is Errors.UNKNOWN_MEMBER_ID  # the group has members
     assert coordinator.commit(GROUP, 0, a.member_id, offsets) is Errors.ILLEGAL_GENERATION
     assert coordinator.commit(GROUP, 1, "", offsets) is Errors.UNKNOWN_MEMBER_ID  # a generation
     assert coordinator.fetch_offsets(GROUP) == {}
     assert coordinator.commit(GROUP, 1, a.member_id, offsets) is Errors.NONE
-    nursery.start_soon(join, coordinator, a.member_id)
-    await trio.sleep(0.01)
-    assert coordinator.commit(GROUP, 1, b.member_id, [("t", 0, 9, "")]) is Errors.REBALANCE_IN_PROGRESS
     assert coordinator.fetch_offsets(GROUP) == {("t", 0): (3, "")}
+
+
+@pytest.mark.req("PRO-12")
+async def test_a_member_commits_while_the_group_prepares_a_rebalance_but_not_while_it_completes_one(
+    coordinator: GroupCoordinator, nursery: trio.Nursery, autojump_clock: trio.testing.MockClock
+) -> None:
+    (a, b) = await stable_group(coordinator, nursery, 2)
+    group = coordinator.groups[GROUP]
+    rejoined: list[JoinResult] = []
+
+    async def rejoin(member_id: str) -> None:
+        rejoined.append(await join(coordinator, member_id))
+
+    nursery.start_soon(rejoin, a.member_id)
+    await trio.sleep(1)
+    assert group.state is GroupState.PREPARING_REBALANCE
+    silent_since = group.members[b.member_id].last_heartbeat
+    # b commits what it consumed before it rejoins (Kafka's onJoinPrepare): accepted, and it counts
+    # as a heartbeat, as Kafka reschedules the member's heartbeat on a commit.
+    assert coordinator.commit(GROUP, 1, b.member_id, [("t", 0, 9, "")]) is Errors.NONE
+    assert group.members[b.member_id].last_heartbeat == trio.current_time() > silent_since
+    nursery.start_soon(rejoin, b.member_id)
+    await trio.sleep(0.01)
+    assert group.state is GroupState.COMPLETING_REBALANCE and group.generation_id == 2
+    assert coordinator.commit(GROUP, 2, b.member_id, [("t", 0, 10, "")]) is Errors.REBALANCE_IN_PROGRESS
+    assert coordinator.commit(GROUP, 1, b.member_id, [("t", 0, 10, "")]) is Errors.ILLEGAL_GENERATION
+    assert coordinator.fetch_offsets(GROUP) == {("t", 0): (9, "")}
+
+
+@pytest.mark.req("PRO-12")
+async def test_a_manual_commit_to_an_empty_group_may_name_any_member(
+    coordinator: GroupCoordinator, autojump_clock: trio.testing.MockClock
+) -> None:
+    assert coordinator.commit(GROUP, -1, "someone", [("t", 0, 4, "")]) is Errors.NONE
+    assert coordinator.fetch_offsets(GROUP) == {("t", 0): (4, "")}
 
 
 # ---- rules pinned down by mutation testing --------------------------------------------------------
@@ -488,6 +521,10 @@ async def test_a_follower_waiting_in_sync_learns_of_a_new_rebalance(
 async def test_a_commit_with_generation_zero_is_a_member_commit(
     coordinator: GroupCoordinator, autojump_clock: trio.testing.MockClock
 ) -> None:
+    # No such group: OffsetCommit before v9 answers ILLEGAL_GENERATION and creates nothing.
+    assert coordinator.commit(GROUP, 0, "", [("t", 0, 1, "")]) is Errors.ILLEGAL_GENERATION
+    assert GROUP not in coordinator.groups
+    assert coordinator.commit(GROUP, -1, "", []) is Errors.NONE  # a simple group, empty
     assert coordinator.commit(GROUP, 0, "", [("t", 0, 1, "")]) is Errors.UNKNOWN_MEMBER_ID
     assert coordinator.fetch_offsets(GROUP) == {}
 
