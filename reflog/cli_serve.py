@@ -9,6 +9,8 @@ import sys
 
 import trio
 
+from reflog.errors import InvalidConfigError
+from reflog.kafka.overrides import parse_overrides
 from reflog.kafka.serve import KafkaCluster, open_kafka_cluster
 from reflog.kafka.server import server_ssl_context
 from reflog.kafka.transfer import TransferMode
@@ -41,6 +43,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default=TransferMode.ZERO_COPY.value,
         help="Fetch path of plaintext listeners (default zero-copy; TLS listeners always copy)",
     )
+    parser.add_argument(
+        "--override",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="a broker config by Kafka's name, as kafka-server-start.sh --override takes it "
+        "(fetch.max.bytes, connections.max.idle.ms, queued.max.request.bytes, replica.lag.time.max.ms, "
+        "broker.session.timeout.ms, auto.create.topics.enable, ...); repeatable",
+    )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -56,6 +67,13 @@ def run(args: argparse.Namespace) -> int:
     if bool(args.tls_cert) != bool(args.tls_key):
         print("reflog serve: --tls-cert and --tls-key go together", file=sys.stderr)
         return 2
+    try:
+        overrides = parse_overrides(args.override).keywords()
+    except InvalidConfigError as exc:
+        print(f"reflog serve: {exc}", file=sys.stderr)
+        return 2
+    if "default_replication_factor" not in overrides:
+        overrides["default_replication_factor"] = args.default_replication_factor
     context = server_ssl_context(args.tls_cert, args.tls_key, args.tls_ca) if args.tls_cert else None
 
     served: list[KafkaCluster] = []
@@ -69,8 +87,8 @@ def run(args: argparse.Namespace) -> int:
             data_dir=args.data_dir,
             seed=args.seed,
             ssl_context=context,
-            default_replication_factor=args.default_replication_factor,
             transfer=TransferMode(args.transfer),
+            **overrides,
         ) as kafka:
             served.append(kafka)
             with trio.open_signal_receiver(signal.SIGTERM, signal.SIGINT) as signals:
