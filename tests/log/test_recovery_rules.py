@@ -10,7 +10,7 @@ import pytest
 
 from reflog.clock import ManualClock
 from reflog.log import Log, LogConfig
-from reflog.log.epoch_cache import EpochEntry
+from reflog.log.epoch_cache import EpochEntry, LeaderEpochCache
 from reflog.records import BATCH_HEADER_SIZE
 from reflog.storage.sim import SimFilesystem
 from tests.log.helpers import CountingFs, batch, values_of
@@ -167,7 +167,11 @@ def test_an_unreadable_epoch_checkpoint_is_rebuilt_from_every_batch(
     sim_fs.close(handle)
     log = reopen(sim_fs, clock, recovery_point=6, clean=True)
     assert log.recovery_report is not None and log.recovery_report.epoch_cache_rebuilt
-    assert log.epoch_cache.entries == (EpochEntry(2, 0), EpochEntry(4, 2), EpochEntry(7, 5))
+    rebuilt = (EpochEntry(2, 0), EpochEntry(4, 2), EpochEntry(7, 5))
+    assert log.epoch_cache.entries == rebuilt
+    assert LeaderEpochCache.load(sim_fs, DIR).entries == rebuilt  # and written back where it belongs
+    log.append_as_leader(batch([b"next"]), leader_epoch=9)
+    assert LeaderEpochCache.load(sim_fs, DIR).entries == (*rebuilt, EpochEntry(9, 6))
 
 
 @pytest.mark.req("LOG-11")

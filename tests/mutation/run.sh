@@ -32,7 +32,7 @@ case $group in
         tests="tests/log/test_log_basics.py tests/log/test_truncate_and_epochs.py tests/log/test_storage_faults.py
                tests/log/test_client_batches.py
                tests/log/test_index_rules.py tests/log/test_retention_rules.py tests/log/test_log_rules.py
-               tests/log/test_segment_rules.py tests/log/test_recovery_rules.py" ;;
+               tests/log/test_segment_rules.py tests/log/test_recovery_rules.py tests/log/test_offline_rules.py" ;;
     groups)
         mutate="reflog/kafka/groups.py"
         tests="tests/kafka/test_group_rules.py" ;;
