@@ -133,11 +133,13 @@ class LogSegment:
     def _index_batch(self, position: int, header: BatchHeader) -> None:
         self.max_timestamp = max(self.max_timestamp, header.max_timestamp)
         self.next_offset = header.next_offset
-        self._bytes_since_index_entry += header.size
+        # Kafka's LogSegment.append: the batch gets an entry when more than index.interval.bytes
+        # were written since the last entry *before* it, then its own bytes are counted.
         if self._bytes_since_index_entry > self.config.index_interval_bytes:
             self.offset_index.append(header.last_offset, position)
             self.time_index.maybe_append(self.max_timestamp, header.last_offset)
             self._bytes_since_index_entry = 0
+        self._bytes_since_index_entry += header.size
 
     def flush(self) -> None:
         """fsync the log file and both indexes. Raises :class:`reflog.errors.StorageError`."""
@@ -152,6 +154,7 @@ class LogSegment:
         batch, that whole batch is removed (as Kafka does).
         """
         found = self.find(offset)
+        self._bytes_since_index_entry = 0  # Kafka's truncateTo restarts the interval, even for no cut
         if found is None:
             return 0
         return self._truncate_bytes(found.position)
@@ -170,11 +173,11 @@ class LogSegment:
         self.next_offset = self.base_offset
         scanned_max = NO_TIMESTAMP
         self._bytes_since_index_entry = 0
+        # The interval restarts from zero, as in Kafka (a segment opened or truncated starts its
+        # bytesSinceLastIndexEntry at 0), whatever was written after the last entry.
         for found in self.batches_from(position):
             self.next_offset = found.header.next_offset
             scanned_max = max(scanned_max, found.header.max_timestamp)
-            if found.position > position:
-                self._bytes_since_index_entry += found.header.size
         self.time_index.truncate_to(self.next_offset)
         indexed_max = self.time_index.last_timestamp
         self.max_timestamp = max(scanned_max, NO_TIMESTAMP if indexed_max is None else indexed_max)

@@ -241,4 +241,7 @@ def test_flush_fsyncs_an_index_only_when_it_changed(any_fs: Filesystem, clock: M
     assert [p.rsplit(".", 1)[-1] for p in counting.fsyncs if "checkpoint" not in p] == ["log"]
     counting.fsyncs.clear()
     log.append_as_leader(batch([b"x" * 1200]), leader_epoch=0)  # crosses index.interval.bytes
+    assert [p.rsplit(".", 1)[-1] for p in counting.fsyncs if "checkpoint" not in p] == ["log"]
+    counting.fsyncs.clear()
+    log.append_as_leader(batch([b"small"]), leader_epoch=0)  # the first batch after it gets the entry
     assert sorted(p.rsplit(".", 1)[-1] for p in counting.fsyncs) == ["index", "log", "timeindex"]

@@ -98,7 +98,7 @@ def test_recovery_rebuilds_the_offset_index(sim_fs: SimFilesystem) -> None:
     seg.offset_index.truncate_to(0)
     assert seg.offset_index.entries == 0
     seg.recover(0, lambda h: None)
-    assert seg.offset_index.entries == 3
+    assert seg.offset_index.entries == 2  # batches 2 and 3: nothing was written before the first
     assert seg.offset_index.lookup(5) == (5, headers[0].size + headers[1].size)
 
 
@@ -107,8 +107,11 @@ def test_an_index_entry_is_added_only_once_more_than_the_interval_was_written(si
     one = len(batch([b"a" * 50, b"b"]))
     seg = segment(sim_fs, index_interval_bytes=2 * one)
     three(seg)
-    assert seg.offset_index.entries == 1  # 3 * one > interval, but 2 * one is not
-    assert seg.offset_index.lookup(100) == (5, 2 * one)  # the entry is the batch that crossed it
+    assert seg.offset_index.entries == 0  # 2 * one written before batch 3: not past the interval
+    put(seg, batch([b"a" * 50, b"b"], base_offset=6, timestamp=25))
+    # Kafka's LogSegment.append: the entry is the first batch written after more than the interval.
+    assert seg.offset_index.entries == 1
+    assert seg.offset_index.lookup(100) == (7, 3 * one)
     assert seg.time_index.last_timestamp == 30  # and the time index entry beside it (max so far)
 
 
@@ -140,7 +143,7 @@ def test_find_rebuilds_an_index_entry_that_does_not_match_the_log(sim_fs: SimFil
     seg.offset_index.append(2, headers[0].size)  # batch 2 ends at offset 3, not 2
     found = seg.find(4)
     assert found is not None and found.header.base_offset == 4
-    assert seg.offset_index.entries == 3  # rebuilt from the log
+    assert seg.offset_index.entries == 2  # rebuilt from the log
 
 
 @pytest.mark.req("LOG-17")
@@ -151,7 +154,7 @@ def test_load_rebuilds_indexes_whose_last_entry_does_not_match_the_log(sim_fs: S
     seg.offset_index.append(2, headers[0].size)  # batch 2 ends at 3, not 2
     seg.next_offset = 0
     seg.load()
-    assert seg.offset_index.entries == 3 and seg.next_offset == 6 and seg.max_timestamp == 30
+    assert seg.offset_index.entries == 2 and seg.next_offset == 6 and seg.max_timestamp == 30
 
 
 @pytest.mark.req("LOG-17")
@@ -162,7 +165,7 @@ def test_load_finds_the_next_offset_and_max_timestamp_from_the_last_entry(sim_fs
     seg.close()
     again = LogSegment(sim_fs, DIR, 0, LogConfig(index_interval_bytes=1), 0.0)
     again.load()
-    assert (again.next_offset, again.max_timestamp, again.offset_index.entries) == (6, 30, 3)
+    assert (again.next_offset, again.max_timestamp, again.offset_index.entries) == (6, 30, 2)
 
 
 @pytest.mark.req("LOG-10")
@@ -174,22 +177,23 @@ def test_truncate_inside_a_batch_removes_that_whole_batch_and_recomputes_the_tai
     removed = seg.truncate_to(3)
     assert removed == headers[1].size + headers[2].size
     assert seg.size == headers[0].size == seg.fs.size(seg.handle)
-    assert (seg.next_offset, seg.max_timestamp, seg.offset_index.entries) == (2, 10, 1)
+    assert (seg.next_offset, seg.max_timestamp, seg.offset_index.entries) == (2, 10, 0)
     assert seg.truncate_to(2) == 0  # at the end: nothing to remove
-    assert seg.time_index.last_timestamp == 10  # no time index entry survives above the cut
+    assert seg.time_index.last_timestamp is None  # no time index entry survives above the cut
 
 
 @pytest.mark.req("LOG-10")
-def test_after_a_truncation_the_index_interval_counts_the_bytes_kept_after_the_last_entry(
-    sim_fs: SimFilesystem,
-) -> None:
+def test_a_truncation_restarts_the_index_interval_from_zero(sim_fs: SimFilesystem) -> None:
     one = len(batch([b"a" * 50, b"b"]))
     seg = segment(sim_fs, index_interval_bytes=one + 1)
-    three(seg)  # entry at batch 2 (2 * one > interval); batch 3 counted since
+    three(seg)  # entry at batch 3 (2 * one written before it); batch 3 counted since
     assert seg.offset_index.entries == 1
-    seg.truncate_to(6)
+    seg.truncate_to(6)  # at the end: nothing cut, and still the interval restarts (Kafka's truncateTo)
     put(seg, batch([b"a" * 50, b"b"], base_offset=6))
-    assert seg.offset_index.entries == 2  # batch 3 + batch 4 passed the interval
+    put(seg, batch([b"a" * 50, b"b"], base_offset=8))
+    assert seg.offset_index.entries == 1  # one written before batch 5 since the truncation
+    put(seg, batch([b"a" * 50, b"b"], base_offset=10))
+    assert seg.offset_index.entries == 2
 
 
 @pytest.mark.req("LOG-17")
@@ -244,7 +248,12 @@ def test_delete_files_removes_the_log_and_both_indexes(sim_fs: SimFilesystem, cl
 
 
 def entries_after(seg: LogSegment, count: int) -> int:
-    for i in range(count):
+    return entries_after_more(seg, 0, count)
+
+
+def entries_after_more(seg: LogSegment, already: int, count: int) -> int:
+    """Append ``count`` more two-record batches after the first ``already``; the index entries."""
+    for i in range(already, already + count):
         put(seg, batch([b"a" * 50, b"b"], base_offset=2 * i))
     return seg.offset_index.entries
 
@@ -253,24 +262,24 @@ def entries_after(seg: LogSegment, count: int) -> int:
 def test_the_index_interval_restarts_from_zero_after_each_entry(sim_fs: SimFilesystem) -> None:
     one = len(batch([b"a" * 50, b"b"]))
     seg = segment(sim_fs, index_interval_bytes=2 * one)
-    assert entries_after(seg, 6) == 2  # entries at batches 3 and 6: 2 * one is not past the interval
+    # Entries at batches 4 and 7 (3 * one before each), the entry's own batch counted after it.
+    assert entries_after(seg, 6) == 1
+    assert entries_after_more(seg, 6, 1) == 2
+    assert entries_after_more(seg, 7, 1) == 2  # 2 * one since batch 7 is not past the interval
 
 
-@pytest.mark.req("LOG-2", "LOG-10")
-@pytest.mark.parametrize(("interval", "written", "expected"), [(2, 5, 1), (3, -1, 2)])
-def test_after_a_truncation_only_the_batches_after_the_last_entry_count_toward_the_next(
-    sim_fs: SimFilesystem, interval: int, written: int, expected: int
-) -> None:
+@pytest.mark.req("LOG-2", "LOG-10", "LOG-17")
+def test_a_reopened_segment_restarts_the_index_interval_from_zero(sim_fs: SimFilesystem) -> None:
     one = len(batch([b"a" * 50, b"b"]))
-    # (2 * one, 5 batches): entry at batch 3; cutting batch 5 leaves batch 4 counted, and one more
-    # batch (2 * one) is not past the interval. (3 * one - 1, 6 batches): entries at 3 and 6; cutting
-    # batch 6 leaves batches 4 and 5 counted, and one more (3 * one) is past it.
-    seg = segment(sim_fs, index_interval_bytes=interval * one + (0 if written > 0 else -1))
-    count = written if written > 0 else 6
-    entries_after(seg, count)
-    seg.truncate_to(2 * (count - 1))
-    put(seg, batch([b"a" * 50, b"b"], base_offset=2 * (count - 1)))
-    assert seg.offset_index.entries == expected
+    config = LogConfig(index_interval_bytes=one + 1)
+    seg = segment(sim_fs, index_interval_bytes=one + 1)
+    assert entries_after(seg, 3) == 1  # batch 3; batch 3's bytes counted since
+    seg.flush()
+    seg.close()
+    again = LogSegment(sim_fs, DIR, 0, config, 0.0)
+    again.load()  # Kafka opens a segment with bytesSinceLastIndexEntry 0
+    assert entries_after_more(again, 3, 2) == 1
+    assert entries_after_more(again, 5, 1) == 2
 
 
 @pytest.mark.req("LOG-17")
