@@ -5,16 +5,12 @@ afterwards (PRO-14, the guarantee of REP-28 seen through the Kafka protocol)."""
 from __future__ import annotations
 
 import time
-import warnings
 
 import pytest
 
 from reflog.storage.sim import PowerLossMode
+from tests.kafka.real_client import read_partition, retrying_producer
 from tests.kafka.served import ServedCluster
-
-with warnings.catch_warnings():
-    warnings.simplefilter("ignore", DeprecationWarning)
-    import kafka  # type: ignore[import-untyped]
 
 TOPIC = "durable"
 RECORDS = 240
@@ -28,15 +24,7 @@ def test_records_acknowledged_to_a_real_client_survive_the_leader_losing_power()
         assert served.kafka is not None
         cluster = served.kafka.cluster
         leader = cluster.controller.partition(TOPIC, 0).leader
-        producer = kafka.KafkaProducer(
-            bootstrap_servers=served.bootstrap,
-            acks="all",
-            linger_ms=2,
-            retries=2**31 - 1,
-            request_timeout_ms=5000,
-            delivery_timeout_ms=60_000,
-            max_in_flight_requests_per_connection=1,
-        )
+        producer = retrying_producer(served.bootstrap)
         futures = []
         reports = []
         for i in range(RECORDS):
@@ -54,12 +42,8 @@ def test_records_acknowledged_to_a_real_client_survive_the_leader_losing_power()
         assert reports[0].lost_pages, "the leader had unflushed pages, and lost them"
         assert cluster.controller.partition(TOPIC, 0).leader_epoch > 0, "leadership moved"
 
-        consumer = kafka.KafkaConsumer(bootstrap_servers=served.bootstrap, consumer_timeout_ms=5000)
-        consumer.assign([kafka.TopicPartition(TOPIC, 0)])
-        consumer.seek_to_beginning()
-        read = [message.value for message in consumer]
-        consumer.close()
-        missing = [v for v in acknowledged if v not in set(read)]
+        read = set(read_partition(served.bootstrap, TOPIC))
+        missing = [v for v in acknowledged if v not in read]
         assert not missing, f"{len(missing)} acknowledged records lost: {missing[:5]}"
     finally:
         served.close()

@@ -18,7 +18,6 @@ import shutil
 import subprocess
 import sys
 import time
-import warnings
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -27,11 +26,8 @@ import pytest
 from reflog.broker import BrokerConfig
 from reflog.replication.controller import ControllerConfig
 from tests.kafka.canary import canary
+from tests.kafka.real_client import read_partition, retrying_producer
 from tests.kafka.served import ServedCluster
-
-with warnings.catch_warnings():
-    warnings.simplefilter("ignore", DeprecationWarning)
-    import kafka  # type: ignore[import-untyped]
 
 TOPIC = "canary"
 VICTIM = 2
@@ -102,15 +98,7 @@ def test_a_full_disk_halts_only_its_broker_and_a_real_client_loses_nothing(small
         cluster = served.kafka.cluster
         served.create_topic(TOPIC, partitions=1, replication_factor=3, min_insync_replicas=2)
         handle = cluster.broker(VICTIM)
-        producer = kafka.KafkaProducer(
-            bootstrap_servers=served.bootstrap,
-            acks="all",
-            linger_ms=2,
-            retries=2**31 - 1,
-            request_timeout_ms=5000,
-            delivery_timeout_ms=60_000,
-            max_in_flight_requests_per_connection=1,
-        )
+        producer = retrying_producer(served.bootstrap)
         futures = []
         ballast: Path | None = None
         for i in range(RECORDS):
@@ -139,11 +127,7 @@ def test_a_full_disk_halts_only_its_broker_and_a_real_client_loses_nothing(small
             "the restarted broker did not catch up into the ISR"
         )
 
-        consumer = kafka.KafkaConsumer(bootstrap_servers=served.bootstrap, consumer_timeout_ms=5000)
-        consumer.assign([kafka.TopicPartition(TOPIC, 0)])
-        consumer.seek_to_beginning()
-        read = {message.value for message in consumer}
-        consumer.close()
+        read = set(read_partition(served.bootstrap, TOPIC))
         missing = [v[:5] for v in acknowledged if v not in read]
         assert not missing, f"{len(missing)} acknowledged records lost: {missing[:5]}"
         canary(served)
