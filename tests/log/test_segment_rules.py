@@ -185,7 +185,7 @@ def test_truncate_inside_a_batch_removes_that_whole_batch_and_recomputes_the_tai
 @pytest.mark.req("LOG-10")
 def test_a_truncation_restarts_the_index_interval_from_zero(sim_fs: SimFilesystem) -> None:
     one = len(batch([b"a" * 50, b"b"]))
-    seg = segment(sim_fs, index_interval_bytes=one + 1)
+    seg = segment(sim_fs, index_interval_bytes=one)  # exactly one batch: a single byte more counts
     three(seg)  # entry at batch 3 (2 * one written before it); batch 3 counted since
     assert seg.offset_index.entries == 1
     seg.truncate_to(6)  # at the end: nothing cut, and still the interval restarts (Kafka's truncateTo)
@@ -271,8 +271,8 @@ def test_the_index_interval_restarts_from_zero_after_each_entry(sim_fs: SimFiles
 @pytest.mark.req("LOG-2", "LOG-10", "LOG-17")
 def test_a_reopened_segment_restarts_the_index_interval_from_zero(sim_fs: SimFilesystem) -> None:
     one = len(batch([b"a" * 50, b"b"]))
-    config = LogConfig(index_interval_bytes=one + 1)
-    seg = segment(sim_fs, index_interval_bytes=one + 1)
+    config = LogConfig(index_interval_bytes=one)  # exactly one batch: a single byte more counts
+    seg = segment(sim_fs, index_interval_bytes=one)
     assert entries_after(seg, 3) == 1  # batch 3; batch 3's bytes counted since
     seg.flush()
     seg.close()
