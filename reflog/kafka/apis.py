@@ -12,6 +12,7 @@ A Fetch answer carries the batch bytes the log returned, as they are on disk (PR
 from __future__ import annotations
 
 import logging
+import math
 import os
 import re
 from collections.abc import Callable, Mapping
@@ -412,7 +413,9 @@ class KafkaApis:
         read = self._read_mode()
         results = await self._read_all(wanted, max_bytes, read)
         if max_wait_ms > 0 and sum(r.size for r in results.values()) < min_bytes:
-            results = await self._wait_for_data(wanted, results, max_wait_ms, max_bytes, read)
+            results = await self._wait_for_data(
+                wanted, results, max_wait_ms=max_wait_ms, limit=max_bytes, min_bytes=min_bytes, read=read
+            )
         by_topic: dict[str, list[Any]] = {}
         partition_cls = cls.FetchableTopicResponse.PartitionData
         payloads: dict[bytes, Part] = {}
@@ -499,27 +502,44 @@ class KafkaApis:
         self,
         wanted: list[tuple[TopicPartition, int, int]],
         results: dict[TopicPartition, ConsumerFetchResponse],
+        *,
         max_wait_ms: int,
         limit: int,
+        min_bytes: int,
         read: FetchRead,
     ) -> dict[TopicPartition, ConsumerFetchResponse]:
-        """Long poll: wait up to ``max_wait_ms`` for any partition to have data, then read all again.
+        """Long poll, as Kafka's ``DelayedFetch``: wait until the partitions hold ``min_bytes`` in
+        all, one of them fails, or ``max_wait_ms`` passes; then read all again.
 
-        The waits only look for data (an unverified region, nothing copied); the final read is
-        the real one.
+        Each wait looks only for data past what a partition already holds (from its high
+        watermark), so a partition with too little data never spins the loop; the looks read
+        unverified regions, nothing copied, and the final read is the real one.
         """
-        waiting = [(tp, o, m) for tp, o, m in wanted if results[tp].error is Errors.NONE]
-        if not waiting:
-            return results
-        async with trio.open_nursery() as nursery:
+        deadline = trio.current_time() + max_wait_ms / 1000
+        looked = results
+        while True:
+            waiting = [
+                (tp, max(offset, looked[tp].high_watermark), max_bytes)
+                for tp, offset, max_bytes in wanted
+                if looked[tp].error is Errors.NONE
+            ]
+            # to the microsecond first: 0.3 s as a float difference must not become 301 ms
+            remaining_ms = math.ceil(round((deadline - trio.current_time()) * 1000, 3))
+            if not waiting or remaining_ms <= 0:
+                break
+            async with trio.open_nursery() as nursery:
 
-            async def wait_one(tp: TopicPartition, offset: int, max_bytes: int) -> None:
-                response = await self._read_one(tp, offset, max_bytes, max_wait_ms, FetchRead.REGION)
-                if response.size or response.error is not Errors.NONE:
-                    nursery.cancel_scope.cancel()
+                async def wait_one(tp: TopicPartition, offset: int, max_bytes: int, wait_ms: int) -> None:
+                    response = await self._read_one(tp, offset, max_bytes, wait_ms, FetchRead.REGION)
+                    if response.size or response.error is not Errors.NONE:
+                        nursery.cancel_scope.cancel()
 
-            for tp, offset, max_bytes in waiting:
-                nursery.start_soon(wait_one, tp, offset, max(1, min(max_bytes, limit)))
+                for tp, offset, max_bytes in waiting:
+                    nursery.start_soon(wait_one, tp, offset, max(1, min(max_bytes, limit)), remaining_ms)
+            looked = await self._read_all(wanted, limit, FetchRead.REGION)
+            failed = any(looked[tp].error is not Errors.NONE for tp, _, _ in waiting)
+            if failed or sum(r.size for r in looked.values()) >= min_bytes:
+                break
         return await self._read_all(wanted, limit, read)
 
     # ------------------------------------------------------------------ ListOffsets

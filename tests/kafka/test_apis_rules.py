@@ -486,12 +486,39 @@ async def test_a_fetch_without_enough_data_waits_max_wait_ms(autojump_clock: tri
         assert await timed_fetch(apis, fetch_request(at_end, max_wait_ms=300, min_bytes=0)) == (0, [])
         # max_bytes 0 makes min_bytes 0 too (Kafka's fetchMinBytes = min(minBytes, fetchMaxBytes)).
         assert await timed_fetch(apis, fetch_request(at_end, max_wait_ms=300, max_bytes=0)) == (0, [])
-        # Exactly min_bytes available is enough. Below min_bytes, any data ends the wait at once (a
-        # deviation, specs/protocol.md: Kafka's DelayedFetch waits for min_bytes or max_wait_ms).
+        # Exactly min_bytes available is enough; below it, the data there waits for more until
+        # max_wait_ms, then goes out (Kafka's DelayedFetch).
         request = fetch_request([0], max_wait_ms=300, min_bytes=size)
         assert await timed_fetch(apis, request) == (0, [0])
         request = fetch_request([0], max_wait_ms=300, min_bytes=size + 1)
-        assert await timed_fetch(apis, request) == (0, [0])
+        assert await timed_fetch(apis, request) == (pytest.approx(0.3), [0])
+        request = fetch_request([0, 1], max_wait_ms=300, min_bytes=2 * size)  # summed over partitions
+        assert await timed_fetch(apis, request) == (0, [0, 1])
+
+
+@pytest.mark.req("PRO-6", "PRO-42")
+async def test_a_long_poll_below_min_bytes_answers_once_new_data_reaches_min_bytes(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    async with in_process() as (cluster, apis):
+        size = await three_partitions_of_one_batch(cluster)
+        producer = cluster.producer(acks="all")
+
+        async def produce_at(delay: float, partition: int) -> None:
+            await trio.sleep(delay)
+            assert (await producer.send(TOPIC, VALUE, partition=partition)).status is SendStatus.OK
+
+        async def poll(at: list[tuple[int, int, int]], min_bytes: int) -> tuple[float, list[int]]:
+            async with trio.open_nursery() as nursery:
+                nursery.start_soon(produce_at, 0.1, 1)  # one batch: below min_bytes, the wait goes on
+                nursery.start_soon(produce_at, 0.2, 2)  # another
+                return await timed_fetch(apis, fetch_request(at, max_wait_ms=1_000, min_bytes=min_bytes))
+
+        at_end = [(0, 1, 1 << 20), (1, 1, 1 << 20), (2, 1, 1 << 20)]
+        elapsed, answered = await poll(at_end, 2 * size)
+        assert answered == [1, 2] and 0.2 < elapsed < 0.3  # the second (sent at 0.2 s, linger.ms 5)
+        at_end = [(0, 1, 1 << 20), (1, 2, 1 << 20), (2, 2, 1 << 20)]
+        assert await poll(at_end, 3 * size) == (pytest.approx(1.0), [1, 2])  # never: max_wait_ms
 
 
 @pytest.mark.req("PRO-42")
