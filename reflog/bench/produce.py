@@ -43,9 +43,7 @@ from __future__ import annotations
 import glob
 import os
 import random
-import select
 import shutil
-import signal
 import statistics
 import subprocess
 import sys
@@ -58,7 +56,7 @@ from typing import Any, Final
 import attrs
 import trio
 
-from reflog.bench.fetch import BenchError
+from reflog.bench.child import BenchError, Child, own_cpu_seconds, start_child
 from reflog.bench.results import Figure, Section, Target, figure_from_runs
 from reflog.bench.settings import BenchSettings, GiB, KiB, MiB, Progress
 from reflog.client.producer import Producer, ProducerConfig, SendResult, SendStatus
@@ -101,26 +99,19 @@ def _value(size: int, seed: int) -> bytes:
 # ============================================================================ the broker process
 @attrs.define
 class ServedBroker:
-    """``reflog serve`` in a child process: its bootstrap address, process and data directory."""
+    """``reflog serve`` in a child process: its bootstrap address, the child and the data directory."""
 
     bootstrap: str
-    process: subprocess.Popen[str]
+    child: Child
     data_dir: str
+
+    @property
+    def process(self) -> subprocess.Popen[bytes]:
+        return self.child.process
 
     def cpu_seconds(self) -> float:
         """User + system CPU seconds the broker process has used (``/proc``; NaN elsewhere)."""
-        try:
-            with open(f"/proc/{self.process.pid}/stat") as stat:
-                fields = stat.read().rsplit(")", 1)[1].split()
-        except OSError:
-            return float("nan")
-        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
-def _own_cpu_seconds() -> float:
-    """User + system CPU seconds of this process, librdkafka's threads included."""
-    times = os.times()
-    return times.user + times.system
+        return self.child.cpu_seconds()
 
 
 def _broker_command(data_dir: str) -> list[str]:
@@ -132,62 +123,24 @@ def _broker_command(data_dir: str) -> list[str]:
     return [sys.executable, "-m", *serve]
 
 
-def _read_bootstrap(process: subprocess.Popen[str], timeout: float) -> str | None:
-    """The address from the ``bootstrap: HOST:PORT (...)`` line, or ``None`` if it never came."""
-    assert process.stdout is not None
-    deadline = time.monotonic() + timeout
-    while True:
-        remaining = deadline - time.monotonic()
-        if remaining <= 0:
-            return None
-        ready, _, _ = select.select([process.stdout], [], [], remaining)
-        if not ready:
-            return None
-        line = process.stdout.readline()
-        if not line:  # EOF: the process exited
-            return None
-        if line.startswith("bootstrap: "):
-            return line.split()[1]
-
-
-def _stop(process: subprocess.Popen[str]) -> None:
-    """SIGINT (a clean shutdown, which also lets cProfile write its file), then SIGKILL after 20 s."""
-    if process.poll() is None:
-        process.send_signal(signal.SIGINT)
-        try:
-            process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-    if process.stdout is not None:
-        process.stdout.close()
+def _bootstrap(line: str) -> str | None:
+    """The address of a ``bootstrap: HOST:PORT (...)`` line; ``None`` for any other line."""
+    return line.split()[1] if line.startswith("bootstrap: ") else None
 
 
 @contextmanager
 def served_broker(data_dir: str, *, timeout: float = START_TIMEOUT) -> Iterator[ServedBroker]:
     """Run ``reflog serve --brokers 1 --storage os --data-dir DATA_DIR`` for the block.
 
-    Raises :class:`BenchError` with the tail of the process's stderr when it exits or prints no
-    bootstrap line within ``timeout`` seconds. On leaving the block, however it is left, the
-    process is stopped (SIGINT, then SIGKILL) and waited for.
+    Raises :class:`~reflog.bench.child.ChildError` with the tail of the process's stderr when it
+    exits or prints no bootstrap line within ``timeout`` seconds. On leaving the block, however
+    it is left, the process is stopped (SIGINT, a clean shutdown that also lets cProfile write
+    its file; SIGKILL after 20 s) and waited for.
     """
     os.makedirs(data_dir, exist_ok=True)
-    with tempfile.TemporaryFile("w+") as stderr:  # a file, not a pipe: a chatty broker never blocks
-        process = subprocess.Popen(
-            _broker_command(data_dir), stdout=subprocess.PIPE, stderr=stderr, text=True
-        )
-        try:
-            bootstrap = _read_bootstrap(process, timeout)
-            if bootstrap is None:
-                _stop(process)
-                stderr.seek(0)
-                tail = stderr.read()[-3000:]
-                raise BenchError(
-                    f"reflog serve did not start (exit status {process.returncode}); stderr:\n{tail}"
-                )
-            yield ServedBroker(bootstrap, process, data_dir)
-        finally:
-            _stop(process)
+    command = _broker_command(data_dir)
+    with start_child("reflog serve", command, _bootstrap, timeout=timeout) as (child, bootstrap):
+        yield ServedBroker(bootstrap, child, data_dir)
 
 
 # ============================================================================ what was stored
@@ -520,10 +473,10 @@ class _Cpu:
 
     @contextmanager
     def measure(self, broker: ServedBroker, records: int) -> Iterator[None]:
-        broker0, client0 = broker.cpu_seconds(), _own_cpu_seconds()
+        broker0, client0 = broker.cpu_seconds(), own_cpu_seconds()
         yield
         self.broker.append((broker.cpu_seconds() - broker0) / records * 1e6)
-        self.client.append((_own_cpu_seconds() - client0) / records * 1e6)
+        self.client.append((own_cpu_seconds() - client0) / records * 1e6)
 
     def detail(self) -> dict[str, Any]:
         if not self.broker:

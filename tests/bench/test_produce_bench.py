@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 
 from reflog.bench import produce
-from reflog.bench.fetch import BenchError
+from reflog.bench.child import BenchError
 from reflog.bench.produce import (
     QUICK_CODECS,
     TARGET_RECORDS_S,
