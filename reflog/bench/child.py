@@ -91,6 +91,7 @@ class Child:
         self._stop_signal = stop_signal
         self._stop_timeout = stop_timeout
         self._buffer = b""
+        self._final_tail: str | None = None  # the tail once stopped: the file goes with the block
 
     @property
     def pid(self) -> int:
@@ -132,7 +133,9 @@ class Child:
             raise self.failure(f"closed its stdin ({exc})") from exc
 
     def stderr_tail(self, limit: int = STDERR_TAIL) -> str:
-        """The last ``limit`` characters the child wrote to stderr so far."""
+        """The last ``limit`` characters the child wrote to stderr (all it wrote, once stopped)."""
+        if self._final_tail is not None:
+            return self._final_tail[-limit:]
         self._stderr.flush()
         self._stderr.seek(0)
         return self._stderr.read().decode(errors="replace")[-limit:]
@@ -160,6 +163,8 @@ class Child:
             if pipe is not None:
                 with suppress(OSError):
                     pipe.close()
+        if self._final_tail is None:
+            self._final_tail = self.stderr_tail(limit=STDERR_TAIL)
 
 
 @contextmanager
