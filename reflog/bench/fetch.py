@@ -258,7 +258,7 @@ def _path_detail(m: dict[str, Any] | None) -> dict[str, float | int | str]:
 
 
 def fetch_section(settings: BenchSettings, progress: Progress) -> Section:
-    """Measure the seven methods; see the module docstring. Takes ~5 s quick, ~40 s full."""
+    """Measure the seven methods; see the module docstring (run time: specs/performance.md)."""
     size_mib = 64 if settings.quick else 512
     total = (64 if settings.quick else 1024) * MiB
     fetch_bytes = (16 if settings.quick else 64) * MiB

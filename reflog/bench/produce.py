@@ -167,10 +167,9 @@ def raw_write_mib_s(path: str, total_mib: int) -> float:
 def warm_memory(path: str, total_mib: int) -> None:
     """Write ``total_mib`` MiB to ``path`` and delete it, untimed, so the next writes find warm pages.
 
-    This VM backs guest memory lazily and takes freed pages back after a while (performance.md
-    B0): appending into pages the guest has not touched recently runs at 0.4-1 GiB/s instead of
-    3-5 GiB/s. Both sides of the 1 MiB comparison are preceded by this warm-up, so both write into
-    pages just freed by it.
+    Both sides of the 1 MiB comparison are preceded by this warm-up, so both write into pages
+    just freed by it (why it matters on a VM that backs guest memory lazily: specs/performance.md,
+    "Measured on the reference machine"). The file is removed afterwards.
     """
     chunk = bytes(MiB)
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
@@ -387,7 +386,7 @@ def _with_headline(figures: list[Figure]) -> list[Figure]:
 
 
 def produce_section(settings: BenchSettings, progress: Progress) -> Section:
-    """Every produce case (see the module docstring); about 15 s with ``quick``, 2 minutes without.
+    """Every produce case (see the module docstring); its run time: specs/performance.md.
 
     Leaves ``settings.directory`` as it found it. Raises :class:`BenchError` when the broker
     process does not start or a record is not acknowledged.

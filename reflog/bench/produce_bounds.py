@@ -13,8 +13,8 @@ from typing import Final
 from reflog.bench.results import Section
 from reflog.bench.settings import GiB, KiB, MiB
 
-#: Where the broker's CPU goes on the produce path (this machine, 2 vCPU; py-spy and perf
-#: record of ``reflog serve`` under the batched cases). Quoted by :func:`bounds_notes`.
+#: Where the broker's CPU goes on the produce path, as profiled on the reference machine
+#: (specs/performance.md says how). Quoted by :func:`bounds_notes`.
 PROFILE_1KIB: Final = (
     "perf and py-spy of the broker with 1 KiB records in 1 MiB batches: pure-Python record "
     "validation (validate_batch, ~0.85 us a record) ~28 % of its CPU; user-space memmove of each "
@@ -28,7 +28,7 @@ PROFILE_100B: Final = (
     "py-spy of the broker with 100-byte records: validate_batch is ~64 % of its CPU (each record's "
     "six fields walked in Python, ~0.85 us a record), the rest is the request path of the next note"
 )
-#: performance.md B3: loopback TCP, read()+sendall() in 64 KiB steps, this machine.
+#: Loopback TCP, read()+sendall() in 64 KiB steps, MiB/s on the reference machine (specs/performance.md).
 LOOPBACK_COPY_MIB_S: Final = 1_519
 
 
