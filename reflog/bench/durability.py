@@ -23,7 +23,7 @@ import time
 
 import trio
 
-from reflog.bench.fetch import BenchError
+from reflog.bench.child import BenchError
 from reflog.bench.results import Figure, Section, figure_from_runs
 from reflog.bench.settings import BenchSettings, Progress
 from reflog.client.producer import SendStatus

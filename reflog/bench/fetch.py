@@ -9,20 +9,20 @@ GiB (user + system from ``/proc/<pid>/stat``). The consumer reads each response 
 buffer and throws it away, like ``../shared/bench/sendfile.py``; it does not decode records. On
 a machine with two or more CPUs the broker is pinned to CPU 0 and the consumer to CPU 1.
 
-Failure modes: :class:`BenchError` when the child does not start (with its stderr), answers a
-fetch with an error, or closes a connection early. The child is always terminated.
+The child runs on the bench's one harness (:mod:`reflog.bench.child`). Failure modes:
+:class:`~reflog.bench.child.ChildError` (with its stderr tail) when the child does not start or
+does not answer; :class:`~reflog.bench.child.BenchError` when a fetch returns no records or a
+connection closes early. The child is always stopped and reaped.
 """
 
 from __future__ import annotations
 
 import json
 import os
-import select
 import shutil
 import socket
 import ssl
 import struct
-import subprocess
 import sys
 import time
 import warnings
@@ -30,15 +30,14 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
+from reflog.bench.child import BenchError, Child, start_child
 from reflog.bench.results import Figure, Section, Target, figure_from_runs
 from reflog.bench.settings import BenchSettings, GiB, MiB, Progress
-from reflog.errors import ReflogError
 
 with warnings.catch_warnings():
     warnings.simplefilter("ignore", DeprecationWarning)
     from kafka.protocol.consumer import FetchRequest
 
-_CLK_TCK = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
 _SIZE = struct.Struct(">i")
 
 #: (key, label, how it is measured) in the order the table and plot show them.
@@ -76,16 +75,12 @@ _TPUT_TARGET = {
 _CPU_TARGET = {"zero_copy": Target("max", 1.2), "zero_copy_unverified": Target("max", 1.2)}
 
 
-class BenchError(ReflogError):
-    """A benchmark could not run (a child failed to start, a connection broke, a fetch failed)."""
-
-
 # ============================================================================== the child
 class FetchServer:
     """The child broker process: its ports, the segment's layout, its CPU time."""
 
-    def __init__(self, process: subprocess.Popen[str], ready: dict[str, Any]) -> None:
-        self.process = process
+    def __init__(self, child: Child, ready: dict[str, Any]) -> None:
+        self.child = child
         self.ports: dict[str, int] = ready["ports"]
         self.ca: str = ready["ca"]
         self.segment_bytes: int = ready["segment_bytes"]
@@ -95,41 +90,31 @@ class FetchServer:
 
     def cpu_seconds(self) -> float:
         """User + system CPU seconds the child has used so far."""
-        with open(f"/proc/{self.process.pid}/stat") as f:
-            fields = f.read().rsplit(")", 1)[1].split()
-        return (int(fields[11]) + int(fields[12])) / _CLK_TCK
+        return self.child.cpu_seconds()
 
     def metrics(self) -> dict[str, Any]:
         """Every listener's transfer metrics (PERF-1)."""
-        assert self.process.stdin is not None
-        self.process.stdin.write("metrics\n")
-        self.process.stdin.flush()
-        result: dict[str, Any] = json.loads(_read_line(self.process, 30.0))
+        self.child.send_line("metrics")
+        result: dict[str, Any] = json.loads(self.child.read_line(30.0))
         return result
 
 
-def _read_line(process: subprocess.Popen[str], timeout: float) -> str:
-    assert process.stdout is not None
-    deadline = time.monotonic() + timeout
-    while True:
-        left = deadline - time.monotonic()
-        ready, _, _ = select.select([process.stdout], [], [], max(0.0, left))
-        if ready:
-            line = process.stdout.readline()
-            if line:
-                return line
-        if not ready or process.poll() is not None:
-            stderr = (
-                process.stderr.read() if process.stderr is not None and process.poll() is not None else ""
-            )
-            raise BenchError(
-                f"the fetch bench server did not answer within {timeout:.0f} s: {stderr[-2000:]}"
-            )
+def _ready(line: str) -> dict[str, Any] | None:
+    """The ``{"ready": ...}`` object the server prints once it serves; ``None`` for any other line."""
+    if not line.startswith("{"):
+        return None
+    message: dict[str, Any] = json.loads(line)
+    return message if message.get("ready") else None
 
 
 @contextmanager
 def fetch_server(directory: str, size_mib: int, cpu: int | None) -> Iterator[FetchServer]:
-    """Start :mod:`reflog.bench.fetch_server` serving ``size_mib`` MiB from ``directory``."""
+    """Start :mod:`reflog.bench.fetch_server` serving ``size_mib`` MiB from ``directory``.
+
+    Raises :class:`~reflog.bench.child.ChildError` with its stderr tail when it does not get
+    ready within 300 s. On leaving the block its stdin is closed (its signal to quit); it is
+    killed if it has not exited 10 s later.
+    """
     command = [
         sys.executable,
         "-m",
@@ -141,24 +126,17 @@ def fetch_server(directory: str, size_mib: int, cpu: int | None) -> Iterator[Fet
     ]
     if cpu is not None:
         command += ["--cpu", str(cpu)]
-    process = subprocess.Popen(
-        command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    started = start_child(
+        "the fetch bench server",
+        command,
+        _ready,
+        timeout=300.0,
+        stdin=True,
+        stop_signal=None,
+        stop_timeout=10.0,
     )
-    try:
-        ready = json.loads(_read_line(process, 300.0))
-        yield FetchServer(process, ready)
-    finally:
-        if process.stdin is not None and process.poll() is None:
-            try:
-                process.stdin.write("quit\n")
-                process.stdin.flush()
-            except OSError:
-                pass
-        try:
-            process.wait(10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+    with started as (child, ready):
+        yield FetchServer(child, ready)
 
 
 # ============================================================================== consumers
@@ -280,7 +258,7 @@ def _path_detail(m: dict[str, Any] | None) -> dict[str, float | int | str]:
 
 
 def fetch_section(settings: BenchSettings, progress: Progress) -> Section:
-    """Measure the seven methods; see the module docstring. Takes ~5 s quick, ~40 s full."""
+    """Measure the seven methods; see the module docstring (run time: specs/performance.md)."""
     size_mib = 64 if settings.quick else 512
     total = (64 if settings.quick else 1024) * MiB
     fetch_bytes = (16 if settings.quick else 64) * MiB
@@ -349,4 +327,4 @@ def fetch_section(settings: BenchSettings, progress: Progress) -> Section:
     ).resolve()
 
 
-__all__ = ["BenchError", "FetchServer", "fetch_message", "fetch_request", "fetch_section", "fetch_server"]
+__all__ = ["FetchServer", "fetch_message", "fetch_request", "fetch_section", "fetch_server"]

@@ -21,6 +21,7 @@ before printing ``ready``; the parent reports it with that stderr.
 from __future__ import annotations
 
 import argparse
+import glob
 import json
 import os
 import socket
@@ -124,6 +125,19 @@ def raw_copy(conn: socket.socket, fd: int, size: int, total: int) -> None:
 
 
 # ============================================================================== the broker
+def _first_segment(directory: str) -> str:
+    """The first segment file of partition ``bench-0`` under ``directory`` (any broker's data dir).
+
+    Raises ``RuntimeError`` unless exactly one is found (never another log, such as the
+    controller's metadata log, whose tiny segment would make the raw loops meaningless).
+    """
+    pattern = os.path.join(directory, "**", f"{TOPIC}-0", "00000000000000000000.log")
+    found = glob.glob(pattern, recursive=True)
+    if len(found) != 1:
+        raise RuntimeError(f"expected one first segment of {TOPIC}-0 under {directory}, found {found}")
+    return found[0]
+
+
 async def serve(directory: str, size_mib: int) -> None:
     context, ca_path = make_tls(directory)
     async with open_kafka_cluster(1, storage="os", data_dir=os.path.join(directory, "data")) as kafka:
@@ -137,10 +151,7 @@ async def serve(directory: str, size_mib: int) -> None:
             assert isinstance(response, ProduceResponse)
             if response.error is not Errors.NONE:
                 raise RuntimeError(f"appending the bench data failed: {response.error.name}")
-        segment_path = os.path.join(directory, "data", "data", f"{TOPIC}-0", "00000000000000000000.log")
-        if not os.path.exists(segment_path):
-            found = [os.path.join(d, f) for d, _, fs in os.walk(directory) for f in fs if f.endswith(".log")]
-            segment_path = found[0]
+        segment_path = _first_segment(directory)
         size = os.path.getsize(segment_path)
         listeners: dict[str, int] = {}
         apis: dict[str, KafkaApis] = {}

@@ -23,15 +23,18 @@ Records/s counts acknowledged records (confluent-kafka's delivery reports, reflo
 ``SendResult``); MiB/s counts record values only (payload bytes, as Kafka's published figures do).
 After each case the section walks the topic's segment files and reports the batches the broker
 actually stored (records per batch, bytes per batch), so "batched" and "unbatched" are checked,
-not assumed; and each confluent-kafka case reports the CPU time per record of the broker process
-(``/proc``) and of this process (the client). :func:`bounds_notes` turns those into the section's
-notes on what bounds the two targets.
+not assumed (:mod:`reflog.bench.stored`); and each confluent-kafka case reports the CPU time per
+record of the broker process (``/proc``) and of this process (the client).
+:func:`~reflog.bench.produce_bounds.bounds_notes` turns those into the section's notes on what
+bounds the two targets. The clients are :mod:`reflog.bench.confluent` and
+:mod:`reflog.bench.reflog_producer`; the broker process runs on :mod:`reflog.bench.child`.
 
-Failure modes, each a :class:`~reflog.bench.fetch.BenchError` with the cause: the broker process
-exits or prints no bootstrap line within :data:`START_TIMEOUT` (the message carries the tail of
-its stderr); a delivery report carries an error, or fewer reports arrive than records were sent
-within :data:`FLUSH_TIMEOUT`; a reflog send ends other than ``OK``. The broker process is always
-terminated and waited for, and the section's scratch directory is always removed.
+Failure modes, each a :class:`~reflog.bench.child.BenchError` with the cause: the broker process
+exits or prints no bootstrap line within :data:`START_TIMEOUT` (a
+:class:`~reflog.bench.child.ChildError` carrying the tail of its stderr); a delivery report
+carries an error, or fewer reports arrive than records were sent within
+:data:`~reflog.bench.confluent.FLUSH_TIMEOUT`; a reflog send ends other than ``OK``. The broker
+process is always stopped and waited for, and the section's scratch directory is always removed.
 
 Profiling: with ``REFLOG_BENCH_PROFILE=FILE`` in the environment the broker process runs under
 ``cProfile`` and writes its statistics to ``FILE`` when it stops (read them with ``pstats``); the
@@ -40,12 +43,9 @@ figures are then slower than normal and must not be quoted.
 
 from __future__ import annotations
 
-import glob
 import os
 import random
-import select
 import shutil
-import signal
 import statistics
 import subprocess
 import sys
@@ -58,13 +58,14 @@ from typing import Any, Final
 import attrs
 import trio
 
-from reflog.bench.fetch import BenchError
+from reflog.bench.child import Child, own_cpu_seconds, start_child
+from reflog.bench.confluent import ConfluentRun
+from reflog.bench.produce_bounds import bounds_notes
+from reflog.bench.reflog_producer import ReflogCase, reflog_runs
 from reflog.bench.results import Figure, Section, Target, figure_from_runs
-from reflog.bench.settings import BenchSettings, GiB, KiB, MiB, Progress
-from reflog.client.producer import Producer, ProducerConfig, SendResult, SendStatus
-from reflog.cluster import open_cluster
-from reflog.errors import CorruptRecordError
-from reflog.records import BATCH_HEADER_SIZE, Compression, parse_header
+from reflog.bench.settings import BenchSettings, KiB, MiB, Progress
+from reflog.bench.stored import StoredBatches, stored_batches
+from reflog.records import Compression
 
 #: The headline target of the issue: 100-byte records end to end with batching, records/s.
 TARGET_RECORDS_S: Final = 300_000
@@ -77,15 +78,11 @@ QUICK_CODECS: Final = ("none", "lz4")
 SIZES: Final = (100, KiB)
 #: Seconds the broker process has to print its bootstrap address.
 START_TIMEOUT: Final = 60.0
-#: Seconds ``flush()`` may take to collect every delivery report of one run.
-FLUSH_TIMEOUT: Final = 120.0
 #: Environment variable: run the broker under cProfile, writing its statistics to this file.
 PROFILE_ENV: Final = "REFLOG_BENCH_PROFILE"
-LINGER_MS: Final = 10
 #: The figure held to :data:`TARGET_RECORDS_S`, and the constant figure it is divided by.
 HEADLINE_KEY: Final = "confluent_100_batched_none"
 TARGET_KEY: Final = "target_300k"
-REFLOG_LINGER_MS: Final = 5
 
 
 def _size_name(size: int) -> str:
@@ -101,26 +98,19 @@ def _value(size: int, seed: int) -> bytes:
 # ============================================================================ the broker process
 @attrs.define
 class ServedBroker:
-    """``reflog serve`` in a child process: its bootstrap address, process and data directory."""
+    """``reflog serve`` in a child process: its bootstrap address, the child and the data directory."""
 
     bootstrap: str
-    process: subprocess.Popen[str]
+    child: Child
     data_dir: str
+
+    @property
+    def process(self) -> subprocess.Popen[bytes]:
+        return self.child.process
 
     def cpu_seconds(self) -> float:
         """User + system CPU seconds the broker process has used (``/proc``; NaN elsewhere)."""
-        try:
-            with open(f"/proc/{self.process.pid}/stat") as stat:
-                fields = stat.read().rsplit(")", 1)[1].split()
-        except OSError:
-            return float("nan")
-        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
-def _own_cpu_seconds() -> float:
-    """User + system CPU seconds of this process, librdkafka's threads included."""
-    times = os.times()
-    return times.user + times.system
+        return self.child.cpu_seconds()
 
 
 def _broker_command(data_dir: str) -> list[str]:
@@ -132,269 +122,24 @@ def _broker_command(data_dir: str) -> list[str]:
     return [sys.executable, "-m", *serve]
 
 
-def _read_bootstrap(process: subprocess.Popen[str], timeout: float) -> str | None:
-    """The address from the ``bootstrap: HOST:PORT (...)`` line, or ``None`` if it never came."""
-    assert process.stdout is not None
-    deadline = time.monotonic() + timeout
-    while True:
-        remaining = deadline - time.monotonic()
-        if remaining <= 0:
-            return None
-        ready, _, _ = select.select([process.stdout], [], [], remaining)
-        if not ready:
-            return None
-        line = process.stdout.readline()
-        if not line:  # EOF: the process exited
-            return None
-        if line.startswith("bootstrap: "):
-            return line.split()[1]
-
-
-def _stop(process: subprocess.Popen[str]) -> None:
-    """SIGINT (a clean shutdown, which also lets cProfile write its file), then SIGKILL after 20 s."""
-    if process.poll() is None:
-        process.send_signal(signal.SIGINT)
-        try:
-            process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-    if process.stdout is not None:
-        process.stdout.close()
+def _bootstrap(line: str) -> str | None:
+    """The address of a ``bootstrap: HOST:PORT (...)`` line; ``None`` for any other line."""
+    return line.split()[1] if line.startswith("bootstrap: ") else None
 
 
 @contextmanager
 def served_broker(data_dir: str, *, timeout: float = START_TIMEOUT) -> Iterator[ServedBroker]:
     """Run ``reflog serve --brokers 1 --storage os --data-dir DATA_DIR`` for the block.
 
-    Raises :class:`BenchError` with the tail of the process's stderr when it exits or prints no
-    bootstrap line within ``timeout`` seconds. On leaving the block, however it is left, the
-    process is stopped (SIGINT, then SIGKILL) and waited for.
+    Raises :class:`~reflog.bench.child.ChildError` with the tail of the process's stderr when it
+    exits or prints no bootstrap line within ``timeout`` seconds. On leaving the block, however
+    it is left, the process is stopped (SIGINT, a clean shutdown that also lets cProfile write
+    its file; SIGKILL after 20 s) and waited for.
     """
     os.makedirs(data_dir, exist_ok=True)
-    with tempfile.TemporaryFile("w+") as stderr:  # a file, not a pipe: a chatty broker never blocks
-        process = subprocess.Popen(
-            _broker_command(data_dir), stdout=subprocess.PIPE, stderr=stderr, text=True
-        )
-        try:
-            bootstrap = _read_bootstrap(process, timeout)
-            if bootstrap is None:
-                _stop(process)
-                stderr.seek(0)
-                tail = stderr.read()[-3000:]
-                raise BenchError(
-                    f"reflog serve did not start (exit status {process.returncode}); stderr:\n{tail}"
-                )
-            yield ServedBroker(bootstrap, process, data_dir)
-        finally:
-            _stop(process)
-
-
-# ============================================================================ what was stored
-@attrs.frozen
-class StoredBatches:
-    """The batches in a partition's segment files: how a case's records were really batched."""
-
-    batches: int
-    records: int
-    bytes: int
-
-    def __sub__(self, other: StoredBatches) -> StoredBatches:
-        return StoredBatches(
-            self.batches - other.batches, self.records - other.records, self.bytes - other.bytes
-        )
-
-    @property
-    def records_per_batch(self) -> float:
-        return self.records / self.batches if self.batches else 0.0
-
-    @property
-    def batch_kib(self) -> float:
-        return self.bytes / self.batches / KiB if self.batches else 0.0
-
-
-def stored_batches(data_dir: str, topic: str) -> StoredBatches:
-    """Walk the batch headers of every segment of ``topic``-0 under ``data_dir`` (any broker)."""
-    batches = records = size = 0
-    for path in sorted(glob.glob(os.path.join(data_dir, "**", f"{topic}-0", "*.log"), recursive=True)):
-        with open(path, "rb") as segment:
-            position = 0
-            while True:
-                segment.seek(position)
-                head = segment.read(BATCH_HEADER_SIZE)
-                if len(head) < BATCH_HEADER_SIZE:
-                    break
-                try:
-                    header = parse_header(head)
-                except CorruptRecordError:
-                    break  # a preallocated or partly written tail
-                batches += 1
-                records += header.records_count
-                size += header.size
-                position += header.size
-    return StoredBatches(batches, records, size)
-
-
-# ============================================================================ confluent-kafka
-def confluent_config(bootstrap: str, *, batched: bool, codec: str) -> dict[str, str | int | bool]:
-    """The librdkafka settings of one case: ``acks=all``; batched or one record per batch."""
-    config: dict[str, str | int | bool] = {
-        "bootstrap.servers": bootstrap,
-        "acks": "all",
-        "compression.type": codec,
-        "enable.idempotence": False,
-        "queue.buffering.max.messages": 2_000_000,
-        "queue.buffering.max.kbytes": 4 * MiB,  # 4 GiB: the queue never pushes back in a run
-        "message.max.bytes": 2 * MiB,  # above batch.size, so batch.size is what closes a batch
-    }
-    if batched:
-        config.update({"linger.ms": LINGER_MS, "batch.size": MiB, "batch.num.messages": 1_000_000})
-    else:
-        config.update({"linger.ms": 0, "batch.num.messages": 1})
-    return config
-
-
-class ConfluentRun:
-    """One confluent-kafka producer for one case: a warm-up, then timed runs of ``records`` each."""
-
-    def __init__(self, bootstrap: str, topic: str, *, batched: bool, codec: str) -> None:
-        from confluent_kafka import Producer  # noqa: PLC0415 - the optional bench dependency
-
-        self.topic = topic
-        self.producer = Producer(confluent_config(bootstrap, batched=batched, codec=codec))
-        self.acknowledged = 0
-        self.errors: list[str] = []
-
-    def _on_delivery(self, error: Any, _message: Any) -> None:
-        if error is None:
-            self.acknowledged += 1
-        else:
-            self.errors.append(str(error))
-
-    def _check(self, sent: int, left: int) -> None:
-        if self.errors or left or self.acknowledged != sent:
-            raise BenchError(
-                f"confluent-kafka: {self.acknowledged} of {sent} records acknowledged, {left} still "
-                f"queued after {FLUSH_TIMEOUT:.0f} s, {len(self.errors)} delivery errors: {self.errors[:3]}"
-            )
-
-    def warm_up(self, value: bytes) -> None:
-        """Produce one record (auto-creates the topic, finds its leader); not timed."""
-        self.acknowledged = 0
-        self.producer.produce(self.topic, value, on_delivery=self._on_delivery)
-        self._check(1, self.producer.flush(FLUSH_TIMEOUT))
-
-    def seconds(self, value: bytes, records: int) -> float:
-        """Seconds from the first ``produce()`` until ``flush()`` returned with every record acked.
-
-        Raises :class:`BenchError` when a delivery report carries an error or reports are missing.
-        """
-        self.acknowledged = 0
-        produce, poll, topic, on_delivery = (
-            self.producer.produce,
-            self.producer.poll,
-            self.topic,
-            self._on_delivery,
-        )
-        t0 = time.perf_counter()
-        for n in range(records):
-            try:
-                produce(topic, value, on_delivery=on_delivery)
-            except BufferError:  # the local queue is full: serve delivery reports, then retry
-                poll(0.01)
-                produce(topic, value, on_delivery=on_delivery)
-            if not n & 0x3FF:
-                poll(0)
-        left = self.producer.flush(FLUSH_TIMEOUT)
-        elapsed = time.perf_counter() - t0
-        self._check(records, left)
-        return elapsed
-
-    def close(self) -> None:
-        self.producer.flush(FLUSH_TIMEOUT)
-        self.producer.close()
-
-
-# ============================================================================ reflog's producer
-@attrs.frozen
-class ReflogCase:
-    topic: str
-    size: int
-    batched: bool
-    compression: Compression
-    records: int
-
-
-async def _reflog_runs(
-    directory: str,
-    cases: list[ReflogCase],
-    repeats: int,
-    seed: int,
-    progress: Progress,
-) -> dict[str, tuple[list[float], StoredBatches]]:
-    """Records/s of each case (``repeats`` runs) on one in-process broker (OS storage), and the
-    batches its timed runs stored."""
-    out: dict[str, tuple[list[float], StoredBatches]] = {}
-    async with open_cluster(1, storage="os", directory=directory, seed=seed) as cluster:
-        for case in cases:
-            await cluster.create_topic(case.topic, partitions=1, replication_factor=1)
-            if case.batched:
-                config = ProducerConfig(
-                    acks="all",
-                    batch_size=MiB,
-                    linger_ms=REFLOG_LINGER_MS,
-                    compression_type=case.compression,
-                )
-            else:
-                config = ProducerConfig(
-                    acks="all", batch_size=1, linger_ms=0, compression_type=case.compression
-                )
-            producer = cluster.producer(config=config)
-            # The producer counts a record as its key and value plus 16 bytes against batch.size.
-            window = -(-MiB // (case.size + 16)) if case.batched else 1
-            value = _value(case.size, seed)
-            _expect_ok(await producer.send(case.topic, value))  # warm-up: producer id, leader
-            warm = stored_batches(directory, case.topic)
-            runs = []
-            for run in range(repeats):
-                progress(f"reflog producer {case.topic}, run {run + 1}/{repeats}")
-                seconds = await _reflog_seconds(producer, case.topic, value, case.records, window)
-                runs.append(case.records / seconds)
-            out[case.topic] = (runs, stored_batches(directory, case.topic) - warm)
-    return out
-
-
-async def _reflog_seconds(producer: Producer, topic: str, value: bytes, records: int, window: int) -> float:
-    """Seconds until ``records`` sends of ``value`` all ended ``OK`` (else :class:`BenchError`).
-
-    Sends go out in rounds of ``window`` concurrent sends, each round awaited before the next:
-    ``window`` 1 gives one record per batch; a window of one ``batch.size`` of records fills
-    each batch to ``batch.size`` and closes it at once, without waiting out ``linger.ms``.
-    """
-    acknowledged = 0
-
-    async def send_one() -> None:
-        nonlocal acknowledged
-        _expect_ok(await producer.send(topic, value))
-        acknowledged += 1
-
-    t0 = time.perf_counter()
-    for start in range(0, records, window):
-        if window == 1:
-            await send_one()
-            continue
-        async with trio.open_nursery() as nursery:
-            for _ in range(min(window, records - start)):
-                nursery.start_soon(send_one)
-    elapsed = time.perf_counter() - t0
-    if acknowledged != records:
-        raise BenchError(f"reflog producer: {acknowledged} of {records} records acknowledged")
-    return elapsed
-
-
-def _expect_ok(result: SendResult) -> None:
-    if result.status is not SendStatus.OK:
-        raise BenchError(f"reflog producer: a send ended {result.status.name} ({result.error})")
+    command = _broker_command(data_dir)
+    with start_child("reflog serve", command, _bootstrap, timeout=timeout) as (child, bootstrap):
+        yield ServedBroker(bootstrap, child, data_dir)
 
 
 # ============================================================================ raw write
@@ -422,10 +167,9 @@ def raw_write_mib_s(path: str, total_mib: int) -> float:
 def warm_memory(path: str, total_mib: int) -> None:
     """Write ``total_mib`` MiB to ``path`` and delete it, untimed, so the next writes find warm pages.
 
-    This VM backs guest memory lazily and takes freed pages back after a while (performance.md
-    B0): appending into pages the guest has not touched recently runs at 0.4-1 GiB/s instead of
-    3-5 GiB/s. Both sides of the 1 MiB comparison are preceded by this warm-up, so both write into
-    pages just freed by it.
+    Both sides of the 1 MiB comparison are preceded by this warm-up, so both write into pages
+    just freed by it (why it matters on a VM that backs guest memory lazily: specs/performance.md,
+    "Measured on the reference machine"). The file is removed afterwards.
     """
     chunk = bytes(MiB)
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
@@ -520,10 +264,10 @@ class _Cpu:
 
     @contextmanager
     def measure(self, broker: ServedBroker, records: int) -> Iterator[None]:
-        broker0, client0 = broker.cpu_seconds(), _own_cpu_seconds()
+        broker0, client0 = broker.cpu_seconds(), own_cpu_seconds()
         yield
         self.broker.append((broker.cpu_seconds() - broker0) / records * 1e6)
-        self.client.append((_own_cpu_seconds() - client0) / records * 1e6)
+        self.client.append((own_cpu_seconds() - client0) / records * 1e6)
 
     def detail(self) -> dict[str, Any]:
         if not self.broker:
@@ -597,13 +341,14 @@ def _reflog_figures(settings: BenchSettings, progress: Progress, sizes: Sizes, r
             batched,
             Compression[codec.upper()],
             sizes.reflog_batched if batched else sizes.reflog_unbatched,
+            _value(size, settings.seed),
         )
         for size in SIZES
         for batched in (True, False)
         for codec in codecs
     ]
     directory = os.path.join(root, "in-process")
-    results = trio.run(_reflog_runs, directory, cases, settings.repeats, settings.seed, progress)
+    results = trio.run(reflog_runs, directory, cases, settings.repeats, settings.seed, progress)
     figures = []
     for case in cases:
         codec = case.compression.name.lower()
@@ -641,7 +386,7 @@ def _with_headline(figures: list[Figure]) -> list[Figure]:
 
 
 def produce_section(settings: BenchSettings, progress: Progress) -> Section:
-    """Every produce case (see the module docstring); about 15 s with ``quick``, 2 minutes without.
+    """Every produce case (see the module docstring); its run time: specs/performance.md.
 
     Leaves ``settings.directory`` as it found it. Raises :class:`BenchError` when the broker
     process does not start or a record is not acknowledged.
@@ -659,7 +404,8 @@ def produce_section(settings: BenchSettings, progress: Progress) -> Section:
     finally:
         shutil.rmtree(root, ignore_errors=True)
     section = Section("produce", TITLE, tuple(_with_headline(figures)), NOTES).resolve()
-    return attrs.evolve(section, notes=NOTES + bounds_notes(section))
+    notes = bounds_notes(section, headline_key=HEADLINE_KEY, raw_write_target=TARGET_RAW_WRITE_RATIO)
+    return attrs.evolve(section, notes=NOTES + notes)
 
 
 TITLE: Final = "Produce: confluent-kafka against reflog serve, reflog's producer, 1 MiB batches (PERF-10..12)"
@@ -685,73 +431,14 @@ NOTES: Final = (
     "constant, not a measurement).",
 )
 
-#: Where the broker's CPU goes on the produce path (this machine, 2 vCPU; py-spy and perf
-#: record of ``reflog serve`` under the batched cases). Quoted by :func:`bounds_notes`.
-PROFILE_1KIB: Final = (
-    "perf and py-spy of the broker with 1 KiB records in 1 MiB batches: pure-Python record "
-    "validation (validate_batch, ~0.85 us a record) ~28 % of its CPU; user-space memmove of each "
-    "request ~23 % (about six copies of every byte: the framing buffer and two slices of it in "
-    "reflog/net/framing.py, kafka-python's header decode and records field, the offset/epoch stamp "
-    "in Log.append_as_leader, bytearray then bytes); kernel copies (recv, pwrite) ~6 %; CRC-32C "
-    "computed three times per batch (Partition.append_records, Log._split_batches, validate_batch) "
-    "~3 %; the rest trio's event loop and the protocol layer"
-)
-PROFILE_100B: Final = (
-    "py-spy of the broker with 100-byte records: validate_batch is ~64 % of its CPU (each record's "
-    "six fields walked in Python, ~0.85 us a record), the rest is the request path of the next note"
-)
-#: performance.md B3: loopback TCP, read()+sendall() in 64 KiB steps, this machine.
-LOOPBACK_COPY_MIB_S: Final = 1_519
-
-
-def _ratio(numerator: float, denominator: float) -> float:
-    """``numerator / denominator``, NaN when the denominator is not positive (CPU ticks are 10 ms)."""
-    return numerator / denominator if denominator > 0 else float("nan")
-
-
-def bounds_notes(section: Section) -> tuple[str, ...]:
-    """What bounds the headline and the 1 MiB figures, with this run's CPU accounting."""
-    notes = []
-    headline = section.figure(HEADLINE_KEY)
-    broker_us = float(headline.detail.get("broker CPU us/record", "nan"))
-    client_us = float(headline.detail.get("client CPU us/record", "nan"))
-    verdict = "met" if headline.target_met else "MISSED"
-    notes.append(
-        f"Headline {verdict}: {headline.value:,.0f} records/s of 100-byte records = "
-        f"{headline.ratio or float('nan'):.2f} x 300,000. CPU per record: broker {broker_us:.2f} us, "
-        f"client {client_us:.2f} us; the two processes share 2 vCPUs, so together they cap it near "
-        f"{_ratio(2e6, broker_us + client_us):,.0f} records/s (less what other processes take). "
-        f"{PROFILE_100B}."
-    )
-    e2e, raw = section.figure("e2e_1mib"), section.figure("raw_write_1mib")
-    e2e_us = float(e2e.detail.get("broker CPU us/record", "nan"))
-    verdict = "met" if e2e.target_met else "MISSED"
-    notes.append(
-        f"1 MiB batches {verdict}: {e2e.value:,.0f} MiB/s end to end = {e2e.ratio or float('nan'):.2f} of "
-        f"the raw write loop ({raw.value:,.0f} MiB/s). The broker's single event-loop thread used "
-        f"{e2e_us:.2f} us of CPU per 1 KiB record ({e2e_us * GiB / KiB / 1e6:.1f} s per GiB), which "
-        "alone caps it near "
-        f"{_ratio(KiB / MiB * 1e6, e2e_us):,.0f} MiB/s. {PROFILE_1KIB}."
-        + (
-            f" Even a broker that cost nothing could not reach 0.8: loopback TCP alone moves about "
-            f"{LOOPBACK_COPY_MIB_S:,} MiB/s here (performance.md B3), "
-            f"{LOOPBACK_COPY_MIB_S / raw.value:.2f} of this run's raw write loop."
-            if TARGET_RAW_WRITE_RATIO * raw.value > LOOPBACK_COPY_MIB_S
-            else ""
-        )
-    )
-    return tuple(notes)
-
-
 __all__ = [
     "CODECS",
+    "QUICK_CODECS",
+    "START_TIMEOUT",
     "TARGET_RECORDS_S",
-    "ConfluentRun",
     "ServedBroker",
-    "StoredBatches",
-    "confluent_config",
     "produce_section",
     "raw_write_mib_s",
     "served_broker",
-    "stored_batches",
+    "warm_memory",
 ]

@@ -20,19 +20,19 @@ from pathlib import Path
 import pytest
 
 from reflog.bench import produce
-from reflog.bench.fetch import BenchError
+from reflog.bench.child import BenchError
+from reflog.bench.confluent import ConfluentRun
 from reflog.bench.produce import (
     QUICK_CODECS,
     TARGET_RECORDS_S,
-    ConfluentRun,
     ServedBroker,
     produce_section,
     raw_write_mib_s,
     served_broker,
-    stored_batches,
 )
 from reflog.bench.results import Section
 from reflog.bench.settings import BenchSettings, no_progress
+from reflog.bench.stored import stored_batches
 from reflog.records import Record, build_batch
 
 
