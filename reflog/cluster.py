@@ -35,7 +35,8 @@ from reflog.determinism import seed_trio_scheduler
 from reflog.errors import ReflogError, ReflogUsageError
 from reflog.log.config import validate_topic_configs
 from reflog.net.sim import SimNetwork
-from reflog.replication.controller import Controller, ControllerConfig
+from reflog.replication.controller import Controller
+from reflog.replication.controller_config import ControllerConfig
 from reflog.replication.errors import Errors
 from reflog.replication.messages import PartitionMetadata
 from reflog.storage import Filesystem, OsFilesystem

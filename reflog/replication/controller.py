@@ -38,14 +38,30 @@ from typing import Literal
 
 import attrs
 
-from reflog.errors import ReflogError, ReflogUsageError
-from reflog.replication._controller_change import (
-    Election,
-    ElectionKind,
-    PartitionChange,
-    build_partition_change,
-)
+from reflog.errors import ReflogUsageError
+from reflog.replication._controller_change import PartitionChange, build_partition_change
 from reflog.replication._controller_invariants import invariant_violations
+from reflog.replication.controller_config import ControllerConfig, TopicConfig
+from reflog.replication.controller_events import (
+    BrokerControlledShutdown,
+    BrokerFenced,
+    BrokerRegistered,
+    BrokerUnfenced,
+    ChangeCause,
+    ControllerEvent,
+    FenceReason,
+    IsrChanged,
+    LeaderElected,
+    TopicCreated,
+)
+from reflog.replication.controller_values import (
+    BrokerHeartbeatReply,
+    BrokerRegistration,
+    ClusterMetadata,
+    ControllerSnapshot,
+    DuplicateBrokerRegistrationError,
+    ElectionOutcome,
+)
 from reflog.replication.errors import Errors
 from reflog.replication.messages import (
     NO_LEADER,
@@ -56,296 +72,7 @@ from reflog.replication.messages import (
     TopicPartition,
 )
 
-__all__ = [
-    "NO_LEADER",
-    "AlterPartitionRequest",
-    "AlterPartitionResponse",
-    "BrokerControlledShutdown",
-    "BrokerFenced",
-    "BrokerHeartbeatReply",
-    "BrokerRegistered",
-    "BrokerRegistration",
-    "BrokerUnfenced",
-    "ChangeCause",
-    "ClusterMetadata",
-    "Controller",
-    "ControllerConfig",
-    "ControllerSnapshot",
-    "ControllerEvent",
-    "DuplicateBrokerRegistrationError",
-    "Election",
-    "ElectionKind",
-    "ElectionOutcome",
-    "IsrChanged",
-    "LeaderElected",
-    "LeaderRecoveryState",
-    "PartitionMetadata",
-    "PartitionState",
-    "RestartIsUnclean",
-    "TopicConfig",
-    "TopicCreated",
-    "TopicPartition",
-]
-
-PartitionState = PartitionMetadata
-"""The controller's record of one partition (the same value brokers receive as metadata)."""
-
-RestartIsUnclean = Literal["marker", "always"]
-"""Which restarts count as unclean: without a clean-shutdown marker (3.8), or all of them (3.9)."""
-
-ChangeCause = Literal[
-    "alter_partition",
-    "broker_fenced",
-    "controlled_shutdown",
-    "unclean_shutdown",
-    "broker_unfenced",
-    "elect_leaders",
-]
-"""Why a partition changed."""
-
-FenceReason = Literal["session_expired", "controlled_shutdown"]
-
-
-class DuplicateBrokerRegistrationError(ReflogError):
-    """A new incarnation tried to register while the previous one still has a valid session.
-
-    Kafka's ``DUPLICATE_BROKER_REGISTRATION`` (101): the broker retries until the old
-    incarnation's session expires (``broker.session.timeout.ms``) or it shut down cleanly.
-    """
-
-    error_code = 101
-
-
-# --------------------------------------------------------------------------------------------------
-# Configuration
-
-
-def _at_least_one(_instance: object, attribute: attrs.Attribute[int], value: int) -> None:
-    if value < 1:
-        raise ReflogUsageError(f"{attribute.name} must be at least 1, got {value}")
-
-
-def _restart_mode(_instance: object, _attribute: attrs.Attribute[str], value: str) -> None:
-    if value not in ("marker", "always"):
-        raise ReflogUsageError(f"restart_is_unclean must be 'marker' or 'always', got {value!r}")
-
-
-@attrs.frozen
-class ControllerConfig:
-    """Cluster-wide settings, under Kafka's names, with Kafka's defaults except where noted."""
-
-    #: ``min.insync.replicas`` (default 1); a topic may override it at creation.
-    min_insync_replicas: int = attrs.field(default=1, validator=_at_least_one)
-    #: ``unclean.leader.election.enable`` (default false since 0.11); a topic may override it.
-    unclean_leader_election_enable: bool = False
-    #: ``eligible.leader.replicas.enable``: KIP-966's ELR. Default **true** in reflog (Kafka 3.9: false).
-    eligible_leader_replicas_enable: bool = True
-    #: ``broker.session.timeout.ms``: a broker without a heartbeat for longer is fenced.
-    broker_session_timeout_ms: int = attrs.field(default=9000, validator=_at_least_one)
-    #: ``"marker"`` (Kafka 3.8) or ``"always"`` (Kafka 3.9): which restarts count as unclean.
-    restart_is_unclean: RestartIsUnclean = attrs.field(default="marker", validator=_restart_mode)
-    #: Kafka 4.1's last-known-leader recovery (``useLastKnownLeaderInBalancedRecovery``, CTL-25):
-    #: when ISR and ELR are both empty, the partition's last leader is elected uncleanly once it
-    #: returns. Default **false** in reflog's simulation (KIP-966's LastKnownELR, see specs/);
-    #: ``reflog serve`` turns it on, so a whole cluster killed at once comes back as Kafka's does.
-    elect_last_known_leader: bool = False
-
-
-@attrs.frozen
-class TopicConfig:
-    """A topic's resolved settings (the cluster's, with the overrides given at creation)."""
-
-    min_insync_replicas: int
-    unclean_leader_election_enable: bool
-    replication_factor: int
-
-    @property
-    def effective_min_isr(self) -> int:
-        """``min(min.insync.replicas, replication factor)`` (``getTopicEffectiveMinIsr``)."""
-        return min(self.min_insync_replicas, self.replication_factor)
-
-
-# --------------------------------------------------------------------------------------------------
-# Values handed out
-
-
-@attrs.frozen
-class BrokerRegistration:
-    """The controller's record of one broker incarnation."""
-
-    broker_id: int
-    incarnation_id: str
-    broker_epoch: int
-    fenced: bool
-    in_controlled_shutdown: bool
-
-    @property
-    def is_active(self) -> bool:
-        """Whether it may lead or join an ISR: unfenced and not shutting down (``isActive``)."""
-        return not self.fenced and not self.in_controlled_shutdown
-
-
-@attrs.frozen
-class BrokerHeartbeatReply:
-    """The answer to a heartbeat (or a controlled-shutdown request), as Kafka's BrokerHeartbeatResponse."""
-
-    error: Errors
-    is_caught_up: bool = False
-    is_fenced: bool = True
-    in_controlled_shutdown: bool = False
-    should_shut_down: bool = False
-
-
-@attrs.frozen
-class ClusterMetadata:
-    """A consistent view of the metadata at ``metadata_version``."""
-
-    metadata_version: int
-    brokers: tuple[BrokerRegistration, ...]
-    partitions: tuple[PartitionMetadata, ...]
-
-    @property
-    def broker_epochs(self) -> dict[int, int]:
-        """Broker id -> current broker epoch, for every registered broker."""
-        return {b.broker_id: b.broker_epoch for b in self.brokers}
-
-
-@attrs.frozen
-class ElectionOutcome:
-    """The result of :meth:`Controller.elect_leaders` for one partition.
-
-    ``outcome`` is ``"elected"`` (a new leader, ``partition`` shows it), ``"not_needed"``
-    (Kafka's ELECTION_NOT_NEEDED) or ``"not_available"`` (PREFERRED_LEADER_NOT_AVAILABLE /
-    ELIGIBLE_LEADERS_NOT_AVAILABLE: no acceptable candidate).
-    """
-
-    topic_partition: TopicPartition
-    outcome: Literal["elected", "not_needed", "not_available"]
-    partition: PartitionMetadata
-
-
-@attrs.frozen
-class ControllerSnapshot:
-    """Everything :class:`Controller` needs to resume: what its metadata log persists (CTL-26)."""
-
-    metadata_version: int
-    brokers: tuple[BrokerRegistration, ...]
-    topics: tuple[tuple[str, TopicConfig], ...]
-    partitions: tuple[PartitionMetadata, ...]
-
-
-# --------------------------------------------------------------------------------------------------
-# Events
-
-
-@attrs.frozen
-class BrokerRegistered:
-    """A new incarnation registered (fenced until it heartbeats).
-
-    ``unclean_restart``: the restart counted as unclean, so the broker lost its ISR and ELR places.
-    """
-
-    time: float
-    metadata_version: int
-    broker_id: int
-    incarnation_id: str
-    broker_epoch: int
-    unclean_restart: bool
-
-
-@attrs.frozen
-class BrokerFenced:
-    """A broker was fenced: its session expired, or its controlled shutdown completed."""
-
-    time: float
-    metadata_version: int
-    broker_id: int
-    broker_epoch: int
-    reason: FenceReason
-
-
-@attrs.frozen
-class BrokerUnfenced:
-    """A broker's heartbeat unfenced it: it may lead and join ISRs again."""
-
-    time: float
-    metadata_version: int
-    broker_id: int
-    broker_epoch: int
-
-
-@attrs.frozen
-class BrokerControlledShutdown:
-    """A broker asked to shut down cleanly; leadership and ISR places are being moved away."""
-
-    time: float
-    metadata_version: int
-    broker_id: int
-    broker_epoch: int
-
-
-@attrs.frozen
-class TopicCreated:
-    """A topic was created; ``partitions`` are its initial states."""
-
-    time: float
-    metadata_version: int
-    topic: str
-    config: TopicConfig
-    partitions: tuple[PartitionMetadata, ...]
-
-
-@attrs.frozen
-class LeaderElected:
-    """A partition's leader changed. ``kind="unclean"`` flags a possibly lossy unclean election;
-    ``kind="none"`` means the partition went offline (leader ``NO_LEADER``)."""
-
-    time: float
-    metadata_version: int
-    topic_partition: TopicPartition
-    leader: int
-    previous_leader: int
-    leader_epoch: int
-    partition_epoch: int
-    kind: ElectionKind
-    cause: ChangeCause
-    partition: PartitionMetadata
-
-    @property
-    def unclean(self) -> bool:
-        return self.kind == "unclean"
-
-
-@attrs.frozen
-class IsrChanged:
-    """A partition's ISR, ELR, LastKnownELR or leader recovery state changed."""
-
-    time: float
-    metadata_version: int
-    topic_partition: TopicPartition
-    isr: tuple[int, ...]
-    elr: tuple[int, ...]
-    last_known_elr: tuple[int, ...]
-    leader_recovery_state: LeaderRecoveryState
-    leader_epoch: int
-    partition_epoch: int
-    cause: ChangeCause
-    partition: PartitionMetadata
-
-
-ControllerEvent = (
-    BrokerRegistered
-    | BrokerFenced
-    | BrokerUnfenced
-    | BrokerControlledShutdown
-    | TopicCreated
-    | LeaderElected
-    | IsrChanged
-)
-
-
-# --------------------------------------------------------------------------------------------------
-# The controller
+__all__ = ["Controller"]
 
 
 class Controller:
