@@ -39,8 +39,10 @@ from typing import Literal
 import attrs
 
 from reflog.errors import ReflogUsageError
+from reflog.replication._controller_alter import alter_partition_error
 from reflog.replication._controller_change import PartitionChange, build_partition_change
 from reflog.replication._controller_invariants import invariant_violations
+from reflog.replication._controller_topics import new_topic
 from reflog.replication.controller_config import ControllerConfig, TopicConfig
 from reflog.replication.controller_events import (
     BrokerControlledShutdown,
@@ -50,9 +52,8 @@ from reflog.replication.controller_events import (
     ChangeCause,
     ControllerEvent,
     FenceReason,
-    IsrChanged,
-    LeaderElected,
     TopicCreated,
+    partition_change_events,
 )
 from reflog.replication.controller_values import (
     BrokerHeartbeatReply,
@@ -67,7 +68,6 @@ from reflog.replication.messages import (
     NO_LEADER,
     AlterPartitionRequest,
     AlterPartitionResponse,
-    LeaderRecoveryState,
     PartitionMetadata,
     TopicPartition,
 )
@@ -366,73 +366,23 @@ class Controller:
             self._advance(now)
         if name in self._topics:
             raise ReflogUsageError(f"topic {name!r} already exists")
-        if partitions < 1 or replication_factor < 1:
-            raise ReflogUsageError("partitions and replication_factor must be at least 1")
-        if min_insync_replicas is not None and min_insync_replicas < 1:
-            raise ReflogUsageError(f"min_insync_replicas must be at least 1, got {min_insync_replicas}")
-        assignment = self._assignment(partitions, replication_factor, replica_assignment)
-        config = TopicConfig(
-            min_insync_replicas=(
-                self.config.min_insync_replicas if min_insync_replicas is None else min_insync_replicas
-            ),
-            unclean_leader_election_enable=(
-                self.config.unclean_leader_election_enable
-                if unclean_leader_election_enable is None
-                else unclean_leader_election_enable
-            ),
-            replication_factor=replication_factor,
+        config, states = new_topic(
+            name,
+            partitions,
+            replication_factor,
+            cluster=self.config,
+            registered=self._brokers.keys(),
+            is_active=self._is_active,
+            min_insync_replicas=min_insync_replicas,
+            unclean_leader_election_enable=unclean_leader_election_enable,
+            replica_assignment=replica_assignment,
         )
-        states: list[PartitionMetadata] = []
-        for index, replicas in enumerate(assignment):
-            isr = tuple(r for r in replicas if self._is_active(r))
-            if not isr:
-                raise ReflogUsageError(
-                    f"no replica of {name}-{index} is active:"
-                    f" brokers {list(replicas)} are fenced or shutting down"
-                )
-            states.append(
-                PartitionMetadata(
-                    topic_partition=TopicPartition(name, index),
-                    replicas=replicas,
-                    isr=isr,
-                    leader=isr[0],
-                    leader_epoch=0,
-                    partition_epoch=0,
-                )
-            )
         self._topics[name] = config
         for state in states:
             self._partitions[state.topic_partition] = state
         self._metadata_version += 1
-        self._emit(TopicCreated(self._now, self._metadata_version, name, config, tuple(states)))
-        return tuple(states)
-
-    def _assignment(
-        self, partitions: int, replication_factor: int, explicit: Sequence[Sequence[int]] | None
-    ) -> list[tuple[int, ...]]:
-        if explicit is None:
-            brokers = sorted(self._brokers)
-            if len(brokers) < replication_factor:
-                raise ReflogUsageError(
-                    f"replication factor {replication_factor} is larger than the {len(brokers)}"
-                    " registered broker(s)"
-                )
-            return [
-                tuple(brokers[(p + j) % len(brokers)] for j in range(replication_factor))
-                for p in range(partitions)
-            ]
-        result = [tuple(replicas) for replicas in explicit]
-        if len(result) != partitions:
-            raise ReflogUsageError(f"replica_assignment has {len(result)} partitions, not {partitions}")
-        for replicas in result:
-            if len(replicas) != replication_factor or len(set(replicas)) != len(replicas):
-                raise ReflogUsageError(
-                    f"assignment {list(replicas)} must have {replication_factor} distinct brokers"
-                )
-            unknown = [r for r in replicas if r not in self._brokers]
-            if unknown:
-                raise ReflogUsageError(f"assignment names unregistered broker(s) {unknown}")
-        return result
+        self._emit(TopicCreated(self._now, self._metadata_version, name, config, states))
+        return states
 
     # ---------------------------------------------------------------------------------- AlterPartition
 
@@ -462,46 +412,11 @@ class Controller:
         """
         self._advance(now)
         tp = request.topic_partition
-
-        def refuse(error: Errors) -> AlterPartitionResponse:
-            return AlterPartitionResponse(tp, error)
-
-        sender = self._brokers.get(request.broker_id)
-        if sender is None or sender.broker_epoch != request.broker_epoch:
-            return refuse(Errors.STALE_BROKER_EPOCH)
         partition = self._partitions.get(tp)
-        if partition is None:
-            return refuse(Errors.UNKNOWN_TOPIC_OR_PARTITION)
-        if (
-            request.leader_epoch > partition.leader_epoch
-            or request.partition_epoch > partition.partition_epoch
-        ):
-            return refuse(Errors.INVALID_REQUEST)
-        if request.leader_epoch < partition.leader_epoch:
-            return refuse(Errors.FENCED_LEADER_EPOCH)
-        if request.broker_id != partition.leader:
-            return refuse(Errors.INVALID_REQUEST)
-        if request.partition_epoch < partition.partition_epoch:
-            return refuse(Errors.INVALID_UPDATE_VERSION)
+        error = alter_partition_error(request, partition, self._brokers)
+        if partition is None or error is not Errors.NONE:
+            return AlterPartitionResponse(tp, error)
         new_isr = [broker for broker, _ in request.new_isr]
-        if len(set(new_isr)) != len(new_isr) or any(b not in partition.replicas for b in new_isr):
-            return refuse(Errors.INVALID_REQUEST)
-        if partition.leader not in new_isr:
-            return refuse(Errors.INVALID_REQUEST)
-        recovering = request.leader_recovery_state is LeaderRecoveryState.RECOVERING
-        if recovering and len(new_isr) > 1:
-            return refuse(Errors.INVALID_REQUEST)
-        if recovering and partition.leader_recovery_state is LeaderRecoveryState.RECOVERED:
-            return refuse(Errors.INVALID_REQUEST)
-        for broker, epoch in request.new_isr:
-            registration = self._brokers.get(broker)
-            if (
-                registration is None
-                or registration.in_controlled_shutdown
-                or registration.fenced
-                or epoch not in (-1, registration.broker_epoch)
-            ):
-                return refuse(Errors.INELIGIBLE_REPLICA)
         topic = self._topics[tp.topic]
         change = build_partition_change(
             partition,
@@ -651,43 +566,9 @@ class Controller:
                 self._apply(change, cause)
 
     def _apply(self, change: PartitionChange, cause: ChangeCause) -> None:
-        before, after = change.before, change.after
-        tp = after.topic_partition
         self._metadata_version += 1
-        self._partitions[tp] = after
-        if change.election is not None:
-            self._emit(
-                LeaderElected(
-                    self._now,
-                    self._metadata_version,
-                    tp,
-                    after.leader,
-                    before.leader,
-                    after.leader_epoch,
-                    after.partition_epoch,
-                    change.election,
-                    cause,
-                    after,
-                )
-            )
-        if (before.isr, before.elr, before.last_known_elr, before.leader_recovery_state) != (
-            after.isr,
-            after.elr,
-            after.last_known_elr,
-            after.leader_recovery_state,
+        self._partitions[change.after.topic_partition] = change.after
+        for event in partition_change_events(
+            change, cause, time=self._now, metadata_version=self._metadata_version
         ):
-            self._emit(
-                IsrChanged(
-                    self._now,
-                    self._metadata_version,
-                    tp,
-                    after.isr,
-                    after.elr,
-                    after.last_known_elr,
-                    after.leader_recovery_state,
-                    after.leader_epoch,
-                    after.partition_epoch,
-                    cause,
-                    after,
-                )
-            )
+            self._emit(event)

@@ -13,7 +13,7 @@ from typing import Literal
 
 import attrs
 
-from reflog.replication._controller_change import ElectionKind
+from reflog.replication._controller_change import ElectionKind, PartitionChange
 from reflog.replication.controller_config import TopicConfig
 from reflog.replication.messages import LeaderRecoveryState, PartitionMetadata, TopicPartition
 
@@ -28,6 +28,7 @@ __all__ = [
     "IsrChanged",
     "LeaderElected",
     "TopicCreated",
+    "partition_change_events",
 ]
 
 ChangeCause = Literal[
@@ -148,3 +149,53 @@ ControllerEvent = (
     | LeaderElected
     | IsrChanged
 )
+
+
+def partition_change_events(
+    change: PartitionChange, cause: ChangeCause, *, time: float, metadata_version: int
+) -> tuple[LeaderElected | IsrChanged, ...]:
+    """The events one applied partition change records, in order.
+
+    A :class:`LeaderElected` when the change held an election, then an :class:`IsrChanged` when
+    the ISR, ELR, LastKnownELR or leader recovery state differ; empty when neither did.
+    """
+    before, after = change.before, change.after
+    tp = after.topic_partition
+    events: list[LeaderElected | IsrChanged] = []
+    if change.election is not None:
+        events.append(
+            LeaderElected(
+                time,
+                metadata_version,
+                tp,
+                after.leader,
+                before.leader,
+                after.leader_epoch,
+                after.partition_epoch,
+                change.election,
+                cause,
+                after,
+            )
+        )
+    if (before.isr, before.elr, before.last_known_elr, before.leader_recovery_state) != (
+        after.isr,
+        after.elr,
+        after.last_known_elr,
+        after.leader_recovery_state,
+    ):
+        events.append(
+            IsrChanged(
+                time,
+                metadata_version,
+                tp,
+                after.isr,
+                after.elr,
+                after.last_known_elr,
+                after.leader_recovery_state,
+                after.leader_epoch,
+                after.partition_epoch,
+                cause,
+                after,
+            )
+        )
+    return tuple(events)
