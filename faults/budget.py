@@ -21,7 +21,7 @@ import trio
 from faults.inject import DAMAGING, FaultInjector
 from reflog.cluster import Cluster
 from reflog.errors import ReflogUsageError
-from reflog.replication.controller import LeaderElected
+from reflog.replication.controller_events import LeaderElected
 
 
 @attrs.frozen

@@ -1,16 +1,15 @@
 """Time as a seam: the log and the simulated storage read time only through a :class:`Clock`.
 
-In a trio program the clock is trio's own (:class:`TrioClock`), which tests replace with
-``trio.testing.MockClock``; synchronous tests use :class:`ManualClock`, advanced by hand.
-Times are in seconds as ``float``; Kafka's millisecond configs are converted at the edge.
+In a trio program the clock is trio's own (:class:`reflog.trio_clock.TrioClock`), which tests
+replace with ``trio.testing.MockClock``; synchronous tests use :class:`ManualClock`, advanced by
+hand. Times are in seconds as ``float``; Kafka's millisecond configs are converted at the edge.
+This module imports no trio, so the sans-IO core may depend on it (REP-46).
 """
 
 from __future__ import annotations
 
 import time
 from typing import Protocol
-
-import trio
 
 
 class Clock(Protocol):
@@ -35,13 +34,6 @@ class ManualClock:
         if seconds < 0:
             raise ValueError("time never moves backwards")
         self._now += seconds
-
-
-class TrioClock:
-    """trio's clock (real or ``MockClock``); :meth:`now` must be called inside ``trio.run``."""
-
-    def now(self) -> float:
-        return trio.current_time()
 
 
 class WallClock:

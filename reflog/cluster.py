@@ -30,16 +30,17 @@ from reflog.broker.metadata_log import MetadataLog
 from reflog.broker.peers import Peers
 from reflog.client.consumer import Consumer
 from reflog.client.producer import Producer, ProducerConfig
-from reflog.clock import TrioClock
 from reflog.determinism import seed_trio_scheduler
 from reflog.errors import ReflogError, ReflogUsageError
 from reflog.log.config import validate_topic_configs
 from reflog.net.sim import SimNetwork
-from reflog.replication.controller import Controller, ControllerConfig
+from reflog.replication.controller import Controller
+from reflog.replication.controller_config import ControllerConfig
 from reflog.replication.errors import Errors
 from reflog.replication.messages import PartitionMetadata
 from reflog.storage import Filesystem, OsFilesystem
 from reflog.storage.sim import CrashReport, PowerLossMode, SimFilesystem, WritebackPolicy
+from reflog.trio_clock import TrioClock
 
 
 class BrokerHandle:

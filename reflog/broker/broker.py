@@ -62,7 +62,6 @@ from reflog.broker.api import (
     node_name,
 )
 from reflog.broker.peers import Peers
-from reflog.clock import TrioClock
 from reflog.errors import CorruptRecordError, ReflogError, StorageError
 from reflog.log import FetchData, Log, LogConfig, LogManager
 from reflog.log.config import KAFKA_NAMES as LOG_CONFIG_NAMES
@@ -83,6 +82,7 @@ from reflog.replication.partition import Partition, PartitionConfig, Role
 from reflog.storage import Filesystem
 from reflog.storage.flusher import run_flusher
 from reflog.storage.sim import SimFilesystem
+from reflog.trio_clock import TrioClock
 
 logger = logging.getLogger(__name__)
 

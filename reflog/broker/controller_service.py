@@ -36,7 +36,8 @@ from reflog.broker.metadata_log import FIRST_PRODUCER_ID, PRODUCER_ID_BLOCK_SIZE
 from reflog.errors import ReflogError
 from reflog.net.rpc import serve_rpc_listener
 from reflog.net.sim import SimNetwork
-from reflog.replication.controller import Controller, DuplicateBrokerRegistrationError
+from reflog.replication.controller import Controller
+from reflog.replication.controller_values import DuplicateBrokerRegistrationError
 from reflog.replication.errors import Errors
 from reflog.replication.messages import AlterPartitionRequest
 

@@ -32,7 +32,8 @@ from reflog.clock import Clock
 from reflog.errors import CorruptRecordError, ReflogError
 from reflog.log import Log, LogConfig
 from reflog.records import Record, build_batch, decode_batch
-from reflog.replication.controller import BrokerRegistration, ControllerSnapshot, TopicConfig
+from reflog.replication.controller_config import TopicConfig
+from reflog.replication.controller_values import BrokerRegistration, ControllerSnapshot
 from reflog.replication.messages import LeaderRecoveryState, PartitionMetadata, TopicPartition
 from reflog.storage import Filesystem
 

@@ -24,7 +24,7 @@ import attrs
 from reflog.broker.broker import BrokerConfig
 from reflog.errors import InvalidConfigError
 from reflog.kafka.groups import GroupConfig
-from reflog.replication.controller import ControllerConfig
+from reflog.replication.controller_config import ControllerConfig
 
 Owner = Literal["broker", "controller", "group", "serve"]
 INT32_MAX: Final = 2**31 - 1

@@ -35,7 +35,7 @@ from reflog.kafka.server import (
     open_kafka_listener,
 )
 from reflog.kafka.transfer import TransferMetrics, TransferMode
-from reflog.replication.controller import ControllerConfig
+from reflog.replication.controller_config import ControllerConfig
 
 
 def _running(handle: BrokerHandle) -> bool:

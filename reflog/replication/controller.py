@@ -38,314 +38,41 @@ from typing import Literal
 
 import attrs
 
-from reflog.errors import ReflogError, ReflogUsageError
-from reflog.replication._controller_change import (
-    Election,
-    ElectionKind,
-    PartitionChange,
-    build_partition_change,
-)
+from reflog.errors import ReflogUsageError
+from reflog.replication._controller_alter import alter_partition_error
+from reflog.replication._controller_change import PartitionChange, build_partition_change
 from reflog.replication._controller_invariants import invariant_violations
+from reflog.replication._controller_topics import new_topic
+from reflog.replication.controller_config import ControllerConfig, TopicConfig
+from reflog.replication.controller_events import (
+    BrokerControlledShutdown,
+    BrokerFenced,
+    BrokerRegistered,
+    BrokerUnfenced,
+    ChangeCause,
+    ControllerEvent,
+    FenceReason,
+    TopicCreated,
+    partition_change_events,
+)
+from reflog.replication.controller_values import (
+    BrokerHeartbeatReply,
+    BrokerRegistration,
+    ClusterMetadata,
+    ControllerSnapshot,
+    DuplicateBrokerRegistrationError,
+    ElectionOutcome,
+)
 from reflog.replication.errors import Errors
 from reflog.replication.messages import (
     NO_LEADER,
     AlterPartitionRequest,
     AlterPartitionResponse,
-    LeaderRecoveryState,
     PartitionMetadata,
     TopicPartition,
 )
 
-__all__ = [
-    "NO_LEADER",
-    "AlterPartitionRequest",
-    "AlterPartitionResponse",
-    "BrokerControlledShutdown",
-    "BrokerFenced",
-    "BrokerHeartbeatReply",
-    "BrokerRegistered",
-    "BrokerRegistration",
-    "BrokerUnfenced",
-    "ChangeCause",
-    "ClusterMetadata",
-    "Controller",
-    "ControllerConfig",
-    "ControllerSnapshot",
-    "ControllerEvent",
-    "DuplicateBrokerRegistrationError",
-    "Election",
-    "ElectionKind",
-    "ElectionOutcome",
-    "IsrChanged",
-    "LeaderElected",
-    "LeaderRecoveryState",
-    "PartitionMetadata",
-    "PartitionState",
-    "RestartIsUnclean",
-    "TopicConfig",
-    "TopicCreated",
-    "TopicPartition",
-]
-
-PartitionState = PartitionMetadata
-"""The controller's record of one partition (the same value brokers receive as metadata)."""
-
-RestartIsUnclean = Literal["marker", "always"]
-"""Which restarts count as unclean: without a clean-shutdown marker (3.8), or all of them (3.9)."""
-
-ChangeCause = Literal[
-    "alter_partition",
-    "broker_fenced",
-    "controlled_shutdown",
-    "unclean_shutdown",
-    "broker_unfenced",
-    "elect_leaders",
-]
-"""Why a partition changed."""
-
-FenceReason = Literal["session_expired", "controlled_shutdown"]
-
-
-class DuplicateBrokerRegistrationError(ReflogError):
-    """A new incarnation tried to register while the previous one still has a valid session.
-
-    Kafka's ``DUPLICATE_BROKER_REGISTRATION`` (101): the broker retries until the old
-    incarnation's session expires (``broker.session.timeout.ms``) or it shut down cleanly.
-    """
-
-    error_code = 101
-
-
-# --------------------------------------------------------------------------------------------------
-# Configuration
-
-
-def _at_least_one(_instance: object, attribute: attrs.Attribute[int], value: int) -> None:
-    if value < 1:
-        raise ReflogUsageError(f"{attribute.name} must be at least 1, got {value}")
-
-
-def _restart_mode(_instance: object, _attribute: attrs.Attribute[str], value: str) -> None:
-    if value not in ("marker", "always"):
-        raise ReflogUsageError(f"restart_is_unclean must be 'marker' or 'always', got {value!r}")
-
-
-@attrs.frozen
-class ControllerConfig:
-    """Cluster-wide settings, under Kafka's names, with Kafka's defaults except where noted."""
-
-    #: ``min.insync.replicas`` (default 1); a topic may override it at creation.
-    min_insync_replicas: int = attrs.field(default=1, validator=_at_least_one)
-    #: ``unclean.leader.election.enable`` (default false since 0.11); a topic may override it.
-    unclean_leader_election_enable: bool = False
-    #: ``eligible.leader.replicas.enable``: KIP-966's ELR. Default **true** in reflog (Kafka 3.9: false).
-    eligible_leader_replicas_enable: bool = True
-    #: ``broker.session.timeout.ms``: a broker without a heartbeat for longer is fenced.
-    broker_session_timeout_ms: int = attrs.field(default=9000, validator=_at_least_one)
-    #: ``"marker"`` (Kafka 3.8) or ``"always"`` (Kafka 3.9): which restarts count as unclean.
-    restart_is_unclean: RestartIsUnclean = attrs.field(default="marker", validator=_restart_mode)
-    #: Kafka 4.1's last-known-leader recovery (``useLastKnownLeaderInBalancedRecovery``, CTL-25):
-    #: when ISR and ELR are both empty, the partition's last leader is elected uncleanly once it
-    #: returns. Default **false** in reflog's simulation (KIP-966's LastKnownELR, see specs/);
-    #: ``reflog serve`` turns it on, so a whole cluster killed at once comes back as Kafka's does.
-    elect_last_known_leader: bool = False
-
-
-@attrs.frozen
-class TopicConfig:
-    """A topic's resolved settings (the cluster's, with the overrides given at creation)."""
-
-    min_insync_replicas: int
-    unclean_leader_election_enable: bool
-    replication_factor: int
-
-    @property
-    def effective_min_isr(self) -> int:
-        """``min(min.insync.replicas, replication factor)`` (``getTopicEffectiveMinIsr``)."""
-        return min(self.min_insync_replicas, self.replication_factor)
-
-
-# --------------------------------------------------------------------------------------------------
-# Values handed out
-
-
-@attrs.frozen
-class BrokerRegistration:
-    """The controller's record of one broker incarnation."""
-
-    broker_id: int
-    incarnation_id: str
-    broker_epoch: int
-    fenced: bool
-    in_controlled_shutdown: bool
-
-    @property
-    def is_active(self) -> bool:
-        """Whether it may lead or join an ISR: unfenced and not shutting down (``isActive``)."""
-        return not self.fenced and not self.in_controlled_shutdown
-
-
-@attrs.frozen
-class BrokerHeartbeatReply:
-    """The answer to a heartbeat (or a controlled-shutdown request), as Kafka's BrokerHeartbeatResponse."""
-
-    error: Errors
-    is_caught_up: bool = False
-    is_fenced: bool = True
-    in_controlled_shutdown: bool = False
-    should_shut_down: bool = False
-
-
-@attrs.frozen
-class ClusterMetadata:
-    """A consistent view of the metadata at ``metadata_version``."""
-
-    metadata_version: int
-    brokers: tuple[BrokerRegistration, ...]
-    partitions: tuple[PartitionMetadata, ...]
-
-    @property
-    def broker_epochs(self) -> dict[int, int]:
-        """Broker id -> current broker epoch, for every registered broker."""
-        return {b.broker_id: b.broker_epoch for b in self.brokers}
-
-
-@attrs.frozen
-class ElectionOutcome:
-    """The result of :meth:`Controller.elect_leaders` for one partition.
-
-    ``outcome`` is ``"elected"`` (a new leader, ``partition`` shows it), ``"not_needed"``
-    (Kafka's ELECTION_NOT_NEEDED) or ``"not_available"`` (PREFERRED_LEADER_NOT_AVAILABLE /
-    ELIGIBLE_LEADERS_NOT_AVAILABLE: no acceptable candidate).
-    """
-
-    topic_partition: TopicPartition
-    outcome: Literal["elected", "not_needed", "not_available"]
-    partition: PartitionMetadata
-
-
-@attrs.frozen
-class ControllerSnapshot:
-    """Everything :class:`Controller` needs to resume: what its metadata log persists (CTL-26)."""
-
-    metadata_version: int
-    brokers: tuple[BrokerRegistration, ...]
-    topics: tuple[tuple[str, TopicConfig], ...]
-    partitions: tuple[PartitionMetadata, ...]
-
-
-# --------------------------------------------------------------------------------------------------
-# Events
-
-
-@attrs.frozen
-class BrokerRegistered:
-    """A new incarnation registered (fenced until it heartbeats).
-
-    ``unclean_restart``: the restart counted as unclean, so the broker lost its ISR and ELR places.
-    """
-
-    time: float
-    metadata_version: int
-    broker_id: int
-    incarnation_id: str
-    broker_epoch: int
-    unclean_restart: bool
-
-
-@attrs.frozen
-class BrokerFenced:
-    """A broker was fenced: its session expired, or its controlled shutdown completed."""
-
-    time: float
-    metadata_version: int
-    broker_id: int
-    broker_epoch: int
-    reason: FenceReason
-
-
-@attrs.frozen
-class BrokerUnfenced:
-    """A broker's heartbeat unfenced it: it may lead and join ISRs again."""
-
-    time: float
-    metadata_version: int
-    broker_id: int
-    broker_epoch: int
-
-
-@attrs.frozen
-class BrokerControlledShutdown:
-    """A broker asked to shut down cleanly; leadership and ISR places are being moved away."""
-
-    time: float
-    metadata_version: int
-    broker_id: int
-    broker_epoch: int
-
-
-@attrs.frozen
-class TopicCreated:
-    """A topic was created; ``partitions`` are its initial states."""
-
-    time: float
-    metadata_version: int
-    topic: str
-    config: TopicConfig
-    partitions: tuple[PartitionMetadata, ...]
-
-
-@attrs.frozen
-class LeaderElected:
-    """A partition's leader changed. ``kind="unclean"`` flags a possibly lossy unclean election;
-    ``kind="none"`` means the partition went offline (leader ``NO_LEADER``)."""
-
-    time: float
-    metadata_version: int
-    topic_partition: TopicPartition
-    leader: int
-    previous_leader: int
-    leader_epoch: int
-    partition_epoch: int
-    kind: ElectionKind
-    cause: ChangeCause
-    partition: PartitionMetadata
-
-    @property
-    def unclean(self) -> bool:
-        return self.kind == "unclean"
-
-
-@attrs.frozen
-class IsrChanged:
-    """A partition's ISR, ELR, LastKnownELR or leader recovery state changed."""
-
-    time: float
-    metadata_version: int
-    topic_partition: TopicPartition
-    isr: tuple[int, ...]
-    elr: tuple[int, ...]
-    last_known_elr: tuple[int, ...]
-    leader_recovery_state: LeaderRecoveryState
-    leader_epoch: int
-    partition_epoch: int
-    cause: ChangeCause
-    partition: PartitionMetadata
-
-
-ControllerEvent = (
-    BrokerRegistered
-    | BrokerFenced
-    | BrokerUnfenced
-    | BrokerControlledShutdown
-    | TopicCreated
-    | LeaderElected
-    | IsrChanged
-)
-
-
-# --------------------------------------------------------------------------------------------------
-# The controller
+__all__ = ["Controller"]
 
 
 class Controller:
@@ -639,73 +366,23 @@ class Controller:
             self._advance(now)
         if name in self._topics:
             raise ReflogUsageError(f"topic {name!r} already exists")
-        if partitions < 1 or replication_factor < 1:
-            raise ReflogUsageError("partitions and replication_factor must be at least 1")
-        if min_insync_replicas is not None and min_insync_replicas < 1:
-            raise ReflogUsageError(f"min_insync_replicas must be at least 1, got {min_insync_replicas}")
-        assignment = self._assignment(partitions, replication_factor, replica_assignment)
-        config = TopicConfig(
-            min_insync_replicas=(
-                self.config.min_insync_replicas if min_insync_replicas is None else min_insync_replicas
-            ),
-            unclean_leader_election_enable=(
-                self.config.unclean_leader_election_enable
-                if unclean_leader_election_enable is None
-                else unclean_leader_election_enable
-            ),
-            replication_factor=replication_factor,
+        config, states = new_topic(
+            name,
+            partitions,
+            replication_factor,
+            cluster=self.config,
+            registered=self._brokers.keys(),
+            is_active=self._is_active,
+            min_insync_replicas=min_insync_replicas,
+            unclean_leader_election_enable=unclean_leader_election_enable,
+            replica_assignment=replica_assignment,
         )
-        states: list[PartitionMetadata] = []
-        for index, replicas in enumerate(assignment):
-            isr = tuple(r for r in replicas if self._is_active(r))
-            if not isr:
-                raise ReflogUsageError(
-                    f"no replica of {name}-{index} is active:"
-                    f" brokers {list(replicas)} are fenced or shutting down"
-                )
-            states.append(
-                PartitionMetadata(
-                    topic_partition=TopicPartition(name, index),
-                    replicas=replicas,
-                    isr=isr,
-                    leader=isr[0],
-                    leader_epoch=0,
-                    partition_epoch=0,
-                )
-            )
         self._topics[name] = config
         for state in states:
             self._partitions[state.topic_partition] = state
         self._metadata_version += 1
-        self._emit(TopicCreated(self._now, self._metadata_version, name, config, tuple(states)))
-        return tuple(states)
-
-    def _assignment(
-        self, partitions: int, replication_factor: int, explicit: Sequence[Sequence[int]] | None
-    ) -> list[tuple[int, ...]]:
-        if explicit is None:
-            brokers = sorted(self._brokers)
-            if len(brokers) < replication_factor:
-                raise ReflogUsageError(
-                    f"replication factor {replication_factor} is larger than the {len(brokers)}"
-                    " registered broker(s)"
-                )
-            return [
-                tuple(brokers[(p + j) % len(brokers)] for j in range(replication_factor))
-                for p in range(partitions)
-            ]
-        result = [tuple(replicas) for replicas in explicit]
-        if len(result) != partitions:
-            raise ReflogUsageError(f"replica_assignment has {len(result)} partitions, not {partitions}")
-        for replicas in result:
-            if len(replicas) != replication_factor or len(set(replicas)) != len(replicas):
-                raise ReflogUsageError(
-                    f"assignment {list(replicas)} must have {replication_factor} distinct brokers"
-                )
-            unknown = [r for r in replicas if r not in self._brokers]
-            if unknown:
-                raise ReflogUsageError(f"assignment names unregistered broker(s) {unknown}")
-        return result
+        self._emit(TopicCreated(self._now, self._metadata_version, name, config, states))
+        return states
 
     # ---------------------------------------------------------------------------------- AlterPartition
 
@@ -735,46 +412,11 @@ class Controller:
         """
         self._advance(now)
         tp = request.topic_partition
-
-        def refuse(error: Errors) -> AlterPartitionResponse:
-            return AlterPartitionResponse(tp, error)
-
-        sender = self._brokers.get(request.broker_id)
-        if sender is None or sender.broker_epoch != request.broker_epoch:
-            return refuse(Errors.STALE_BROKER_EPOCH)
         partition = self._partitions.get(tp)
-        if partition is None:
-            return refuse(Errors.UNKNOWN_TOPIC_OR_PARTITION)
-        if (
-            request.leader_epoch > partition.leader_epoch
-            or request.partition_epoch > partition.partition_epoch
-        ):
-            return refuse(Errors.INVALID_REQUEST)
-        if request.leader_epoch < partition.leader_epoch:
-            return refuse(Errors.FENCED_LEADER_EPOCH)
-        if request.broker_id != partition.leader:
-            return refuse(Errors.INVALID_REQUEST)
-        if request.partition_epoch < partition.partition_epoch:
-            return refuse(Errors.INVALID_UPDATE_VERSION)
+        error = alter_partition_error(request, partition, self._brokers)
+        if partition is None or error is not Errors.NONE:
+            return AlterPartitionResponse(tp, error)
         new_isr = [broker for broker, _ in request.new_isr]
-        if len(set(new_isr)) != len(new_isr) or any(b not in partition.replicas for b in new_isr):
-            return refuse(Errors.INVALID_REQUEST)
-        if partition.leader not in new_isr:
-            return refuse(Errors.INVALID_REQUEST)
-        recovering = request.leader_recovery_state is LeaderRecoveryState.RECOVERING
-        if recovering and len(new_isr) > 1:
-            return refuse(Errors.INVALID_REQUEST)
-        if recovering and partition.leader_recovery_state is LeaderRecoveryState.RECOVERED:
-            return refuse(Errors.INVALID_REQUEST)
-        for broker, epoch in request.new_isr:
-            registration = self._brokers.get(broker)
-            if (
-                registration is None
-                or registration.in_controlled_shutdown
-                or registration.fenced
-                or epoch not in (-1, registration.broker_epoch)
-            ):
-                return refuse(Errors.INELIGIBLE_REPLICA)
         topic = self._topics[tp.topic]
         change = build_partition_change(
             partition,
@@ -924,43 +566,9 @@ class Controller:
                 self._apply(change, cause)
 
     def _apply(self, change: PartitionChange, cause: ChangeCause) -> None:
-        before, after = change.before, change.after
-        tp = after.topic_partition
         self._metadata_version += 1
-        self._partitions[tp] = after
-        if change.election is not None:
-            self._emit(
-                LeaderElected(
-                    self._now,
-                    self._metadata_version,
-                    tp,
-                    after.leader,
-                    before.leader,
-                    after.leader_epoch,
-                    after.partition_epoch,
-                    change.election,
-                    cause,
-                    after,
-                )
-            )
-        if (before.isr, before.elr, before.last_known_elr, before.leader_recovery_state) != (
-            after.isr,
-            after.elr,
-            after.last_known_elr,
-            after.leader_recovery_state,
+        self._partitions[change.after.topic_partition] = change.after
+        for event in partition_change_events(
+            change, cause, time=self._now, metadata_version=self._metadata_version
         ):
-            self._emit(
-                IsrChanged(
-                    self._now,
-                    self._metadata_version,
-                    tp,
-                    after.isr,
-                    after.elr,
-                    after.last_known_elr,
-                    after.leader_recovery_state,
-                    after.leader_epoch,
-                    after.partition_epoch,
-                    cause,
-                    after,
-                )
-            )
+            self._emit(event)

@@ -4,7 +4,7 @@
 runs :meth:`SimFilesystem.writeback_tick`; a write that crosses the background
 threshold (or dirties the first page of a clean cache) wakes it early through the
 file system's wake-up hook. The file system must read trio's clock
-(:class:`reflog.clock.TrioClock`, under ``trio.testing.MockClock`` in tests), so that
+(:class:`reflog.trio_clock.TrioClock`, under ``trio.testing.MockClock`` in tests), so that
 its due times and ``trio.sleep_until`` speak of the same time.
 """
 

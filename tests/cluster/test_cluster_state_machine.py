@@ -45,7 +45,7 @@ from reflog.errors import CorruptRecordError, StorageError
 from reflog.log import Log
 from reflog.records import decode_batch
 from reflog.replication import ControllerConfig
-from reflog.replication.controller import LeaderElected
+from reflog.replication.controller_events import LeaderElected
 from reflog.replication.messages import TopicPartition
 from reflog.replication.partition import Role
 from reflog.storage.sim import PowerLossMode, SimFilesystem

@@ -17,7 +17,7 @@ import trio.testing
 from reflog.client import SendStatus
 from reflog.cluster import Cluster, open_cluster
 from reflog.records import decode_batch
-from reflog.replication.controller import LeaderElected
+from reflog.replication.controller_events import LeaderElected
 from reflog.replication.messages import TopicPartition
 
 TP = TopicPartition("s10", 0)

@@ -9,7 +9,7 @@ import trio
 from faults.budget import BudgetMonitor, FaultBudget
 from faults.scenarios import TOPIC, TP, ScenarioContext
 from reflog.errors import ReflogUsageError
-from reflog.replication.controller import LeaderElected
+from reflog.replication.controller_events import LeaderElected
 from tests.faults.test_inject import isr, rig, run, wait_until
 from tests.faults.test_nemesis import random_run
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 import trio
 
-from reflog.replication.controller import ControllerConfig
+from reflog.replication.controller_config import ControllerConfig
 from tests.kafka.canary import CANARY_TOPIC, canary
 from tests.kafka.served import ServedCluster
 

@@ -24,7 +24,7 @@ from pathlib import Path
 import pytest
 
 from reflog.broker import BrokerConfig
-from reflog.replication.controller import ControllerConfig
+from reflog.replication.controller_config import ControllerConfig
 from tests.kafka.canary import canary
 from tests.kafka.real_client import read_partition, retrying_producer
 from tests.kafka.served import ServedCluster

@@ -14,7 +14,7 @@ from reflog.broker import BrokerConfig
 from reflog.errors import InvalidConfigError
 from reflog.kafka.groups import GroupConfig
 from reflog.kafka.overrides import SETTINGS, parse_overrides
-from reflog.replication.controller import ControllerConfig
+from reflog.replication.controller_config import ControllerConfig
 from tests.kafka.raw import RawClient
 
 with warnings.catch_warnings():

@@ -24,7 +24,10 @@ case $group in
         tests="tests/faults/test_history_and_checker.py" ;;
     replication)
         mutate="reflog/replication/partition.py reflog/replication/producer_state.py
-                reflog/replication/controller.py reflog/replication/_controller_change.py"
+                reflog/replication/controller.py reflog/replication/_controller_change.py
+                reflog/replication/controller_config.py reflog/replication/controller_values.py
+                reflog/replication/controller_events.py reflog/replication/_controller_alter.py
+                reflog/replication/_controller_topics.py"
         tests="tests/replication/test_partition.py tests/replication/test_controller.py
                tests/replication/test_partition_rules.py tests/replication/test_controller_rules.py" ;;
     log)

@@ -14,26 +14,27 @@ import pytest
 
 from reflog.errors import ReflogUsageError
 from reflog.replication._controller_change import build_partition_change
-from reflog.replication.controller import (
-    NO_LEADER,
-    AlterPartitionRequest,
-    AlterPartitionResponse,
+from reflog.replication.controller import Controller
+from reflog.replication.controller_config import ControllerConfig
+from reflog.replication.controller_events import (
     BrokerControlledShutdown,
     BrokerFenced,
     BrokerRegistered,
-    BrokerRegistration,
     BrokerUnfenced,
-    Controller,
-    ControllerConfig,
-    DuplicateBrokerRegistrationError,
     IsrChanged,
     LeaderElected,
+    TopicCreated,
+)
+from reflog.replication.controller_values import BrokerRegistration, DuplicateBrokerRegistrationError
+from reflog.replication.errors import Errors
+from reflog.replication.messages import (
+    NO_LEADER,
+    AlterPartitionRequest,
+    AlterPartitionResponse,
     LeaderRecoveryState,
     PartitionMetadata,
-    TopicCreated,
     TopicPartition,
 )
-from reflog.replication.errors import Errors
 
 RECOVERED = LeaderRecoveryState.RECOVERED
 RECOVERING = LeaderRecoveryState.RECOVERING

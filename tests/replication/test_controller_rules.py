@@ -8,23 +8,19 @@ import pytest
 
 from reflog.errors import ReflogUsageError
 from reflog.replication._controller_change import build_partition_change
-from reflog.replication.controller import (
-    NO_LEADER,
+from reflog.replication.controller import Controller
+from reflog.replication.controller_config import ControllerConfig, TopicConfig
+from reflog.replication.controller_events import (
     BrokerControlledShutdown,
     BrokerFenced,
     BrokerRegistered,
     BrokerUnfenced,
-    Controller,
-    ControllerConfig,
     IsrChanged,
     LeaderElected,
-    LeaderRecoveryState,
-    PartitionMetadata,
-    TopicConfig,
     TopicCreated,
-    TopicPartition,
 )
 from reflog.replication.errors import Errors
+from reflog.replication.messages import NO_LEADER, LeaderRecoveryState, PartitionMetadata, TopicPartition
 from tests.replication.test_controller import RECOVERING, TP, cluster, epoch, expire, propose, start, state
 
 

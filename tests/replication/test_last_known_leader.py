@@ -11,15 +11,10 @@ import attrs
 import pytest
 
 from reflog.replication._controller_change import PartitionChange, build_partition_change
-from reflog.replication.controller import (
-    NO_LEADER,
-    Controller,
-    ControllerConfig,
-    LeaderElected,
-    LeaderRecoveryState,
-    PartitionMetadata,
-    TopicPartition,
-)
+from reflog.replication.controller import Controller
+from reflog.replication.controller_config import ControllerConfig
+from reflog.replication.controller_events import LeaderElected
+from reflog.replication.messages import NO_LEADER, LeaderRecoveryState, PartitionMetadata, TopicPartition
 from tests.replication.test_controller import SESSION, cluster, start
 
 TP = TopicPartition("t", 0)

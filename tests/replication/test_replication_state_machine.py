@@ -43,7 +43,9 @@ from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, pr
 
 from faults.guarantee import Guarantee
 from reflog.records import Record, build_batch
-from reflog.replication.controller import Controller, ControllerConfig, DuplicateBrokerRegistrationError
+from reflog.replication.controller import Controller
+from reflog.replication.controller_config import ControllerConfig
+from reflog.replication.controller_values import DuplicateBrokerRegistrationError
 from reflog.replication.errors import Errors
 from reflog.replication.messages import FetchRequest, FetchResponse, TopicPartition
 from reflog.replication.partition import Partition, PartitionConfig, Role

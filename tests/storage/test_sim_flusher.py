@@ -8,10 +8,10 @@ import pytest
 import trio
 import trio.testing
 
-from reflog.clock import TrioClock
 from reflog.errors import ReflogUsageError
 from reflog.storage.flusher import run_flusher
 from reflog.storage.sim import PAGE_SIZE, SimFilesystem, WritebackPolicy
+from reflog.trio_clock import TrioClock
 
 
 def make(**policy: Any) -> SimFilesystem:

@@ -87,7 +87,7 @@ class SimFileHandle:
 class SimFilesystem:
     """A page cache over a simulated device, with crash, power-loss and fault injection.
 
-    ``clock`` drives dirty expiry and write-back; use :class:`~reflog.clock.TrioClock`
+    ``clock`` drives dirty expiry and write-back; use :class:`~reflog.trio_clock.TrioClock`
     under trio (with :func:`reflog.storage.flusher.run_flusher`) or
     :class:`~reflog.clock.ManualClock` in synchronous tests, calling
     :meth:`writeback_tick` yourself. ``seed`` seeds every random choice. The device
