@@ -12,15 +12,18 @@ What it promises:
   command that replays the run when its verdict was unexpected, and a timeline with a legend.
 * A timeline's x axis is simulated time in seconds, with tick labels. Its lanes are the client
   processes of the history (natural order: ``producer-2`` before ``producer-10``), then one lane per
-  broker named in a fault target, link destinations included (numeric order), then any other fault
-  target, then a ``cluster`` lane for faults on ``"network"`` or ``"cluster"``. Each completed
+  broker a fault is aimed at (its ``brokers``, link destinations included; numeric order), then a
+  ``cluster`` lane for faults on the whole cluster or network (:attr:`~faults.kinds.Scope.CLUSTER`)
+  and for faults aimed at no broker. Each completed
   operation is a bar (``<rect class="op ok|fail|info">``) from its invocation to its completion on
   its process's lane; an operation never completed is a grey bar (``class="op open"``) up to the end
   of the run. Operations of one process that overlap in time are stacked on up to
   :data:`MAX_SUBROWS` sub-rows of the lane. Each fault is a marker (``<g class="fault">``: a
-  vertical line across the lane, a glyph and the fault's kind) on the lane of the broker it hit; a
-  link fault ``"broker-1->broker-3"`` goes on the source broker's lane and its label names the link;
-  a target listing several brokers (``"broker-1,broker-2"``) puts a marker on each of their lanes. A
+  vertical line across the lane, a glyph and the fault's kind) on the lane of each broker it is
+  aimed at; a link fault (:attr:`~faults.kinds.Scope.LINK`) goes on its source broker's lane only
+  and its label names the link (its target). The brokers come from :attr:`faults.history.Fault.brokers`,
+  never from parsing the target, which is only shown; a fault of a kind that is no
+  :class:`~faults.kinds.FaultKind` is drawn on the lanes of its brokers. A
   label that would overlap an earlier one on the same lane is left out (the marker and its tooltip
   stay). Every bar and marker carries a ``data-lane`` attribute naming its lane and a ``<title>``
   tooltip (an operation's id, process, ``f``, outcome, times, invocation and completion values; a
@@ -52,6 +55,7 @@ from pathlib import Path
 import attrs
 
 from faults.history import Fault, History, Operation
+from faults.kinds import Scope, kind_of
 
 MAX_SUBROWS = 8
 """At most this many sub-rows per process lane; more overlapping operations share sub-rows."""
@@ -63,8 +67,6 @@ MAX_LABEL_CHARS = 40
 """Longer fault labels are cut on the timeline (the tooltip has the whole text)."""
 
 _CLUSTER_LANE = "cluster"
-_CLUSTER_TARGETS = frozenset({"cluster", "network", ""})
-_BROKER = re.compile(r"broker-(\d+)")
 
 # Geometry of a timeline, in SVG user units.
 _LABEL_WIDTH = 140.0
@@ -217,21 +219,8 @@ class _Marker:
     tooltip: str
 
 
-def _target_parts(target: str) -> list[tuple[str, bool]]:
-    """Each comma-separated part of a fault target as (its source node, whether it is a link)."""
-    parts: list[tuple[str, bool]] = []
-    for part in target.split(","):
-        source, arrow, _ = part.partition("->")
-        item = (source.strip(), bool(arrow))
-        if item not in parts:
-            parts.append(item)
-    return parts
-
-
-def _brokers_named(target: str) -> list[str]:
-    """Every ``broker-N`` of a target, sources and link destinations alike."""
-    names = (node.strip() for part in target.split(",") for node in part.split("->"))
-    return [name for name in names if _BROKER.fullmatch(name)]
+def _broker_lane(broker: int) -> str:
+    return f"broker-{broker}"
 
 
 def _op_tooltip(invoke: Operation | None, done: Operation | None, end_of_run: float) -> str:
@@ -293,8 +282,7 @@ class _Timeline:
         self.bars: list[_Bar] = []
         self.markers: list[_Marker] = []
         processes: dict[str, None] = {}
-        brokers: dict[str, None] = {}
-        others: dict[str, None] = {}
+        brokers: dict[int, None] = {}
         cluster = False
         pending: dict[object, tuple[int, Operation]] = {}
         unfinished: list[tuple[int, Operation]] = []
@@ -325,22 +313,21 @@ class _Timeline:
             elif isinstance(event, Fault):
                 target = _text(event.target)
                 kind = _text(event.kind)
-                for broker in _brokers_named(target):
-                    brokers.setdefault(broker)
                 tooltip = _fault_tooltip(event)
-                lanes_hit: list[str] = []
-                for source, is_link in _target_parts(target):
-                    if source in _CLUSTER_TARGETS:
-                        lane = _CLUSTER_LANE
-                        cluster = True
-                    else:
-                        lane = source
-                        if not _BROKER.fullmatch(lane):
-                            others.setdefault(lane)
-                    if lane in lanes_hit:
-                        continue
-                    lanes_hit.append(lane)
-                    shows_target = is_link or (lane == _CLUSTER_LANE and target.strip() != _CLUSTER_LANE)
+                known = kind_of(event.kind) if isinstance(event.kind, str) else None
+                scope = known.scope if known is not None else Scope.BROKERS
+                aimed = [b for b in event.brokers if isinstance(b, int)]
+                if scope is Scope.CLUSTER or not aimed:
+                    cluster = True
+                    lanes_hit = [_CLUSTER_LANE]
+                else:
+                    for broker in aimed:
+                        brokers.setdefault(broker)
+                    lanes_hit = [_broker_lane(b) for b in (aimed[:1] if scope is Scope.LINK else aimed)]
+                for lane in dict.fromkeys(lanes_hit):
+                    shows_target = scope is Scope.LINK or (
+                        lane == _CLUSTER_LANE and target.strip() != _CLUSTER_LANE
+                    )
                     label = f"{kind} {target}" if shows_target else kind
                     self.markers.append(
                         _Marker(lane, _time(event.time), kind, _cut(label, MAX_LABEL_CHARS), tooltip)
@@ -362,8 +349,7 @@ class _Timeline:
         seen: set[str] = set()
         ordered = [
             *sorted(processes, key=_natural_key),
-            *sorted(brokers, key=lambda name: (int(name.split("-", 1)[1]), name)),
-            *sorted(others, key=_natural_key),
+            *(_broker_lane(b) for b in sorted(brokers)),
             *([_CLUSTER_LANE] if cluster else []),
         ]
         for name in ordered:
