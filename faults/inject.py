@@ -3,9 +3,12 @@
 :class:`FaultInjector` acts only through the seams a real fault would hit, never by patching
 reflog's internals:
 
-* **broker lifecycle** (:class:`reflog.cluster.BrokerHandle`): process crash (the page cache
-  survives), clean stop, restart, power loss (``clean``, ``partial``, ``torn``) on one broker or
-  several at once, a replica lost for good with its disk and replaced by an empty broker;
+* **broker lifecycle** (:class:`reflog.cluster.BrokerHandle`, whose verbs it shares): ``kill`` (a
+  process crash: the page cache survives), ``stop`` (clean), ``restart``, ``power_off`` (a power
+  loss, ``clean``, ``partial`` or ``torn``, on one broker or several at once) and ``replace_disk``
+  (a replica lost for good with its disk and replaced by an empty broker). ``crash`` and
+  ``power_loss``, the names of the faults ``kill`` and ``power_off`` record, do the same: users'
+  suites and scripted :class:`~faults.nemesis.Step` s have long called them so;
 * **network** (:class:`reflog.net.sim.SimNetwork`): isolate a broker, split the cluster in two,
   one-way blocks, dropped, delayed and duplicated frames, and switching a broker's listener to TLS
   (which takes its fetches off the zero-copy path);
@@ -90,8 +93,8 @@ class FaultInjector:
         return f"{directory}/{segments[-1]}"
 
     # ------------------------------------------------------------------ process and power
-    async def crash(self, broker: int) -> None:
-        """The broker's process dies (SIGKILL); its page cache survives. Not damaging."""
+    async def kill(self, broker: int) -> None:
+        """The broker's process dies (SIGKILL); its page cache survives. Records a ``crash``; not damaging."""
         await self._handle(broker).kill()
         self._record(FaultKind.CRASH, _node(broker), (broker,))
 
@@ -105,7 +108,7 @@ class FaultInjector:
         await self._handle(broker).restart()
         self._record(FaultKind.RESTART, _node(broker), (broker,))
 
-    async def power_loss(
+    async def power_off(
         self,
         *brokers: int,
         mode: PowerLossMode = PowerLossMode.CLEAN,
@@ -117,11 +120,11 @@ class FaultInjector:
 
         Only durable bytes survive (``partial``: each in-flight page with ``survival_probability``;
         ``torn``: each survivor torn at sector granularity with ``torn_probability``). The brokers
-        stay down until :meth:`restart`. Returns each broker's storage crash report; the fault
-        records how many pages were lost and torn.
+        stay down until :meth:`restart`. Returns each broker's storage crash report; the
+        ``power_loss`` fault records how many pages were lost and torn.
         """
         if not brokers:
-            raise ReflogUsageError("power_loss needs at least one broker")
+            raise ReflogUsageError("power_off needs at least one broker")
         for broker in brokers:
             self._sim_fs(broker)
         reports: dict[int, CrashReport] = {}
@@ -141,6 +144,27 @@ class FaultInjector:
             torn_pages=sum(len(r.torn_pages) for r in reports.values()),
         )
         return reports
+
+    async def crash(self, broker: int) -> None:
+        """The same as :meth:`kill` (the name of the fault it records)."""
+        await self.kill(broker)
+
+    async def power_loss(
+        self,
+        *brokers: int,
+        mode: PowerLossMode = PowerLossMode.CLEAN,
+        survival_probability: float = 0.5,
+        torn_probability: float = 0.5,
+        size_probability: float = 0.5,
+    ) -> dict[int, CrashReport]:
+        """The same as :meth:`power_off` (the name of the fault it records)."""
+        return await self.power_off(
+            *brokers,
+            mode=mode,
+            survival_probability=survival_probability,
+            torn_probability=torn_probability,
+            size_probability=size_probability,
+        )
 
     async def replace_disk(self, broker: int, *, start: bool = True) -> None:
         """The replica is lost for good with its disk; an empty broker with the same id takes its place."""

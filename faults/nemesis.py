@@ -203,17 +203,17 @@ class Nemesis:
             if active.kind.on_disk:
                 injector.clear_disk_faults(broker)
                 if active.kind.damages_storage and handle.running:
-                    await injector.crash(broker)  # the operator restarts the broker on a healthy disk
+                    await injector.kill(broker)  # the operator restarts the broker on a healthy disk
             if not handle.running:
                 await injector.restart(broker)
 
     # ------------------------------------------------------------------ fault starters
     async def _power_loss(self, broker: int) -> tuple[int, ...]:
-        await self.injector.power_loss(broker, mode=PowerLossMode.CLEAN)
+        await self.injector.power_off(broker, mode=PowerLossMode.CLEAN)
         return (broker,)
 
     async def _power_loss_torn(self, broker: int) -> tuple[int, ...]:
-        await self.injector.power_loss(broker, mode=PowerLossMode.TORN)
+        await self.injector.power_off(broker, mode=PowerLossMode.TORN)
         return (broker,)
 
     async def _correlated_power_loss(self, broker: int) -> tuple[int, ...]:
@@ -221,12 +221,12 @@ class Nemesis:
         victims = (broker, *self.rng.sample(others, k=min(len(others), self.rng.randint(1, 2))))
         if self._within_budget and self.monitor is not None and self.monitor.would_exceed(set(victims)):
             return ()
-        await self.injector.power_loss(*sorted(victims), mode=PowerLossMode.CLEAN)
+        await self.injector.power_off(*sorted(victims), mode=PowerLossMode.CLEAN)
         return tuple(sorted(victims))
 
     async def _crash(self, broker: int) -> tuple[int, ...]:
         if self.injector.cluster.broker(broker).running:
-            await self.injector.crash(broker)
+            await self.injector.kill(broker)
         return (broker,)
 
     async def _stop(self, broker: int) -> tuple[int, ...]:
