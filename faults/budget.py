@@ -92,7 +92,7 @@ class BudgetMonitor:
         for broker in brokers:
             registration = self.cluster.controller.broker(broker)
             self._damaged_at[broker] = (
-                self.cluster.broker(broker).broker.incarnation,
+                self.cluster.broker(broker).incarnation,
                 -1 if registration is None else registration.broker_epoch,
             )
         if len(self._damaged_at) > self.budget.max_damaged:
@@ -120,7 +120,7 @@ class BudgetMonitor:
             # ISR may still list the damaged incarnation (its session has not expired yet).
             restarted = (
                 handle.running
-                and handle.broker.incarnation > incarnation
+                and handle.incarnation > incarnation
                 and registration is not None
                 and registration.broker_epoch > epoch
             )

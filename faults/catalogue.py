@@ -64,7 +64,7 @@ async def _torn_tail(ctx: ScenarioContext) -> str | None:
     ctx.metrics["torn pages on the leader"] = str(len(reports[leader].torn_pages))
     await trio.sleep(15)
     await ctx.restart(leader)  # recovery cuts the log at the first torn batch; the replica re-syncs
-    recovery = ctx.cluster.broker(leader).broker.last_startup
+    recovery = ctx.cluster.broker(leader).last_startup
     assert recovery is not None
     ctx.metrics["bytes recovery cut"] = str(sum(r.truncated_bytes for r in recovery.logs.values()))
     await ctx.produce(10)
