@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 
 from faults.history import Fault, History, brokers_in_target
 from faults.kinds import DAMAGING, TRAITS, FaultKind, Scope, kind_of
+from faults.report import ReportRun, render_html
 
 
 def test_every_kind_has_one_row_of_traits() -> None:
@@ -64,3 +66,16 @@ def test_a_fault_recorded_without_brokers_takes_those_its_target_names(
     assert history.faults()[0].brokers == brokers
     old_line = json.dumps({"event": "fault", "kind": "crash", "target": target, "time": 1.0, "detail": {}})
     assert History.from_jsonl(old_line + "\n").faults() == [Fault("crash", target, 1.0, {}, brokers)]
+
+
+def test_the_report_places_faults_by_their_brokers_not_their_target() -> None:
+    history = History()
+    history.fault(FaultKind.CRASH, "the second broker", 1.0, brokers=(2,))
+    history.fault(FaultKind.LINK_FAULTS, "slow link", 2.0, brokers=(3, 1), delay=0.5)
+    history.fault(FaultKind.SPLIT, "cluster", 3.0, brokers=(4,), left=["broker-4"])
+    run = ReportRun("r", "", "defaults", "no loss", True, {}, history)
+    page = render_html([run])
+    lanes = re.findall(r'<text class="lane-label" data-lane="([^"]+)"', page)
+    assert lanes == ["broker-1", "broker-2", "broker-3", "cluster"]  # a split's side draws no lane
+    markers = re.findall(r'<g class="fault" data-lane="([^"]+)" data-kind="([^"]+)"', page)
+    assert markers == [("broker-2", "crash"), ("broker-3", "link_faults"), ("cluster", "split")]
