@@ -3,8 +3,8 @@
 The guarantee (specs/faults.md, HAR-10): with ``acks=all``, ``min.insync.replicas = m`` and no
 unclean leader election, an acknowledged record survives as long as **at most m - 1 brokers are
 damaged at the same time**. A broker is *damaged* from the moment a damaging fault hits it
-(:data:`faults.inject.DAMAGING`: power loss, a replaced disk, any data-corrupting or failing disk
-fault) until it has restarted after that fault *and* is back in the ISR of every partition it
+(:attr:`faults.kinds.FaultKind.damages_storage`: power loss, a replaced disk, any data-corrupting
+or failing disk fault) until it has restarted after that fault *and* is back in the ISR of every partition it
 replicates, so it again holds everything committed. Process crashes, clean stops, network faults,
 a slow disk and a TLS switch never damage a broker: they may stop progress, never lose data.
 
@@ -18,7 +18,8 @@ from __future__ import annotations
 import attrs
 import trio
 
-from faults.inject import DAMAGING, FaultInjector
+from faults.inject import FaultInjector
+from faults.kinds import FaultKind
 from reflog.cluster import Cluster
 from reflog.errors import ReflogUsageError
 from reflog.replication.controller_events import LeaderElected
@@ -85,13 +86,13 @@ class BudgetMonitor:
         self.refresh()
         return len(self.damaged | brokers) > self.budget.max_damaged
 
-    def _on_fault(self, kind: str, brokers: tuple[int, ...]) -> None:
-        if kind not in DAMAGING:
+    def _on_fault(self, kind: FaultKind, brokers: tuple[int, ...]) -> None:
+        if not kind.damages_storage:
             return
         for broker in brokers:
             registration = self.cluster.controller.broker(broker)
             self._damaged_at[broker] = (
-                self.cluster.broker(broker).broker.incarnation,
+                self.cluster.broker(broker).incarnation,
                 -1 if registration is None else registration.broker_epoch,
             )
         if len(self._damaged_at) > self.budget.max_damaged:
@@ -119,7 +120,7 @@ class BudgetMonitor:
             # ISR may still list the damaged incarnation (its session has not expired yet).
             restarted = (
                 handle.running
-                and handle.broker.incarnation > incarnation
+                and handle.incarnation > incarnation
                 and registration is not None
                 and registration.broker_epoch > epoch
             )

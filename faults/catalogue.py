@@ -54,7 +54,7 @@ async def _acks_all_leader_power_loss(ctx: ScenarioContext) -> str | None:
 async def _torn_tail(ctx: ScenarioContext) -> str | None:
     await ctx.produce(30, size=1_000)  # about eight pages of unflushed tail on every replica
     leader = ctx.leader()
-    reports = await ctx.faults.power_loss(  # every in-flight page lands, and lands torn
+    reports = await ctx.faults.power_off(  # every in-flight page lands, and lands torn
         leader,
         mode=PowerLossMode.TORN,
         survival_probability=1.0,
@@ -64,7 +64,7 @@ async def _torn_tail(ctx: ScenarioContext) -> str | None:
     ctx.metrics["torn pages on the leader"] = str(len(reports[leader].torn_pages))
     await trio.sleep(15)
     await ctx.restart(leader)  # recovery cuts the log at the first torn batch; the replica re-syncs
-    recovery = ctx.cluster.broker(leader).broker.last_startup
+    recovery = ctx.cluster.broker(leader).last_startup
     assert recovery is not None
     ctx.metrics["bytes recovery cut"] = str(sum(r.truncated_bytes for r in recovery.logs.values()))
     await ctx.produce(10)
@@ -73,13 +73,13 @@ async def _torn_tail(ctx: ScenarioContext) -> str | None:
 
 async def _every_replica_loses_power(ctx: ScenarioContext) -> str | None:
     await ctx.produce(30)
-    await ctx.faults.power_loss(1, 2, 3)
+    await ctx.faults.power_off(1, 2, 3)
     return "every replica lost power before flushing (the documented default trade-off)"
 
 
 async def _every_replica_loses_power_flushed(ctx: ScenarioContext) -> str | None:
     await ctx.produce(30)
-    await ctx.faults.power_loss(1, 2, 3)
+    await ctx.faults.power_off(1, 2, 3)
     return None
 
 
@@ -138,7 +138,7 @@ async def _fsync_eio_on_leader(ctx: ScenarioContext) -> str | None:
     await ctx.produce(3)  # the append's fsync fails: the log goes offline, the broker halts
     handle = ctx.cluster.broker(leader)
     ctx.metrics["leader halted"] = "yes" if handle.exit_reason else "no"
-    await ctx.faults.power_loss(leader)  # the pages whose write-back failed are gone for good
+    await ctx.faults.power_off(leader)  # the pages whose write-back failed are gone for good
     ctx.heal()
     await ctx.restart(leader)
     await trio.sleep(15)
@@ -241,10 +241,10 @@ async def _scripted_nemesis(ctx: ScenarioContext) -> str | None:
     steps = [
         Step(5, "isolate", (leader,)),
         Step(15, "heal"),
-        Step(20, "power_loss", (a,), {"mode": PowerLossMode.TORN}),
+        Step(20, "power_off", (a,), {"mode": PowerLossMode.TORN}),
         Step(30, "restart", (a,)),
         Step(60, "slow_disk", (b,), {"per_io_s": 0.02}),
-        Step(70, "crash", (leader,)),
+        Step(70, "kill", (leader,)),
         Step(75, "restart", (leader,)),
         Step(80, "clear_disk_faults", (b,)),
     ]

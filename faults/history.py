@@ -12,7 +12,8 @@ unchanged, so the same seed gives a byte-identical file.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+import re
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any, Literal
 
@@ -53,14 +54,42 @@ def send_acks(invocation: Operation) -> str:
     return str(invocation.value.get("acks", "all"))
 
 
+def _int_tuple(values: Iterable[int]) -> tuple[int, ...]:
+    return tuple(int(v) for v in values)
+
+
 @attrs.frozen
 class Fault:
-    """A fault injected at ``time`` on ``target`` (a broker id, a link, "cluster")."""
+    """A fault injected at ``time`` on ``target`` (its display name: a broker, a link, "cluster").
+
+    ``kind`` is a :class:`~faults.kinds.FaultKind` value (a history written by hand may hold any
+    string). ``brokers`` are the brokers the fault is aimed at, as data: for a link fault, source
+    then destination; for a split, the side that was cut off.
+    """
 
     kind: str
     target: str
     time: float
     detail: dict[str, Any] = attrs.field(factory=dict)
+    brokers: tuple[int, ...] = attrs.field(default=(), converter=_int_tuple)
+
+
+_BROKER_NODE = re.compile(r"broker-(\d+)")
+
+
+def brokers_in_target(target: str) -> tuple[int, ...]:
+    """Every ``broker-N`` a target names (``"broker-1,broker-2"``, ``"broker-1->broker-3"``), in order.
+
+    Only for faults recorded without ``brokers`` (histories written by hand, or saved before the
+    field existed); the injector always records them.
+    """
+    found: list[int] = []
+    for part in target.split(","):
+        for node in part.split("->"):
+            match = _BROKER_NODE.fullmatch(node.strip())
+            if match and int(match.group(1)) not in found:
+                found.append(int(match.group(1)))
+    return tuple(found)
 
 
 Event = Operation | Fault
@@ -92,8 +121,12 @@ class History:
             raise ReflogUsageError(f"operation {op_id} is not open")
         self.events.append(Operation(op_id, invoked.process, type, invoked.f, dict(value), time))
 
-    def fault(self, kind: str, target: str, time: float, **detail: Any) -> None:
-        self.events.append(Fault(kind, target, time, detail))
+    def fault(
+        self, kind: str, target: str, time: float, *, brokers: Iterable[int] | None = None, **detail: Any
+    ) -> None:
+        """Record a fault; without ``brokers`` they are the brokers ``target`` names."""
+        aimed = brokers_in_target(target) if brokers is None else tuple(brokers)
+        self.events.append(Fault(kind, target, time, detail, aimed))
 
     def completions(self) -> Iterator[tuple[Operation, Operation]]:
         """Each completed operation as (invocation, completion), in completion order."""
@@ -126,6 +159,8 @@ class History:
             try:
                 record = json.loads(line)
                 kind = record.pop("event")
+                if kind != "op" and "brokers" not in record:  # saved before faults carried brokers
+                    record["brokers"] = brokers_in_target(str(record["target"]))
                 event: Event = Operation(**record) if kind == "op" else Fault(**record)
             except (ValueError, TypeError, KeyError) as exc:
                 raise ReflogUsageError(f"history line {number} is malformed: {exc}") from exc

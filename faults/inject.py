@@ -3,9 +3,12 @@
 :class:`FaultInjector` acts only through the seams a real fault would hit, never by patching
 reflog's internals:
 
-* **broker lifecycle** (:class:`reflog.cluster.BrokerHandle`): process crash (the page cache
-  survives), clean stop, restart, power loss (``clean``, ``partial``, ``torn``) on one broker or
-  several at once, a replica lost for good with its disk and replaced by an empty broker;
+* **broker lifecycle** (:class:`reflog.cluster.BrokerHandle`, whose verbs it shares): ``kill`` (a
+  process crash: the page cache survives), ``stop`` (clean), ``restart``, ``power_off`` (a power
+  loss, ``clean``, ``partial`` or ``torn``, on one broker or several at once) and ``replace_disk``
+  (a replica lost for good with its disk and replaced by an empty broker). ``crash`` and
+  ``power_loss``, the names of the faults ``kill`` and ``power_off`` record, do the same: users'
+  suites and scripted :class:`~faults.nemesis.Step` s have long called them so;
 * **network** (:class:`reflog.net.sim.SimNetwork`): isolate a broker, split the cluster in two,
   one-way blocks, dropped, delayed and duplicated frames, and switching a broker's listener to TLS
   (which takes its fetches off the zero-copy path);
@@ -14,8 +17,10 @@ reflog's internals:
   read error, a misdirected write and a slow disk, each aimed at a partition's active segment.
 
 Every primitive writes a :class:`~faults.history.Fault` into the history at the simulated time it
-acts, and says whether it *damages* a broker (loses or corrupts what its storage holds), which is
-what a :class:`~faults.budget.FaultBudget` counts. Errors: :class:`~reflog.errors.ReflogUsageError`
+acts, with its :class:`~faults.kinds.FaultKind` and the brokers it is aimed at (``brokers``: for a
+link fault, source then destination; for a split, the side that was cut off). The kind says whether
+it *damages* a broker (loses or corrupts what its storage holds), which is what a
+:class:`~faults.budget.FaultBudget` counts. Errors: :class:`~reflog.errors.ReflogUsageError`
 for a fault the cluster cannot take (a disk fault on real storage, a restart of a running broker,
 an unknown broker); the storage seam's ``FileNotFoundError`` when the partition has no log there.
 """
@@ -29,23 +34,11 @@ from typing import Any
 import trio
 
 from faults.history import History
+from faults.kinds import DAMAGING, FaultKind
 from reflog.cluster import BrokerHandle, Cluster
 from reflog.errors import ReflogUsageError
 from reflog.replication.messages import TopicPartition
 from reflog.storage.sim import CrashReport, PowerLossMode, SimFilesystem
-
-DAMAGING = frozenset(
-    {
-        "power_loss",
-        "replace_disk",
-        "fsync_error",
-        "enospc",
-        "bitflip",
-        "latent_read_error",
-        "misdirected_write",
-    }
-)
-"""Fault kinds that may lose or corrupt what a broker's storage holds (a budget counts them)."""
 
 
 def _node(broker: int) -> str:
@@ -55,14 +48,15 @@ def _node(broker: int) -> str:
 class FaultInjector:
     """Inject faults into ``cluster`` and record them in ``history`` (see the module docstring).
 
-    Each callable in :attr:`listeners` is called with every fault's kind and the brokers it hit,
-    after the fault acts; a :class:`~faults.budget.BudgetMonitor` subscribes this way.
+    Each callable in :attr:`listeners` is called with every fault's kind and the brokers it hit
+    (its brokers when :attr:`FaultKind.hits_broker`, else none), after the fault acts; a
+    :class:`~faults.budget.BudgetMonitor` subscribes this way.
     """
 
     def __init__(self, cluster: Cluster, history: History) -> None:
         self.cluster = cluster
         self.history = history
-        self.listeners: list[Callable[[str, tuple[int, ...]], None]] = []
+        self.listeners: list[Callable[[FaultKind, tuple[int, ...]], None]] = []
 
     # ------------------------------------------------------------------ helpers
     def _handle(self, broker: int) -> BrokerHandle:
@@ -81,9 +75,11 @@ class FaultInjector:
             raise ReflogUsageError("disk faults need simulated storage (storage='sim')")
         return fs
 
-    def _record(self, kind: str, target: str, brokers: Iterable[int] = (), **detail: Any) -> None:
-        self.history.fault(kind, target, trio.current_time(), **detail)
-        hit = tuple(brokers)
+    def _record(self, kind: FaultKind, target: str, brokers: Iterable[int], **detail: Any) -> None:
+        """Write the fault (with the brokers it is aimed at) and tell the listeners the brokers it hit."""
+        aimed = tuple(brokers)
+        self.history.fault(kind, target, trio.current_time(), brokers=aimed, **detail)
+        hit = aimed if kind.hits_broker else ()
         for listener in self.listeners:
             listener(kind, hit)
 
@@ -97,22 +93,22 @@ class FaultInjector:
         return f"{directory}/{segments[-1]}"
 
     # ------------------------------------------------------------------ process and power
-    async def crash(self, broker: int) -> None:
-        """The broker's process dies (SIGKILL); its page cache survives. Not damaging."""
+    async def kill(self, broker: int) -> None:
+        """The broker's process dies (SIGKILL); its page cache survives. Records a ``crash``; not damaging."""
         await self._handle(broker).kill()
-        self._record("crash", _node(broker), (broker,))
+        self._record(FaultKind.CRASH, _node(broker), (broker,))
 
     async def stop(self, broker: int) -> None:
         """Clean shutdown (controlled shutdown, flush, clean-shutdown marker). Not damaging."""
         await self._handle(broker).stop()
-        self._record("stop", _node(broker), (broker,))
+        self._record(FaultKind.STOP, _node(broker), (broker,))
 
     async def restart(self, broker: int) -> None:
         """Start a stopped, crashed, halted or powered-off broker; it recovers from its storage."""
         await self._handle(broker).restart()
-        self._record("restart", _node(broker), (broker,))
+        self._record(FaultKind.RESTART, _node(broker), (broker,))
 
-    async def power_loss(
+    async def power_off(
         self,
         *brokers: int,
         mode: PowerLossMode = PowerLossMode.CLEAN,
@@ -124,11 +120,11 @@ class FaultInjector:
 
         Only durable bytes survive (``partial``: each in-flight page with ``survival_probability``;
         ``torn``: each survivor torn at sector granularity with ``torn_probability``). The brokers
-        stay down until :meth:`restart`. Returns each broker's storage crash report; the fault
-        records how many pages were lost and torn.
+        stay down until :meth:`restart`. Returns each broker's storage crash report; the
+        ``power_loss`` fault records how many pages were lost and torn.
         """
         if not brokers:
-            raise ReflogUsageError("power_loss needs at least one broker")
+            raise ReflogUsageError("power_off needs at least one broker")
         for broker in brokers:
             self._sim_fs(broker)
         reports: dict[int, CrashReport] = {}
@@ -140,7 +136,7 @@ class FaultInjector:
                 size_probability=size_probability,
             )
         self._record(
-            "power_loss",
+            FaultKind.POWER_LOSS,
             ",".join(_node(b) for b in brokers),
             brokers,
             mode=mode.value,
@@ -149,11 +145,32 @@ class FaultInjector:
         )
         return reports
 
+    async def crash(self, broker: int) -> None:
+        """The same as :meth:`kill` (the name of the fault it records)."""
+        await self.kill(broker)
+
+    async def power_loss(
+        self,
+        *brokers: int,
+        mode: PowerLossMode = PowerLossMode.CLEAN,
+        survival_probability: float = 0.5,
+        torn_probability: float = 0.5,
+        size_probability: float = 0.5,
+    ) -> dict[int, CrashReport]:
+        """The same as :meth:`power_off` (the name of the fault it records)."""
+        return await self.power_off(
+            *brokers,
+            mode=mode,
+            survival_probability=survival_probability,
+            torn_probability=torn_probability,
+            size_probability=size_probability,
+        )
+
     async def replace_disk(self, broker: int, *, start: bool = True) -> None:
         """The replica is lost for good with its disk; an empty broker with the same id takes its place."""
         handle = self._handle(broker)
         await handle.replace_disk()
-        self._record("replace_disk", _node(broker), (broker,))
+        self._record(FaultKind.REPLACE_DISK, _node(broker), (broker,))
         if start:
             await self.restart(broker)
 
@@ -162,7 +179,7 @@ class FaultInjector:
         """Cut ``broker`` from every other node (controller and clients too), both ways."""
         self._known(broker)
         self.cluster.network.isolate(_node(broker))
-        self._record("isolate", _node(broker), (broker,))
+        self._record(FaultKind.ISOLATE, _node(broker), (broker,))
 
     def split(self, side: Iterable[int]) -> None:
         """Split the brokers in two: ``side`` and the rest (clients and controller reach both)."""
@@ -171,19 +188,19 @@ class FaultInjector:
         left = {_node(b) for b in side}
         right = {_node(h.broker_id) for h in self.cluster.brokers} - left
         self.cluster.network.partition([left, right])
-        self._record("split", "cluster", sorted(int(n.split("-")[1]) for n in left), left=sorted(left))
+        self._record(FaultKind.SPLIT, "cluster", sorted(set(side)), left=sorted(left))
 
     def block(self, src: int, dst: int) -> None:
         """Cut only ``src -> dst`` (a one-way partition between two brokers)."""
         self._known(src, dst)
         self.cluster.network.block(_node(src), _node(dst))
-        self._record("block", f"{_node(src)}->{_node(dst)}", ())
+        self._record(FaultKind.BLOCK, f"{_node(src)}->{_node(dst)}", (src, dst))
 
     def heal(self) -> None:
         """Remove every partition, isolation and block, and every link fault."""
         self.cluster.network.heal()
         self.cluster.network.clear_faults()
-        self._record("heal", "network", ())
+        self._record(FaultKind.HEAL, "network", ())
 
     def link_faults(
         self, src: int, dst: int, *, drop: float = 0.0, delay: float = 0.0, duplicate: float = 0.0
@@ -194,7 +211,12 @@ class FaultInjector:
             _node(src), _node(dst), drop=drop, delay=delay, duplicate=duplicate
         )
         self._record(
-            "link_faults", f"{_node(src)}->{_node(dst)}", (), drop=drop, delay=delay, duplicate=duplicate
+            FaultKind.LINK_FAULTS,
+            f"{_node(src)}->{_node(dst)}",
+            (src, dst),
+            drop=drop,
+            delay=delay,
+            duplicate=duplicate,
         )
 
     def switch_to_tls(self, broker: int) -> None:
@@ -202,7 +224,7 @@ class FaultInjector:
         fetch responses are encrypted in user space (the copy path) from now on."""
         self._known(broker)
         self.cluster.network.enable_tls(_node(broker))
-        self._record("switch_to_tls", _node(broker), ())
+        self._record(FaultKind.SWITCH_TO_TLS, _node(broker), (broker,))
 
     # ------------------------------------------------------------------ storage
     def fsync_error(
@@ -214,40 +236,44 @@ class FaultInjector:
         """
         path = self.active_segment(broker, tp)
         self._sim_fs(broker).faults.fail_writeback(path, persistent=persistent, errno=errno)
-        self._record("fsync_error", _node(broker), (broker,), path=path, errno=errno_mod.errorcode[errno])
+        self._record(
+            FaultKind.FSYNC_ERROR, _node(broker), (broker,), path=path, errno=errno_mod.errorcode[errno]
+        )
 
     def enospc(self, broker: int, *, extra_bytes: int = 0) -> None:
         """The broker's disk is full after ``extra_bytes`` more: writes then fail with ENOSPC."""
         self._sim_fs(broker).faults.enospc_after(extra_bytes)
-        self._record("enospc", _node(broker), (broker,), extra_bytes=extra_bytes)
+        self._record(FaultKind.ENOSPC, _node(broker), (broker,), extra_bytes=extra_bytes)
 
     def bitflip(self, broker: int, tp: TopicPartition, offset: int, bit: int = 0) -> None:
         """Flip a bit of ``tp``'s active segment at rest (seen on the next cold read)."""
         path = self.active_segment(broker, tp)
         self._sim_fs(broker).faults.bitflip(path, offset, bit)
-        self._record("bitflip", _node(broker), (broker,), path=path, offset=offset, bit=bit)
+        self._record(FaultKind.BITFLIP, _node(broker), (broker,), path=path, offset=offset, bit=bit)
 
     def latent_read_error(self, broker: int, tp: TopicPartition, first_page: int, n_pages: int = 1) -> None:
         """Make pages of ``tp``'s active segment unreadable on the device (EIO on a cold read)."""
         path = self.active_segment(broker, tp)
         self._sim_fs(broker).faults.latent_read_error(path, first_page, n_pages)
-        self._record("latent_read_error", _node(broker), (broker,), path=path, first_page=first_page)
+        self._record(FaultKind.LATENT_READ_ERROR, _node(broker), (broker,), path=path, first_page=first_page)
 
     def misdirected_write(self, broker: int, tp: TopicPartition, delta_pages: int) -> None:
         """The next write-back run of ``tp``'s active segment lands ``delta_pages`` away."""
         path = self.active_segment(broker, tp)
         self._sim_fs(broker).faults.misdirect_next_run(path, delta_pages)
-        self._record("misdirected_write", _node(broker), (broker,), path=path, delta_pages=delta_pages)
+        self._record(
+            FaultKind.MISDIRECTED_WRITE, _node(broker), (broker,), path=path, delta_pages=delta_pages
+        )
 
     def slow_disk(self, broker: int, *, per_io_s: float = 0.01, per_byte_s: float = 0.0) -> None:
         """Every device I/O of ``broker`` costs ``per_io_s + bytes * per_byte_s`` simulated seconds."""
         self._sim_fs(broker).faults.set_latency(per_io_s=per_io_s, per_byte_s=per_byte_s)
-        self._record("slow_disk", _node(broker), (), per_io_s=per_io_s, per_byte_s=per_byte_s)
+        self._record(FaultKind.SLOW_DISK, _node(broker), (broker,), per_io_s=per_io_s, per_byte_s=per_byte_s)
 
     def clear_disk_faults(self, broker: int) -> None:
         """Remove every pending disk fault of ``broker`` (damage already done stays)."""
         self._sim_fs(broker).faults.clear()
-        self._record("clear_disk_faults", _node(broker), ())
+        self._record(FaultKind.CLEAR_DISK_FAULTS, _node(broker), (broker,))
 
     # ------------------------------------------------------------------ recovery
     async def heal_all(self) -> None:
@@ -261,3 +287,5 @@ class FaultInjector:
 
 
 __all__ = ["DAMAGING", "FaultInjector"]
+# DAMAGING is defined in faults.kinds; it stays importable from here because users' suites and
+# tests/faults import it from faults.inject, where it has always been.

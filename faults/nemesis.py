@@ -29,34 +29,27 @@ import attrs
 import trio
 
 from faults.budget import BudgetMonitor
-from faults.inject import DAMAGING, FaultInjector
+from faults.inject import FaultInjector
+from faults.kinds import FaultKind
 from reflog.errors import ReflogUsageError
 from reflog.replication.messages import TopicPartition
 from reflog.storage.sim import PowerLossMode
 
 RANDOM_KINDS: tuple[str, ...] = (
-    "crash",
-    "stop",
-    "power_loss",
+    FaultKind.CRASH.value,
+    FaultKind.STOP.value,
+    FaultKind.POWER_LOSS.value,
     "power_loss_torn",
-    "isolate",
-    "split",
-    "block",
-    "link_faults",
-    "slow_disk",
-    "fsync_error",
-    "bitflip",
-    "replace_disk",
+    FaultKind.ISOLATE.value,
+    FaultKind.SPLIT.value,
+    FaultKind.BLOCK.value,
+    FaultKind.LINK_FAULTS.value,
+    FaultKind.SLOW_DISK.value,
+    FaultKind.FSYNC_ERROR.value,
+    FaultKind.BITFLIP.value,
+    FaultKind.REPLACE_DISK.value,
 )
-"""Fault kinds :meth:`Nemesis.run_random` draws from by default."""
-
-_TAKES_DOWN = frozenset(
-    {"crash", "stop", "power_loss", "power_loss_torn", "correlated_power_loss", "replace_disk"}
-    | {"fsync_error", "enospc"}
-)
-"""Fault kinds that stop a broker's process (a disk error halts it, REP-26)."""
-
-_DAMAGING_KINDS = frozenset({"power_loss", "power_loss_torn", "correlated_power_loss"} | DAMAGING)
+"""The names (see :data:`_STARTERS`) :meth:`Nemesis.run_random` draws from by default."""
 
 
 @attrs.frozen
@@ -71,7 +64,7 @@ class Step:
 
 @attrs.define
 class _Active:
-    kind: str
+    kind: FaultKind
     brokers: tuple[int, ...]
     ends_at: float
 
@@ -161,13 +154,13 @@ class Nemesis:
         # on it would wait for a heal that this very loop must perform: never pick it until healed.
         return {b for a in self._active for b in a.brokers} | self._isolated
 
-    def _candidates(self, kind: str, stay_within_budget: bool) -> list[int]:
+    def _candidates(self, kind: FaultKind, stay_within_budget: bool) -> list[int]:
         free = [b for b in self.brokers if b not in self._busy()]
-        if kind in _DAMAGING_KINDS and stay_within_budget and self.monitor is not None:
+        if kind.damages_storage and stay_within_budget and self.monitor is not None:
             free = [b for b in free if not self.monitor.would_exceed({b})]
-        if kind in _TAKES_DOWN and stay_within_budget:
+        if kind.takes_broker_down and stay_within_budget:
             free = [b for b in free if not self._leaves_no_live_isr_member(b)]
-        if kind in {"fsync_error", "bitflip", "slow_disk"}:
+        if kind.on_disk:  # a disk fault is aimed at a running broker's active segment
             free = [b for b in free if self.injector.cluster.broker(b).running]
         return free
 
@@ -185,42 +178,42 @@ class Nemesis:
         return not alive
 
     async def _start_one(self, kinds: Sequence[str], hold: tuple[float, float], within: bool) -> None:
-        kind = self.rng.choice(list(kinds))
+        kind, start = _STARTERS[self.rng.choice(list(kinds))]
         candidates = self._candidates(kind, within)
         if not candidates:
             return  # nothing this kind may hit now; try again at the next interval
         broker = self.rng.choice(candidates)
         try:
-            brokers = await _STARTERS[kind](self, broker)
+            brokers = await start(self, broker)
         except FileNotFoundError:
             return  # the broker holds no segment of the partition yet
-        if not brokers and kind in _DAMAGING_KINDS:
+        if not brokers and kind.damages_storage:
             return  # the starter declined: it would have gone beyond the budget
         self._active.append(_Active(kind, brokers, trio.current_time() + self.rng.uniform(*hold)))
 
     async def _end(self, active: _Active) -> None:
         injector = self.injector
-        if active.kind in {"isolate", "split", "block", "link_faults"}:
-            if not any(a.kind in {"isolate", "split", "block", "link_faults"} for a in self._active):
+        if active.kind.lasts_until_heal:
+            if not any(a.kind.lasts_until_heal for a in self._active):
                 injector.heal()
                 self._isolated.clear()
             return
         for broker in active.brokers:
             handle = injector.cluster.broker(broker)
-            if active.kind in {"fsync_error", "bitflip", "slow_disk", "enospc"}:
+            if active.kind.on_disk:
                 injector.clear_disk_faults(broker)
-                if active.kind != "slow_disk" and handle.running:
-                    await injector.crash(broker)  # the operator restarts the broker on a healthy disk
+                if active.kind.damages_storage and handle.running:
+                    await injector.kill(broker)  # the operator restarts the broker on a healthy disk
             if not handle.running:
                 await injector.restart(broker)
 
     # ------------------------------------------------------------------ fault starters
     async def _power_loss(self, broker: int) -> tuple[int, ...]:
-        await self.injector.power_loss(broker, mode=PowerLossMode.CLEAN)
+        await self.injector.power_off(broker, mode=PowerLossMode.CLEAN)
         return (broker,)
 
     async def _power_loss_torn(self, broker: int) -> tuple[int, ...]:
-        await self.injector.power_loss(broker, mode=PowerLossMode.TORN)
+        await self.injector.power_off(broker, mode=PowerLossMode.TORN)
         return (broker,)
 
     async def _correlated_power_loss(self, broker: int) -> tuple[int, ...]:
@@ -228,12 +221,12 @@ class Nemesis:
         victims = (broker, *self.rng.sample(others, k=min(len(others), self.rng.randint(1, 2))))
         if self._within_budget and self.monitor is not None and self.monitor.would_exceed(set(victims)):
             return ()
-        await self.injector.power_loss(*sorted(victims), mode=PowerLossMode.CLEAN)
+        await self.injector.power_off(*sorted(victims), mode=PowerLossMode.CLEAN)
         return tuple(sorted(victims))
 
     async def _crash(self, broker: int) -> tuple[int, ...]:
         if self.injector.cluster.broker(broker).running:
-            await self.injector.crash(broker)
+            await self.injector.kill(broker)
         return (broker,)
 
     async def _stop(self, broker: int) -> tuple[int, ...]:
@@ -284,21 +277,25 @@ class Nemesis:
 
 
 _Starter = Callable[[Nemesis, int], Awaitable[tuple[int, ...]]]
-_STARTERS: dict[str, _Starter] = {
-    "crash": Nemesis._crash,
-    "stop": Nemesis._stop,
-    "power_loss": Nemesis._power_loss,
-    "power_loss_torn": Nemesis._power_loss_torn,
-    "correlated_power_loss": Nemesis._correlated_power_loss,
-    "isolate": Nemesis._isolate,
-    "split": Nemesis._split,
-    "block": Nemesis._block,
-    "link_faults": Nemesis._link_faults,
-    "slow_disk": Nemesis._slow_disk,
-    "fsync_error": Nemesis._fsync_error,
-    "bitflip": Nemesis._bitflip,
-    "replace_disk": Nemesis._replace_disk,
-    "switch_to_tls": Nemesis._switch_to_tls,
+_STARTERS: dict[str, tuple[FaultKind, _Starter]] = {
+    FaultKind.CRASH.value: (FaultKind.CRASH, Nemesis._crash),
+    FaultKind.STOP.value: (FaultKind.STOP, Nemesis._stop),
+    FaultKind.POWER_LOSS.value: (FaultKind.POWER_LOSS, Nemesis._power_loss),
+    "power_loss_torn": (FaultKind.POWER_LOSS, Nemesis._power_loss_torn),
+    "correlated_power_loss": (FaultKind.POWER_LOSS, Nemesis._correlated_power_loss),
+    FaultKind.ISOLATE.value: (FaultKind.ISOLATE, Nemesis._isolate),
+    FaultKind.SPLIT.value: (FaultKind.SPLIT, Nemesis._split),
+    FaultKind.BLOCK.value: (FaultKind.BLOCK, Nemesis._block),
+    FaultKind.LINK_FAULTS.value: (FaultKind.LINK_FAULTS, Nemesis._link_faults),
+    FaultKind.SLOW_DISK.value: (FaultKind.SLOW_DISK, Nemesis._slow_disk),
+    FaultKind.FSYNC_ERROR.value: (FaultKind.FSYNC_ERROR, Nemesis._fsync_error),
+    FaultKind.BITFLIP.value: (FaultKind.BITFLIP, Nemesis._bitflip),
+    FaultKind.REPLACE_DISK.value: (FaultKind.REPLACE_DISK, Nemesis._replace_disk),
+    FaultKind.SWITCH_TO_TLS.value: (FaultKind.SWITCH_TO_TLS, Nemesis._switch_to_tls),
 }
+"""What :meth:`Nemesis.run_random` can draw, by name: the :class:`FaultKind` it injects and how.
+
+Two names are variants of a power loss: ``power_loss_torn`` (torn sectors) and
+``correlated_power_loss`` (the chosen broker and one or two more at the same instant)."""
 
 __all__ = ["RANDOM_KINDS", "Nemesis", "Step"]

@@ -79,22 +79,22 @@ def final_state(cluster: Cluster, tp: TopicPartition) -> tuple[dict[int, Replica
     """
     replicas: dict[int, ReplicaState] = {}
     for handle in cluster.brokers:
-        partition = handle.broker.partitions.get(tp) if handle.running else None
-        if partition is None:
+        replica = handle.replica(tp)
+        if replica is None:
             continue
         records: list[tuple[int, str]] = []
         corrupt_at: int | None = None
-        batches = partition.log.iter_batches()
+        batches = replica.batches()
         while True:
             try:
                 raw = next(batches, None)
             except CorruptRecordError:
-                corrupt_at = records[-1][0] + 1 if records else partition.log.log_start_offset
+                corrupt_at = records[-1][0] + 1 if records else replica.log_start_offset
                 break
             if raw is None:
                 break
             for record in decode_batch(raw).records:
                 assert record.offset is not None
                 records.append((record.offset, (record.value or b"").decode(errors="replace")))
-        replicas[handle.broker_id] = ReplicaState(records, partition.high_watermark, corrupt_at)
+        replicas[handle.broker_id] = ReplicaState(records, replica.high_watermark, corrupt_at)
     return replicas, cluster.controller.partition(tp.topic, tp.partition).leader

@@ -88,12 +88,15 @@ class ScenarioContext:
     def nemesis(self) -> Nemesis:
         return Nemesis(self.faults, seed=self.seed, topic_partition=TP, monitor=self.monitor)
 
-    # Short names for the faults scripts use most.
+    # Short names for the faults scripts use most: the verbs of BrokerHandle and FaultInjector.
     async def power_off(self, broker: int, mode: PowerLossMode = PowerLossMode.CLEAN) -> None:
-        await self.faults.power_loss(broker, mode=mode)
+        await self.faults.power_off(broker, mode=mode)
 
     async def kill(self, broker: int) -> None:
-        await self.faults.crash(broker)
+        await self.faults.kill(broker)
+
+    async def stop(self, broker: int) -> None:
+        await self.faults.stop(broker)
 
     async def restart(self, broker: int) -> None:
         await self.faults.restart(broker)

@@ -22,6 +22,7 @@ import trio
 import trio.testing
 
 from faults.catalogue import CATALOGUE
+from faults.kinds import kind_of
 from faults.report import ReportRun, write_report
 from faults.scenarios import ScenarioResult, run_scenario
 
@@ -40,7 +41,7 @@ _HEADER = [
 def _row(result: ScenarioResult) -> list[str]:
     report = result.report
     allowed = sum(1 for lost in report.lost if lost.allowed)
-    faults = ", ".join(sorted({f.kind for f in result.history.faults()} - {"heal", "restart"}))
+    faults = ", ".join(sorted({str(f.kind) for f in result.history.faults() if not _is_repair(f.kind)}))
     return [
         result.scenario.name,
         result.scenario.settings,
@@ -51,6 +52,12 @@ def _row(result: ScenarioResult) -> list[str]:
         result.scenario.expected,
         _verdict(result),
     ]
+
+
+def _is_repair(kind: str) -> bool:
+    """Whether ``kind`` ends faults (a heal, a restart): the faults column leaves those out."""
+    known = kind_of(kind)
+    return known is not None and known.is_repair
 
 
 def _verdict(result: ScenarioResult) -> str:

@@ -33,18 +33,24 @@ from reflog.client.producer import Producer, ProducerConfig
 from reflog.determinism import seed_trio_scheduler
 from reflog.errors import ReflogError, ReflogUsageError
 from reflog.log.config import validate_topic_configs
+from reflog.log.manager import StartupReport
 from reflog.net.sim import SimNetwork
+from reflog.replica_view import ReplicaView
 from reflog.replication.controller import Controller
 from reflog.replication.controller_config import ControllerConfig
 from reflog.replication.errors import Errors
-from reflog.replication.messages import PartitionMetadata
+from reflog.replication.messages import PartitionMetadata, TopicPartition
 from reflog.storage import Filesystem, OsFilesystem
 from reflog.storage.sim import CrashReport, PowerLossMode, SimFilesystem, WritebackPolicy
 from reflog.trio_clock import TrioClock
 
 
 class BrokerHandle:
-    """One broker's lifecycle: stop cleanly, kill, power off, restart; and its storage."""
+    """One broker's lifecycle: stop cleanly, kill, power off, restart; its storage; read-only views.
+
+    Observers read what the broker holds through :attr:`incarnation`, :attr:`last_startup` and
+    :meth:`replica` (a :class:`~reflog.replica_view.ReplicaView`), not through :attr:`broker`.
+    """
 
     def __init__(self, cluster: Cluster, broker: Broker) -> None:
         self._cluster = cluster
@@ -64,6 +70,23 @@ class BrokerHandle:
     @property
     def running(self) -> bool:
         return self._scope is not None
+
+    @property
+    def incarnation(self) -> int:
+        """The current (or, while down, the last) incarnation of the broker's process; 0 before any."""
+        return self.broker.incarnation
+
+    @property
+    def last_startup(self) -> StartupReport | None:
+        """What the last start recovered from storage (per log: recovery, truncated bytes...)."""
+        return self.broker.last_startup
+
+    def replica(self, tp: TopicPartition) -> ReplicaView | None:
+        """A read-only view of this broker's replica of ``tp``; ``None`` while it is down or holds none."""
+        if not self.running:
+            return None
+        partition = self.broker.partitions.get(tp)
+        return None if partition is None else ReplicaView(partition)
 
     async def start(self) -> None:
         """Start a new incarnation (recovering from whatever the storage holds)."""
