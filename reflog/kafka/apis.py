@@ -21,6 +21,7 @@ from typing import Any, Final
 import attrs
 import trio
 
+from reflog.broker import Broker
 from reflog.broker.api import (
     EARLIEST_TIMESTAMP,
     LATEST_TIMESTAMP,
@@ -28,11 +29,8 @@ from reflog.broker.api import (
     ConsumerFetchResponse,
     FetchRead,
     InitProducerIdRequest,
-    InitProducerIdResponse,
     ListOffsetsRequest,
-    ListOffsetsResponse,
     ProduceRequest,
-    ProduceResponse,
 )
 from reflog.cluster import Cluster
 from reflog.errors import CorruptRecordError, InvalidConfigError, ReflogError, StorageError
@@ -48,7 +46,7 @@ from reflog.kafka.transfer import (
 )
 from reflog.kafka.versions import ADVERTISED, ApiKey
 from reflog.log.config import validate_topic_configs
-from reflog.log.log import TimestampAndOffset
+from reflog.log.log import Log, TimestampAndOffset
 from reflog.net.errors import NetError
 from reflog.records import Compression
 from reflog.replication.errors import Errors
@@ -154,7 +152,8 @@ class KafkaApis:
         self.num_partitions = num_partitions
 
     @property
-    def broker(self) -> Any:
+    def broker(self) -> Broker:
+        """This listener's broker (the current one: a restart keeps the object)."""
         return self.cluster.broker(self.broker_id).broker
 
     async def handle(self, request: DecodedRequest) -> Any | None:
@@ -344,8 +343,7 @@ class KafkaApis:
         else:
 
             async def one(tp: TopicPartition, records: bytes) -> None:
-                response = await self.broker.handle(ProduceRequest(tp, records, acks, body.timeout_ms))
-                assert isinstance(response, ProduceResponse)
+                response = await self.broker.produce(ProduceRequest(tp, records, acks, body.timeout_ms))
                 results[(tp.topic, tp.partition)] = (response.error, response.base_offset)
 
             appends: list[tuple[TopicPartition, bytes]] = []
@@ -459,10 +457,9 @@ class KafkaApis:
     async def _read_one(
         self, tp: TopicPartition, offset: int, max_bytes: int, max_wait_ms: int, read: FetchRead
     ) -> ConsumerFetchResponse:
-        response = await self.broker.handle(
+        response = await self.broker.consumer_fetch(
             ConsumerFetchRequest(tp, offset, max_bytes, max_wait_ms, read=read)
         )
-        assert isinstance(response, ConsumerFetchResponse)
         if response.region is not None and response.in_place is not None:
             count_in_place_check(self.transfer_metrics, response.in_place.header_bytes_copied)
         elif response.records:
@@ -576,14 +573,15 @@ class KafkaApis:
         if not self.cluster.controller.has_partition(tp):  # ReplicaManager.getPartitionOrException
             return Errors.UNKNOWN_TOPIC_OR_PARTITION, _NOT_FOUND
         if timestamp in (EARLIEST_TIMESTAMP, LATEST_TIMESTAMP):
-            response = self.broker._handle_list_offsets(ListOffsetsRequest(tp, timestamp))
-            assert isinstance(response, ListOffsetsResponse)
+            response = self.broker.list_offsets(ListOffsetsRequest(tp, timestamp))
             return response.error, TimestampAndOffset(-1, response.offset, self._leader_epoch(tp))
         partition = self.broker.partitions.get(tp)
         if partition is None or partition.role is not Role.LEADER:
             return Errors.NOT_LEADER_OR_FOLLOWER, _NOT_FOUND
+        leader_log = partition.log
+        assert isinstance(leader_log, Log)  # a broker's partitions hold Logs (ReplicaLog: the core's view)
         try:
-            found = partition.log.offset_for_timestamp(timestamp, max_offset=partition.high_watermark)
+            found = leader_log.offset_for_timestamp(timestamp, max_offset=partition.high_watermark)
         except CorruptRecordError:
             return Errors.CORRUPT_MESSAGE, _NOT_FOUND
         except StorageError:
@@ -606,7 +604,6 @@ class KafkaApis:
                 producer_id=-1,
                 producer_epoch=-1,
             )
-        assert isinstance(response, InitProducerIdResponse)
         return cls(
             throttle_time_ms=0,
             error_code=0,
