@@ -11,13 +11,14 @@ import pytest
 import trio
 from trio.testing import MockClock
 
-from reflog.broker import Broker, api
+from reflog.broker import Broker, ControllerService, api
 from reflog.clock import ManualClock
 from reflog.net.errors import RemoteError, RpcProtocolError
 from reflog.net.requests import Request, RequestHandlers, expect_response
 from reflog.net.rpc import RpcClient, serve_rpc_listener
 from reflog.net.sim import SimNetwork
 from reflog.replication import messages
+from reflog.replication.controller import Controller
 from reflog.replication.errors import Errors
 from reflog.replication.messages import FetchRequest, FetchResponse, TopicPartition
 from reflog.storage.sim import SimFilesystem
@@ -158,3 +159,20 @@ async def test_the_broker_serves_its_four_request_classes_over_rpc(
     )
     with pytest.raises(TypeError, match="broker 1 does not serve MetadataRequest"):
         await handlers(api.MetadataRequest())
+
+
+@pytest.mark.req("NET-35")
+async def test_the_controller_serves_its_seven_request_classes(net: SimNetwork) -> None:
+    service = ControllerService(Controller(), net)
+    assert {cls.__name__ for cls in service.handlers.kinds} == {
+        "HeartbeatRequest",
+        "AlterPartitionRequest",
+        "RegisterBrokerRequest",
+        "ControlledShutdownRequest",
+        "MetadataRequest",
+        "CreateTopicRequest",
+        "InitProducerIdRequest",
+    }
+    assert await service.handle(api.MetadataRequest()) == api.MetadataResponse((), (), 0)
+    with pytest.raises(TypeError, match="the controller does not serve ProduceRequest"):
+        await service.handle(api.ProduceRequest(TopicPartition("t", 0), b"", acks=1))
