@@ -19,11 +19,11 @@ from __future__ import annotations
 import os
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
-from typing import Literal
+from typing import Literal, TypeVar
 
 import trio
 
-from reflog.broker.api import CONTROLLER_NODE, CreateTopicRequest, CreateTopicResponse, node_name
+from reflog.broker.api import CONTROLLER_NODE, CreateTopicRequest, node_name
 from reflog.broker.broker import Broker, BrokerConfig
 from reflog.broker.controller_service import ControllerService
 from reflog.broker.metadata_log import MetadataLog
@@ -34,6 +34,7 @@ from reflog.determinism import seed_trio_scheduler
 from reflog.errors import ReflogError, ReflogUsageError
 from reflog.log.config import validate_topic_configs
 from reflog.log.manager import StartupReport
+from reflog.net.requests import Request
 from reflog.net.sim import SimNetwork
 from reflog.replica_view import ReplicaView
 from reflog.replication.controller import Controller
@@ -43,6 +44,8 @@ from reflog.replication.messages import PartitionMetadata, TopicPartition
 from reflog.storage import Filesystem, OsFilesystem
 from reflog.storage.sim import CrashReport, PowerLossMode, SimFilesystem, WritebackPolicy
 from reflog.trio_clock import TrioClock
+
+R = TypeVar("R")
 
 
 class BrokerHandle:
@@ -242,14 +245,17 @@ class Cluster:
             None if unclean is None else bool(unclean),
         )
         response = await self.controller_call(request)
-        assert isinstance(response, CreateTopicResponse)
         if response.error is not Errors.NONE:
             raise ReflogError(f"create_topic {name}: {response.error.name} {response.message}")
         await self.wait_for_leaders(name)
         return response.partitions
 
-    async def controller_call(self, request: object) -> object:
-        """Send an admin request to the controller. Raises :class:`reflog.net.errors.NetError`."""
+    async def controller_call(self, request: Request[R]) -> R:
+        """Send an admin request to the controller; its response, typed and checked.
+
+        Raises :class:`reflog.net.errors.NetError` (a response of the wrong class is an
+        :class:`~reflog.net.errors.RpcProtocolError`).
+        """
         return await self._admin.call(CONTROLLER_NODE, request, timeout=10.0)
 
     async def wait_for_brokers(self, timeout: float = 30.0) -> None:

@@ -35,7 +35,7 @@ import trio
 import trustme
 
 from reflog.bench.settings import MiB
-from reflog.broker.api import ProduceRequest, ProduceResponse
+from reflog.broker.api import ProduceRequest
 from reflog.kafka.apis import KafkaApis
 from reflog.kafka.serve import open_kafka_cluster
 from reflog.kafka.server import open_kafka_listener
@@ -147,8 +147,7 @@ async def serve(directory: str, size_mib: int) -> None:
         tp = TopicPartition(TOPIC, 0)
         batch = bench_batch()
         for _ in range(max(1, size_mib * MiB // len(batch))):
-            response = await broker.handle(ProduceRequest(tp, batch, acks=1))
-            assert isinstance(response, ProduceResponse)
+            response = await broker.produce(ProduceRequest(tp, batch, acks=1))
             if response.error is not Errors.NONE:
                 raise RuntimeError(f"appending the bench data failed: {response.error.name}")
         segment_path = _first_segment(directory)

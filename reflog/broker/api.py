@@ -13,7 +13,9 @@ import enum
 import attrs
 
 from reflog.log import FileRegion
+from reflog.net.requests import Request
 from reflog.records import InPlaceCheck
+from reflog.replication.controller_values import BrokerHeartbeatReply
 from reflog.replication.errors import Errors
 from reflog.replication.messages import PartitionMetadata, TopicPartition
 
@@ -30,14 +32,6 @@ CONTROLLER_NODE = "controller"
 
 
 # ---------------------------------------------------------------------------------- clients
-@attrs.frozen
-class ProduceRequest:
-    topic_partition: TopicPartition
-    records: bytes
-    acks: int
-    timeout_ms: int = 30_000
-
-
 @attrs.frozen
 class ProduceResponse:
     topic_partition: TopicPartition
@@ -59,14 +53,11 @@ class FetchRead(enum.Enum):
 
 
 @attrs.frozen
-class ConsumerFetchRequest:
+class ProduceRequest(Request[ProduceResponse]):
     topic_partition: TopicPartition
-    fetch_offset: int
-    max_bytes: int = 1 << 20
-    max_wait_ms: int = 500
-    min_bytes: int = 1
-    read: FetchRead = FetchRead.COPY
-    """How the records come back: a verified copy, or a region (verified in place, or not)."""
+    records: bytes
+    acks: int
+    timeout_ms: int = 30_000
 
 
 @attrs.frozen
@@ -89,9 +80,14 @@ class ConsumerFetchResponse:
 
 
 @attrs.frozen
-class ListOffsetsRequest:
+class ConsumerFetchRequest(Request[ConsumerFetchResponse]):
     topic_partition: TopicPartition
-    timestamp: int = LATEST_TIMESTAMP
+    fetch_offset: int
+    max_bytes: int = 1 << 20
+    max_wait_ms: int = 500
+    min_bytes: int = 1
+    read: FetchRead = FetchRead.COPY
+    """How the records come back: a verified copy, or a region (verified in place, or not)."""
 
 
 @attrs.frozen
@@ -102,8 +98,9 @@ class ListOffsetsResponse:
 
 
 @attrs.frozen
-class MetadataRequest:
-    pass
+class ListOffsetsRequest(Request[ListOffsetsResponse]):
+    topic_partition: TopicPartition
+    timestamp: int = LATEST_TIMESTAMP
 
 
 @attrs.frozen
@@ -114,7 +111,7 @@ class MetadataResponse:
 
 
 @attrs.frozen
-class InitProducerIdRequest:
+class MetadataRequest(Request[MetadataResponse]):
     pass
 
 
@@ -124,14 +121,12 @@ class InitProducerIdResponse:
     producer_epoch: int
 
 
-# ---------------------------------------------------------------------------------- controller
 @attrs.frozen
-class RegisterBrokerRequest:
-    broker_id: int
-    incarnation_id: str
-    clean_shutdown: bool
+class InitProducerIdRequest(Request[InitProducerIdResponse]):
+    pass
 
 
+# ---------------------------------------------------------------------------------- controller
 @attrs.frozen
 class RegisterBrokerResponse:
     error: Errors
@@ -139,10 +134,10 @@ class RegisterBrokerResponse:
 
 
 @attrs.frozen
-class HeartbeatRequest:
+class RegisterBrokerRequest(Request[RegisterBrokerResponse]):
     broker_id: int
-    broker_epoch: int
-    metadata_version: int
+    incarnation_id: str
+    clean_shutdown: bool
 
 
 @attrs.frozen
@@ -154,18 +149,16 @@ class HeartbeatResponse:
 
 
 @attrs.frozen
-class ControlledShutdownRequest:
+class HeartbeatRequest(Request[HeartbeatResponse]):
     broker_id: int
     broker_epoch: int
+    metadata_version: int
 
 
 @attrs.frozen
-class CreateTopicRequest:
-    name: str
-    partitions: int
-    replication_factor: int
-    min_insync_replicas: int | None = None
-    unclean_leader_election_enable: bool | None = None
+class ControlledShutdownRequest(Request[BrokerHeartbeatReply]):
+    broker_id: int
+    broker_epoch: int
 
 
 @attrs.frozen
@@ -173,3 +166,12 @@ class CreateTopicResponse:
     error: Errors
     partitions: tuple[PartitionMetadata, ...] = ()
     message: str = ""
+
+
+@attrs.frozen
+class CreateTopicRequest(Request[CreateTopicResponse]):
+    name: str
+    partitions: int
+    replication_factor: int
+    min_insync_replicas: int | None = None
+    unclean_leader_election_enable: bool | None = None

@@ -39,7 +39,7 @@ from __future__ import annotations
 import contextlib
 import logging
 from collections.abc import Awaitable, Callable
-from typing import cast
+from typing import TypeVar, cast
 
 import attrs
 import trio
@@ -58,7 +58,6 @@ from reflog.broker.api import (
     ProduceRequest,
     ProduceResponse,
     RegisterBrokerRequest,
-    RegisterBrokerResponse,
     node_name,
 )
 from reflog.broker.peers import Peers
@@ -68,12 +67,12 @@ from reflog.log.config import KAFKA_NAMES as LOG_CONFIG_NAMES
 from reflog.log.manager import StartupReport
 from reflog.log.validator import ValidatedBatch, client_batch_steps
 from reflog.net.errors import NetError
+from reflog.net.requests import Request, RequestHandlers
 from reflog.net.rpc import serve_rpc_listener
 from reflog.net.sim import SimNetwork
 from reflog.replication.errors import Errors
 from reflog.replication.messages import (
     AlterPartitionRequest,
-    AlterPartitionResponse,
     FetchRequest,
     FetchResponse,
     TopicPartition,
@@ -85,6 +84,7 @@ from reflog.storage.sim import SimFilesystem
 from reflog.trio_clock import TrioClock
 
 logger = logging.getLogger(__name__)
+R = TypeVar("R")
 
 
 @attrs.frozen
@@ -147,6 +147,7 @@ class Broker:
         self._checkpointed_hw: dict[TopicPartition, int] = {}
         self._nursery: trio.Nursery | None = None
         self._peers: Peers | None = None
+        self._handlers = self.request_handlers()
         self.running = False
         self.exit_reason: str | None = None
         """Why the last incarnation halted by itself (a log directory failure), else ``None``."""
@@ -210,7 +211,7 @@ class Broker:
         task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED,
     ) -> None:
         try:
-            await serve_rpc_listener(listener, self.handle, task_status=task_status)
+            await serve_rpc_listener(listener, self._handlers, task_status=task_status)
         except Exception as exc:
             self._halt_on_bug("RPC listener", exc)
 
@@ -259,7 +260,7 @@ class Broker:
         props = {k: v for k, v in self.topic_configs.get(topic, {}).items() if k in LOG_CONFIG_NAMES}
         return LogConfig.from_properties(props)
 
-    async def _call(self, dst: str, request: object, timeout: float | None = None) -> object:
+    async def _call(self, dst: str, request: Request[R], timeout: float | None = None) -> R:
         assert self._peers is not None
         limit = self.config.replica_socket_timeout_ms / 1000 if timeout is None else timeout
         return await self._peers.call(dst, request, timeout=limit)
@@ -276,7 +277,6 @@ class Broker:
             except NetError:
                 await trio.sleep(1.0)
                 continue
-            assert isinstance(response, RegisterBrokerResponse)
             if response.error is Errors.NONE:
                 self.broker_epoch = response.broker_epoch
                 break
@@ -298,7 +298,6 @@ class Broker:
             HeartbeatRequest(self.broker_id, self.broker_epoch, self.metadata_version),
             self.config.broker_heartbeat_interval_ms / 1000 * 4,
         )
-        assert isinstance(response, HeartbeatResponse)
         if response.error is Errors.NONE:
             try:
                 self._apply(response)
@@ -377,7 +376,6 @@ class Broker:
                 except NetError:
                     await trio.sleep(backoff)
                     continue
-                assert isinstance(response, FetchResponse)
                 try:
                     outcome = partition.handle_fetch_response(request, response)
                 except ReflogError as exc:
@@ -406,7 +404,6 @@ class Broker:
         except NetError:
             partition.pending_isr = None
             return
-        assert isinstance(response, AlterPartitionResponse)
         hw_before = partition.high_watermark
         partition.on_alter_partition_response(response, trio.current_time())
         if response.error is Errors.NONE or partition.high_watermark != hw_before:
@@ -439,19 +436,28 @@ class Broker:
             self.manager.write_high_watermarks({tp: p.high_watermark for tp, p in self.partitions.items()})
 
     # ================================================================== requests
-    async def handle(self, request: object) -> object:
-        """Answer one request; never raises for a bad request (errors are codes)."""
-        if isinstance(request, FetchRequest):
-            return await self._handle_replica_fetch(request)
-        if isinstance(request, ProduceRequest):
-            return await self._handle_produce(request)
-        if isinstance(request, ConsumerFetchRequest):
-            return await self._handle_consumer_fetch(request)
-        if isinstance(request, ListOffsetsRequest):
-            return self._handle_list_offsets(request)
-        raise TypeError(f"broker {self.broker_id} does not serve {type(request).__name__}")
+    def request_handlers(self) -> RequestHandlers:
+        """The RPC dispatch of this broker: one typed handler per request class it serves.
 
-    async def _handle_replica_fetch(self, request: FetchRequest) -> FetchResponse:
+        The RPC listener serves it (a request of another class is answered with an error
+        response); in-process callers call :meth:`fetch`, :meth:`produce`,
+        :meth:`consumer_fetch` and :meth:`list_offsets` directly.
+        """
+        return (
+            RequestHandlers(f"broker {self.broker_id}")
+            .on(FetchRequest, self.fetch)
+            .on(ProduceRequest, self.produce)
+            .on(ConsumerFetchRequest, self.consumer_fetch)
+            .on(ListOffsetsRequest, self._list_offsets_rpc)
+        )
+
+    async def _list_offsets_rpc(self, request: ListOffsetsRequest) -> ListOffsetsResponse:
+        return self.list_offsets(request)  # no checkpoint: answered at once, as it always was
+
+    async def fetch(self, request: FetchRequest) -> FetchResponse:
+        """A follower's fetch (Kafka's Fetch from a replica): served from the leader's log, long
+        polling up to ``replica.fetch.wait.max.ms`` when the follower is caught up. Errors are codes
+        (``NOT_LEADER_OR_FOLLOWER``, ``FENCED_LEADER_EPOCH``, ``KAFKA_STORAGE_ERROR``, ...)."""
         tp = request.topic_partition
         partition = self.partitions.get(tp)
         if partition is None:
@@ -486,7 +492,9 @@ class Broker:
             self._notify(tp)
         return response
 
-    async def _handle_produce(self, request: ProduceRequest) -> ProduceResponse:
+    async def produce(self, request: ProduceRequest) -> ProduceResponse:
+        """Validate and append a client's batch as leader, then wait for its ``acks`` (at most
+        ``timeout_ms``: ``REQUEST_TIMED_OUT``). Errors are codes; never raises for a bad batch."""
         tp = request.topic_partition
         partition = self.partitions.get(tp)
         if partition is None or partition.role is not Role.LEADER:
@@ -527,7 +535,9 @@ class Broker:
         except ReflogError as exc:
             return Errors.of(exc.error_code)
 
-    async def _handle_consumer_fetch(self, request: ConsumerFetchRequest) -> ConsumerFetchResponse:
+    async def consumer_fetch(self, request: ConsumerFetchRequest) -> ConsumerFetchResponse:
+        """A consumer's fetch of one partition, up to the high watermark, waiting (at most
+        :attr:`BrokerConfig.fetch_max_wait_ms`) for ``min_bytes``. Errors are codes."""
         tp = request.topic_partition
         partition = self.partitions.get(tp)
         if partition is None or partition.role is not Role.LEADER:
@@ -574,7 +584,10 @@ class Broker:
                 )
             await self._wait_change(tp, remaining)
 
-    def _handle_list_offsets(self, request: ListOffsetsRequest) -> ListOffsetsResponse:
+    def list_offsets(self, request: ListOffsetsRequest) -> ListOffsetsResponse:
+        """ListOffsets as leader: the log start offset (``EARLIEST_TIMESTAMP``), the high watermark
+        (``LATEST_TIMESTAMP``), or the first offset at or after a timestamp (-1: none). Errors are
+        codes. Synchronous: it never waits."""
         tp = request.topic_partition
         partition = self.partitions.get(tp)
         if partition is None or partition.role is not Role.LEADER:

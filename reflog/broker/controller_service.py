@@ -34,12 +34,13 @@ from reflog.broker.api import (
 )
 from reflog.broker.metadata_log import FIRST_PRODUCER_ID, PRODUCER_ID_BLOCK_SIZE, MetadataImage, MetadataLog
 from reflog.errors import ReflogError
+from reflog.net.requests import RequestHandlers
 from reflog.net.rpc import serve_rpc_listener
 from reflog.net.sim import SimNetwork
 from reflog.replication.controller import Controller
-from reflog.replication.controller_values import DuplicateBrokerRegistrationError
+from reflog.replication.controller_values import BrokerHeartbeatReply, DuplicateBrokerRegistrationError
 from reflog.replication.errors import Errors
-from reflog.replication.messages import AlterPartitionRequest
+from reflog.replication.messages import AlterPartitionRequest, AlterPartitionResponse
 
 
 class ControllerService:
@@ -65,6 +66,17 @@ class ControllerService:
         self._producer_id_block_end = producer_id_block_end
         self._boots = boots
         self._persisted: tuple[int, int] | None = None
+        #: The typed dispatch of every request the controller serves.
+        self.handlers = (
+            RequestHandlers("the controller")
+            .on(HeartbeatRequest, self._heartbeat)
+            .on(AlterPartitionRequest, self._alter_partition)
+            .on(RegisterBrokerRequest, self._register_broker)
+            .on(ControlledShutdownRequest, self._controlled_shutdown)
+            .on(MetadataRequest, self._metadata)
+            .on(CreateTopicRequest, self._create_topic)
+            .on(InitProducerIdRequest, self._init_producer_id)
+        )
 
     def persist(self) -> None:
         """Make the controller's current state durable (a no-op without a metadata log or a change).
@@ -128,52 +140,66 @@ class ControllerService:
         )
 
     async def handle(self, request: object) -> object:
-        """Dispatch one request; unknown request types raise (the client gets a RemoteError)."""
-        now = trio.current_time()
+        """Dispatch one request (:attr:`handlers`); unknown request types raise :class:`TypeError`
+        (the client gets a RemoteError). No handler awaits: a change and its persist are never
+        separated by a checkpoint (CTL-26)."""
+        return await self.handlers(request)
+
+    # The handlers never await (see handle): each is async only to fit the RPC dispatch.
+    async def _heartbeat(self, request: HeartbeatRequest) -> HeartbeatResponse:
         controller = self.controller
-        if isinstance(request, HeartbeatRequest):
-            reply = controller.heartbeat(
+        reply = controller.heartbeat(
+            request.broker_id,
+            request.broker_epoch,
+            trio.current_time(),
+            current_metadata_version=request.metadata_version,
+        )
+        if reply.error is not Errors.NONE:
+            return HeartbeatResponse(reply.error)
+        view = controller.metadata_for_broker(request.broker_id)
+        return HeartbeatResponse(
+            Errors.NONE,
+            controller.metadata_version,
+            view.partitions,
+            tuple(sorted(view.broker_epochs.items())),
+        )
+
+    async def _alter_partition(self, request: AlterPartitionRequest) -> AlterPartitionResponse:
+        return self.controller.alter_partition(request, trio.current_time())
+
+    async def _register_broker(self, request: RegisterBrokerRequest) -> RegisterBrokerResponse:
+        try:
+            registration = self.controller.register_broker(
                 request.broker_id,
-                request.broker_epoch,
-                now,
-                current_metadata_version=request.metadata_version,
+                request.incarnation_id,
+                clean_shutdown=request.clean_shutdown,
+                now=trio.current_time(),
             )
-            if reply.error is not Errors.NONE:
-                return HeartbeatResponse(reply.error)
-            view = controller.metadata_for_broker(request.broker_id)
-            return HeartbeatResponse(
-                Errors.NONE,
-                controller.metadata_version,
-                view.partitions,
-                tuple(sorted(view.broker_epochs.items())),
+        except DuplicateBrokerRegistrationError:
+            return RegisterBrokerResponse(Errors.BROKER_ID_NOT_REGISTERED)
+        return RegisterBrokerResponse(Errors.NONE, registration.broker_epoch)
+
+    async def _controlled_shutdown(self, request: ControlledShutdownRequest) -> BrokerHeartbeatReply:
+        return self.controller.controlled_shutdown(
+            request.broker_id, request.broker_epoch, trio.current_time()
+        )
+
+    async def _metadata(self, request: MetadataRequest) -> MetadataResponse:
+        return self.metadata()
+
+    async def _create_topic(self, request: CreateTopicRequest) -> CreateTopicResponse:
+        try:
+            created = self.controller.create_topic(
+                request.name,
+                request.partitions,
+                request.replication_factor,
+                min_insync_replicas=request.min_insync_replicas,
+                unclean_leader_election_enable=request.unclean_leader_election_enable,
+                now=trio.current_time(),
             )
-        if isinstance(request, AlterPartitionRequest):
-            return controller.alter_partition(request, now)
-        if isinstance(request, RegisterBrokerRequest):
-            try:
-                registration = controller.register_broker(
-                    request.broker_id, request.incarnation_id, clean_shutdown=request.clean_shutdown, now=now
-                )
-            except DuplicateBrokerRegistrationError:
-                return RegisterBrokerResponse(Errors.BROKER_ID_NOT_REGISTERED)
-            return RegisterBrokerResponse(Errors.NONE, registration.broker_epoch)
-        if isinstance(request, ControlledShutdownRequest):
-            return controller.controlled_shutdown(request.broker_id, request.broker_epoch, now)
-        if isinstance(request, MetadataRequest):
-            return self.metadata()
-        if isinstance(request, CreateTopicRequest):
-            try:
-                created = controller.create_topic(
-                    request.name,
-                    request.partitions,
-                    request.replication_factor,
-                    min_insync_replicas=request.min_insync_replicas,
-                    unclean_leader_election_enable=request.unclean_leader_election_enable,
-                    now=now,
-                )
-            except ReflogError as exc:
-                return CreateTopicResponse(Errors.INVALID_REQUEST, message=str(exc))
-            return CreateTopicResponse(Errors.NONE, created)
-        if isinstance(request, InitProducerIdRequest):
-            return InitProducerIdResponse(self.allocate_producer_id(), 0)
-        raise TypeError(f"the controller does not serve {type(request).__name__}")
+        except ReflogError as exc:
+            return CreateTopicResponse(Errors.INVALID_REQUEST, message=str(exc))
+        return CreateTopicResponse(Errors.NONE, created)
+
+    async def _init_producer_id(self, request: InitProducerIdRequest) -> InitProducerIdResponse:
+        return InitProducerIdResponse(self.allocate_producer_id(), 0)

@@ -4,16 +4,22 @@ A :class:`Peers` belongs to one process incarnation (a broker or a client): it o
 connection to a destination on first use, keeps its :class:`RpcClient` reader running in
 the owner's nursery, and forgets a connection as soon as it fails, so the next call
 reconnects. Calls raise :class:`reflog.net.errors.NetError` subclasses: refused
-connections, broken connections and timeouts.
+connections, broken connections and timeouts. Requests are typed
+(:class:`reflog.net.requests.Request`): a call returns the request's response class, checked.
 """
 
 from __future__ import annotations
 
+from typing import TypeVar
+
 import trio
 
 from reflog.net.errors import NetError
+from reflog.net.requests import Request
 from reflog.net.rpc import RpcClient
 from reflog.net.sim import SimNetwork
+
+R = TypeVar("R")
 
 
 class Peers:
@@ -41,11 +47,12 @@ class Peers:
             self._clients[dst] = client
             return client
 
-    async def call(self, dst: str, request: object, *, timeout: float) -> object:
+    async def call(self, dst: str, request: Request[R], *, timeout: float) -> R:
         """Send ``request`` to ``dst`` and return its response.
 
-        Raises :class:`NetError` (refused, broken, timed out); the failed connection is
-        dropped so that the next call reconnects.
+        Raises :class:`NetError` (refused, broken, timed out; a response of the wrong class is
+        an :class:`~reflog.net.errors.RpcProtocolError`); the failed connection is dropped so
+        that the next call reconnects.
         """
         client = await self._client(dst)
         try:
@@ -55,7 +62,7 @@ class Peers:
                 self._clients.pop(dst, None)
             raise
 
-    async def send(self, dst: str, request: object) -> None:
+    async def send(self, dst: str, request: Request[object]) -> None:
         """Send ``request`` to ``dst`` without waiting for a response; returns once it is written.
 
         Raises :class:`NetError` (refused, broken); the failed connection is dropped.

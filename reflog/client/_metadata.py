@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from reflog.broker.api import CONTROLLER_NODE, MetadataRequest, MetadataResponse
+from reflog.broker.api import CONTROLLER_NODE, MetadataRequest
 from reflog.broker.peers import Peers
 from reflog.net.errors import NetError
 from reflog.replication.messages import PartitionMetadata, TopicPartition
@@ -21,7 +21,6 @@ class LeaderCache:
             response = await self._peers.call(CONTROLLER_NODE, MetadataRequest(), timeout=5.0)
         except NetError:
             return
-        assert isinstance(response, MetadataResponse)
         self._partitions = {p.topic_partition: p for p in response.partitions}
 
     async def leader(self, tp: TopicPartition) -> int:

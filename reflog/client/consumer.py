@@ -15,9 +15,7 @@ from reflog.broker.api import (
     EARLIEST_TIMESTAMP,
     LATEST_TIMESTAMP,
     ConsumerFetchRequest,
-    ConsumerFetchResponse,
     ListOffsetsRequest,
-    ListOffsetsResponse,
     node_name,
 )
 from reflog.broker.peers import Peers
@@ -78,7 +76,6 @@ class Consumer:
                     response = await self._peers.call(
                         node_name(leader), ListOffsetsRequest(tp, timestamp), timeout=5.0
                     )
-                    assert isinstance(response, ListOffsetsResponse)
                     if response.error is Errors.NONE:
                         return response.offset
                 except NetError:
@@ -111,7 +108,6 @@ class Consumer:
                 await self._leaders.refresh()
                 await trio.sleep(self.retry_backoff_ms / 1000)
                 continue
-            assert isinstance(response, ConsumerFetchResponse)
             if response.error is not Errors.NONE:
                 await self._leaders.refresh()
                 await trio.sleep(self.retry_backoff_ms / 1000)

@@ -33,9 +33,7 @@ import trio
 from reflog.broker.api import (
     CONTROLLER_NODE,
     InitProducerIdRequest,
-    InitProducerIdResponse,
     ProduceRequest,
-    ProduceResponse,
     node_name,
 )
 from reflog.broker.peers import Peers
@@ -188,7 +186,6 @@ class Producer:
             except NetError:
                 await trio.sleep(self.config.retry_backoff_ms / 1000)
                 continue
-            assert isinstance(response, InitProducerIdResponse)
             self._producer_id, self._producer_epoch = response.producer_id, response.producer_epoch
         return self._producer_id, self._producer_epoch
 
@@ -266,7 +263,6 @@ class Producer:
                 await self._leaders.refresh()
                 await trio.sleep(self.config.retry_backoff_ms / 1000)
                 continue
-            assert isinstance(response, ProduceResponse)
             if response.error is Errors.NONE:
                 return SendResult(SendStatus.OK, tp, response.base_offset)
             last_error = response.error

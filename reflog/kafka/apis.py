@@ -15,12 +15,13 @@ import logging
 import math
 import os
 import re
-from collections.abc import Callable, Mapping
-from typing import Any, Final
+from collections.abc import Awaitable, Callable, Mapping
+from typing import Final, TypeAlias
 
 import attrs
 import trio
 
+from reflog.broker import Broker
 from reflog.broker.api import (
     EARLIEST_TIMESTAMP,
     LATEST_TIMESTAMP,
@@ -28,15 +29,12 @@ from reflog.broker.api import (
     ConsumerFetchResponse,
     FetchRead,
     InitProducerIdRequest,
-    InitProducerIdResponse,
     ListOffsetsRequest,
-    ListOffsetsResponse,
     ProduceRequest,
-    ProduceResponse,
 )
 from reflog.cluster import Cluster
 from reflog.errors import CorruptRecordError, InvalidConfigError, ReflogError, StorageError
-from reflog.kafka.codec import DecodedRequest, response_class
+from reflog.kafka.codec import DecodedRequest, KafkaMessage, response_class
 from reflog.kafka.groups import GroupCoordinator
 from reflog.kafka.transfer import (
     Part,
@@ -48,7 +46,7 @@ from reflog.kafka.transfer import (
 )
 from reflog.kafka.versions import ADVERTISED, ApiKey
 from reflog.log.config import validate_topic_configs
-from reflog.log.log import TimestampAndOffset
+from reflog.log.log import Log, TimestampAndOffset
 from reflog.net.errors import NetError
 from reflog.records import Compression
 from reflog.replication.errors import Errors
@@ -83,9 +81,14 @@ class WithPayloads:
 
     __slots__ = ("body", "payloads")
 
-    def __init__(self, body: Any, payloads: dict[bytes, Part]) -> None:
+    def __init__(self, body: KafkaMessage, payloads: dict[bytes, Part]) -> None:
         self.body = body
         self.payloads = payloads
+
+
+Reply: TypeAlias = "KafkaMessage | WithPayloads | None"
+"""What :meth:`KafkaApis.handle` answers: a response body, one with payloads (Fetch), or nothing
+(Produce ``acks=0``)."""
 
 
 """Broker id -> (host, port) of its Kafka listener, for the brokers that serve clients now."""
@@ -104,7 +107,7 @@ def topic_name_error(name: str | None) -> str | None:
     return None
 
 
-def _one_entry_per_partition(topic_data: Any) -> dict[tuple[str, int], bytes]:
+def _one_entry_per_partition(topic_data: KafkaMessage) -> dict[tuple[str, int], bytes]:
     """A Produce request's records by partition: one entry each, the last one sent winning.
 
     Kafka's ``KafkaApis.handleProduceRequest`` collects the partitions into a map, so a
@@ -154,16 +157,17 @@ class KafkaApis:
         self.num_partitions = num_partitions
 
     @property
-    def broker(self) -> Any:
+    def broker(self) -> Broker:
+        """This listener's broker (the current one: a restart keeps the object)."""
         return self.cluster.broker(self.broker_id).broker
 
-    async def handle(self, request: DecodedRequest) -> Any | None:
+    async def handle(self, request: DecodedRequest) -> Reply:
         """The response body for ``request``, or ``None`` when Kafka sends none (Produce ``acks=0``)."""
         handler = self._HANDLERS[request.api_key]
         return await handler(self, request.version, request.body)
 
     # ------------------------------------------------------------------ ApiVersions
-    async def _api_versions(self, version: int, body: Any) -> Any:
+    async def _api_versions(self, version: int, body: KafkaMessage) -> KafkaMessage:
         cls = response_class(ApiKey.API_VERSIONS, version)
         keys = [
             cls.ApiVersion(api_key=int(k), min_version=lo, max_version=hi)
@@ -225,7 +229,7 @@ class KafkaApis:
                     nursery.start_soon(one, index, *args)
         return errors
 
-    async def _metadata(self, version: int, body: Any) -> Any:
+    async def _metadata(self, version: int, body: KafkaMessage) -> KafkaMessage:
         cls = response_class(ApiKey.METADATA, version)
         addresses = self.addresses()
         live = {b.broker_id for b in self.cluster.controller.brokers() if b.is_active} & set(addresses)
@@ -284,9 +288,9 @@ class KafkaApis:
             topics=topics,
         )
 
-    async def _create_topics(self, version: int, body: Any) -> Any:
+    async def _create_topics(self, version: int, body: KafkaMessage) -> KafkaMessage:
         cls = response_class(ApiKey.CREATE_TOPICS, version)
-        results: list[Any] = []
+        results: list[KafkaMessage] = []
         to_create: list[tuple[int, tuple[str, int, int, dict[str, int]]]] = []
         existing = set(self._topic_partitions())  # once, not per topic: a request may name thousands
         live = len([b for b in self.cluster.controller.brokers() if b.is_active])
@@ -333,7 +337,7 @@ class KafkaApis:
         return cls(throttle_time_ms=0, topics=results)
 
     # ------------------------------------------------------------------ Produce
-    async def _produce(self, version: int, body: Any) -> Any | None:
+    async def _produce(self, version: int, body: KafkaMessage) -> KafkaMessage | None:
         cls = response_class(ApiKey.PRODUCE, version)
         acks = body.acks
         results: dict[tuple[str, int], tuple[Errors, int]] = {}
@@ -344,8 +348,7 @@ class KafkaApis:
         else:
 
             async def one(tp: TopicPartition, records: bytes) -> None:
-                response = await self.broker.handle(ProduceRequest(tp, records, acks, body.timeout_ms))
-                assert isinstance(response, ProduceResponse)
+                response = await self.broker.produce(ProduceRequest(tp, records, acks, body.timeout_ms))
                 results[(tp.topic, tp.partition)] = (response.error, response.base_offset)
 
             appends: list[tuple[TopicPartition, bytes]] = []
@@ -372,7 +375,7 @@ class KafkaApis:
         if acks == 0:
             return None
         responses = []
-        by_topic: dict[str, list[Any]] = {}
+        by_topic: dict[str, list[KafkaMessage]] = {}
         for (topic_name, index), (error, base_offset) in results.items():
             by_topic.setdefault(topic_name, []).append(
                 cls.TopicProduceResponse.PartitionProduceResponse(
@@ -392,7 +395,7 @@ class KafkaApis:
         return -1 if partition is None else int(partition.log.log_start_offset)
 
     # ------------------------------------------------------------------ Fetch
-    async def _fetch(self, version: int, body: Any) -> Any:
+    async def _fetch(self, version: int, body: KafkaMessage) -> WithPayloads:
         cls = response_class(ApiKey.FETCH, version)
         # A partition named twice is fetched once, at its first position with its last offset
         # (Kafka's fetch request builds a LinkedHashMap of its partitions).
@@ -416,12 +419,12 @@ class KafkaApis:
             results = await self._wait_for_data(
                 wanted, results, max_wait_ms=max_wait_ms, limit=max_bytes, min_bytes=min_bytes, read=read
             )
-        by_topic: dict[str, list[Any]] = {}
+        by_topic: dict[str, list[KafkaMessage]] = {}
         partition_cls = cls.FetchableTopicResponse.PartitionData
         payloads: dict[bytes, Part] = {}
         # Kafka lists aborted transactions only for READ_COMMITTED (none here: reflog has no
         # transactions); for READ_UNCOMMITTED the field is null.
-        aborted: list[Any] | None = [] if body.isolation_level == READ_COMMITTED else None
+        aborted: list[KafkaMessage] | None = [] if body.isolation_level == READ_COMMITTED else None
         for tp, _, _ in wanted:
             result = results[tp]
             error = result.error
@@ -459,10 +462,9 @@ class KafkaApis:
     async def _read_one(
         self, tp: TopicPartition, offset: int, max_bytes: int, max_wait_ms: int, read: FetchRead
     ) -> ConsumerFetchResponse:
-        response = await self.broker.handle(
+        response = await self.broker.consumer_fetch(
             ConsumerFetchRequest(tp, offset, max_bytes, max_wait_ms, read=read)
         )
-        assert isinstance(response, ConsumerFetchResponse)
         if response.region is not None and response.in_place is not None:
             count_in_place_check(self.transfer_metrics, response.in_place.header_bytes_copied)
         elif response.records:
@@ -543,7 +545,7 @@ class KafkaApis:
         return await self._read_all(wanted, limit, read)
 
     # ------------------------------------------------------------------ ListOffsets
-    async def _list_offsets(self, version: int, body: Any) -> Any:
+    async def _list_offsets(self, version: int, body: KafkaMessage) -> KafkaMessage:
         cls = response_class(ApiKey.LIST_OFFSETS, version)
         topics = []
         for topic in body.topics:
@@ -576,14 +578,15 @@ class KafkaApis:
         if not self.cluster.controller.has_partition(tp):  # ReplicaManager.getPartitionOrException
             return Errors.UNKNOWN_TOPIC_OR_PARTITION, _NOT_FOUND
         if timestamp in (EARLIEST_TIMESTAMP, LATEST_TIMESTAMP):
-            response = self.broker._handle_list_offsets(ListOffsetsRequest(tp, timestamp))
-            assert isinstance(response, ListOffsetsResponse)
+            response = self.broker.list_offsets(ListOffsetsRequest(tp, timestamp))
             return response.error, TimestampAndOffset(-1, response.offset, self._leader_epoch(tp))
         partition = self.broker.partitions.get(tp)
         if partition is None or partition.role is not Role.LEADER:
             return Errors.NOT_LEADER_OR_FOLLOWER, _NOT_FOUND
+        leader_log = partition.log
+        assert isinstance(leader_log, Log)  # a broker's partitions hold Logs (ReplicaLog: the core's view)
         try:
-            found = partition.log.offset_for_timestamp(timestamp, max_offset=partition.high_watermark)
+            found = leader_log.offset_for_timestamp(timestamp, max_offset=partition.high_watermark)
         except CorruptRecordError:
             return Errors.CORRUPT_MESSAGE, _NOT_FOUND
         except StorageError:
@@ -591,7 +594,7 @@ class KafkaApis:
         return Errors.NONE, _NOT_FOUND if found is None else found
 
     # ------------------------------------------------------------------ InitProducerId
-    async def _init_producer_id(self, version: int, body: Any) -> Any:
+    async def _init_producer_id(self, version: int, body: KafkaMessage) -> KafkaMessage:
         cls = response_class(ApiKey.INIT_PRODUCER_ID, version)
         if body.transactional_id is not None:
             return cls(
@@ -606,7 +609,6 @@ class KafkaApis:
                 producer_id=-1,
                 producer_epoch=-1,
             )
-        assert isinstance(response, InitProducerIdResponse)
         return cls(
             throttle_time_ms=0,
             error_code=0,
@@ -621,7 +623,7 @@ class KafkaApis:
         live = {b.broker_id for b in self.cluster.controller.brokers() if b.is_active} & set(addresses)
         return min(live, default=-1)
 
-    async def _find_coordinator(self, version: int, body: Any) -> Any:
+    async def _find_coordinator(self, version: int, body: KafkaMessage) -> KafkaMessage:
         cls = response_class(ApiKey.FIND_COORDINATOR, version)
         coordinator = self.coordinator_id()
         if coordinator < 0:
@@ -641,7 +643,7 @@ class KafkaApis:
     def _not_coordinator(self) -> bool:
         return self.coordinator_id() != self.broker_id
 
-    async def _join_group(self, version: int, body: Any) -> Any:
+    async def _join_group(self, version: int, body: KafkaMessage) -> KafkaMessage:
         cls = response_class(ApiKey.JOIN_GROUP, version)
         if self._not_coordinator():
             return cls(
@@ -680,7 +682,7 @@ class KafkaApis:
             members=members,
         )
 
-    async def _sync_group(self, version: int, body: Any) -> Any:
+    async def _sync_group(self, version: int, body: KafkaMessage) -> KafkaMessage:
         cls = response_class(ApiKey.SYNC_GROUP, version)
         if self._not_coordinator():
             return cls(throttle_time_ms=0, error_code=int(Errors.NOT_COORDINATOR), assignment=b"")
@@ -692,14 +694,14 @@ class KafkaApis:
         )
         return cls(throttle_time_ms=0, error_code=int(error), assignment=assignment)
 
-    async def _heartbeat(self, version: int, body: Any) -> Any:
+    async def _heartbeat(self, version: int, body: KafkaMessage) -> KafkaMessage:
         cls = response_class(ApiKey.HEARTBEAT, version)
         if self._not_coordinator():
             return cls(throttle_time_ms=0, error_code=int(Errors.NOT_COORDINATOR))
         error = self.groups.heartbeat(body.group_id, body.generation_id, body.member_id)
         return cls(throttle_time_ms=0, error_code=int(error))
 
-    async def _leave_group(self, version: int, body: Any) -> Any:
+    async def _leave_group(self, version: int, body: KafkaMessage) -> KafkaMessage:
         cls = response_class(ApiKey.LEAVE_GROUP, version)
         if self._not_coordinator():
             return cls(throttle_time_ms=0, error_code=int(Errors.NOT_COORDINATOR), members=[])
@@ -710,7 +712,7 @@ class KafkaApis:
             return cls(throttle_time_ms=0, error_code=int(error), members=members)
         return cls(throttle_time_ms=0, error_code=int(self.groups.leave(body.group_id, [body.member_id])))
 
-    async def _offset_commit(self, version: int, body: Any) -> Any:
+    async def _offset_commit(self, version: int, body: KafkaMessage) -> KafkaMessage:
         cls = response_class(ApiKey.OFFSET_COMMIT, version)
         generation = getattr(body, "generation_id_or_member_epoch", -1)
         offsets = [
@@ -737,7 +739,7 @@ class KafkaApis:
         ]
         return cls(throttle_time_ms=0, topics=topics)
 
-    async def _offset_fetch(self, version: int, body: Any) -> Any:
+    async def _offset_fetch(self, version: int, body: KafkaMessage) -> KafkaMessage:
         cls = response_class(ApiKey.OFFSET_FETCH, version)
         if self._not_coordinator():
             return cls(throttle_time_ms=0, topics=[], error_code=int(Errors.NOT_COORDINATOR))
@@ -766,7 +768,7 @@ class KafkaApis:
             topics.append(topic_cls(name=name, partitions=parts))
         return cls(throttle_time_ms=0, topics=topics, error_code=0)
 
-    _HANDLERS: Final[dict[ApiKey, Callable[[KafkaApis, int, Any], Any]]] = {
+    _HANDLERS: Final[dict[ApiKey, Callable[[KafkaApis, int, KafkaMessage], Awaitable[Reply]]]] = {
         ApiKey.API_VERSIONS: _api_versions,
         ApiKey.METADATA: _metadata,
         ApiKey.CREATE_TOPICS: _create_topics,

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import struct
 import warnings
-from typing import Any, Final
+from typing import Any, Final, TypeAlias
 
 import attrs
 
@@ -63,7 +63,12 @@ from reflog.kafka.versions import ApiKey, served
 
 _HEADER: Final = struct.Struct(">hhi")
 
-MESSAGES: Final[dict[ApiKey, tuple[Any, Any]]] = {
+KafkaMessage: TypeAlias = Any
+"""A kafka-python request or response object (or one of its nested structs): kafka-python builds
+these classes at run time from Kafka's schemas and ships no types, so this is the one place
+where reflog's Kafka layer is untyped; every value of reflog's own is typed."""
+
+MESSAGES: Final[dict[ApiKey, tuple[KafkaMessage, KafkaMessage]]] = {
     ApiKey.PRODUCE: (ProduceRequest, ProduceResponse),
     ApiKey.FETCH: (FetchRequest, FetchResponse),
     ApiKey.LIST_OFFSETS: (ListOffsetsRequest, ListOffsetsResponse),
@@ -104,7 +109,7 @@ class DecodedRequest:
     version: int
     correlation_id: int
     client_id: str | None
-    body: Any
+    body: KafkaMessage
 
 
 def peek_header(payload: bytes) -> tuple[int, int, int]:
@@ -130,12 +135,12 @@ def decode_request(payload: bytes) -> DecodedRequest:
     return DecodedRequest(key, version, correlation_id, getattr(header, "client_id", None), body)
 
 
-def response_class(api_key: ApiKey, version: int) -> Any:
+def response_class(api_key: ApiKey, version: int) -> KafkaMessage:
     """The kafka-python response class for ``api_key`` at ``version``."""
     return MESSAGES[api_key][1][version]
 
 
-def encode_response(correlation_id: int, version: int, body: Any) -> bytes:
+def encode_response(correlation_id: int, version: int, body: KafkaMessage) -> bytes:
     """The frame of a response: size, correlation id (response header v0), then the body."""
     encoded = bytes(body.encode(version=version))
     return struct.pack(">ii", len(encoded) + 4, correlation_id) + encoded
@@ -151,6 +156,7 @@ def unsupported_api_versions_response(correlation_id: int, table: dict[ApiKey, t
 __all__ = [
     "MESSAGES",
     "DecodedRequest",
+    "KafkaMessage",
     "MalformedRequestError",
     "UnsupportedVersionError",
     "decode_request",

@@ -83,7 +83,7 @@ class Overrides:
     broker_config: BrokerConfig | None = None
     controller_config: ControllerConfig | None = None
     group_config: GroupConfig | None = None
-    serve: dict[str, Any] = attrs.field(factory=dict)
+    serve: dict[str, int | bool] = attrs.field(factory=dict)
 
     def keywords(self) -> dict[str, Any]:
         """Keyword arguments for ``open_kafka_cluster`` (only what was overridden)."""

@@ -35,12 +35,12 @@ import logging
 import ssl
 import struct
 from collections.abc import Awaitable, Callable
-from typing import Any, Final
+from typing import Final
 
 import trio
 
 from reflog.errors import ReflogUsageError
-from reflog.kafka.apis import KafkaApis, WithPayloads
+from reflog.kafka.apis import KafkaApis, Reply, WithPayloads
 from reflog.kafka.codec import (
     DecodedRequest,
     MalformedRequestError,
@@ -179,11 +179,11 @@ class _RequestReader:
 
 async def _handle_watching(
     apis: KafkaApis, request: DecodedRequest, reader: _RequestReader
-) -> tuple[Any, bool]:
+) -> tuple[Reply, bool]:
     """``(response body, client gone)``: a Fetch that may wait is cancelled if its client leaves."""
     if request.api_key is not ApiKey.FETCH or request.body.max_wait_ms <= 0:
         return await apis.handle(request), False
-    outcome: list[Any] = []
+    outcome: list[Reply] = []
     gone = False
     async with trio.open_nursery() as nursery:
 

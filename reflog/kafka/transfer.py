@@ -39,7 +39,7 @@ import socket
 import struct
 from collections import Counter
 from collections.abc import Iterator, Sequence
-from typing import Any, Final
+from typing import Final
 
 import attrs
 import trio
@@ -94,7 +94,7 @@ class TransferMetrics:
     framing_bytes: int = 0
     syscalls: Counter[str] = attrs.field(factory=Counter)
 
-    def as_dict(self) -> dict[str, Any]:
+    def as_dict(self) -> dict[str, str | int | dict[str, int]]:
         """The metrics as plain values, under Kafka-style dashed names."""
         return {
             "transfer-mode": self.mode.value,

@@ -31,7 +31,7 @@ import pickle
 import struct
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
-from typing import Final, Protocol, final
+from typing import Final, Protocol, TypeVar, final, overload
 
 import trio
 
@@ -46,8 +46,10 @@ from reflog.net.errors import (
     RpcTimeout,
 )
 from reflog.net.framing import DEFAULT_MAX_FRAME_SIZE, FrameReader, encode_frame
+from reflog.net.requests import Request, expect_response
 
 logger = logging.getLogger(__name__)
+R = TypeVar("R")
 
 #: A request handler: takes the decoded request, returns the response object.
 Handler = Callable[[object], Awaitable[object]]
@@ -307,8 +309,16 @@ class RpcClient:
         """Calls waiting for their response."""
         return len(self._pending)
 
+    @overload
+    async def call(self, request: Request[R], *, timeout: float) -> R: ...
+    @overload
+    async def call(self, request: object, *, timeout: float) -> object: ...
     async def call(self, request: object, *, timeout: float) -> object:
         """Send ``request`` and return the response object.
+
+        A typed :class:`~reflog.net.requests.Request` returns its response class, checked:
+        a response of another class raises :class:`RpcProtocolError` (the connection stays
+        usable). Any other picklable value is sent and answered as is.
 
         Raises :class:`RpcTimeout` when no response arrived within ``timeout`` seconds of
         trio's clock (the connection stays usable), :class:`RemoteError` when the handler
@@ -334,6 +344,8 @@ class RpcClient:
                 raise RpcTimeout(f"no response to request #{correlation_id} within {timeout} s")
             if call.error is not None:
                 raise call.error
+            if isinstance(request, Request):
+                return expect_response(request, call.result)
             return call.result
         finally:
             self._pending.pop(correlation_id, None)

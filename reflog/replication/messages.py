@@ -12,6 +12,7 @@ import enum
 import attrs
 
 from reflog.log.manager import TopicPartition  # the class the log layer uses, re-exported
+from reflog.net.requests import Request
 from reflog.replication.errors import Errors
 
 NO_LEADER = -1
@@ -42,24 +43,6 @@ class PartitionMetadata:
 
 
 @attrs.frozen
-class FetchRequest:
-    """A follower's fetch of one partition (FetchRequest v12+, KIP-320, KIP-903)."""
-
-    topic_partition: TopicPartition
-    replica_id: int
-    replica_epoch: int
-    """The follower's broker epoch."""
-    fetch_offset: int
-    """The follower's log end offset."""
-    last_fetched_epoch: int
-    """The epoch of the follower's last batch (UNDEFINED_EPOCH when its log is empty)."""
-    current_leader_epoch: int
-    """The leader epoch the follower believes current (fencing)."""
-    log_start_offset: int
-    max_bytes: int
-
-
-@attrs.frozen
 class DivergingEpoch:
     """The leader's answer when the follower's log diverges: the largest epoch <= asked, and its end."""
 
@@ -86,7 +69,34 @@ class FetchResponse:
 
 
 @attrs.frozen
-class AlterPartitionRequest:
+class FetchRequest(Request[FetchResponse]):
+    """A follower's fetch of one partition (FetchRequest v12+, KIP-320, KIP-903)."""
+
+    topic_partition: TopicPartition
+    replica_id: int
+    replica_epoch: int
+    """The follower's broker epoch."""
+    fetch_offset: int
+    """The follower's log end offset."""
+    last_fetched_epoch: int
+    """The epoch of the follower's last batch (UNDEFINED_EPOCH when its log is empty)."""
+    current_leader_epoch: int
+    """The leader epoch the follower believes current (fencing)."""
+    log_start_offset: int
+    max_bytes: int
+
+
+@attrs.frozen
+class AlterPartitionResponse:
+    """The controller's answer: the partition as it now stands, or why the proposal was refused."""
+
+    topic_partition: TopicPartition
+    error: Errors
+    partition: PartitionMetadata | None = None
+
+
+@attrs.frozen
+class AlterPartitionRequest(Request[AlterPartitionResponse]):
     """The leader's proposal of a new ISR (AlterPartition, KIP-497, KIP-903)."""
 
     topic_partition: TopicPartition
@@ -101,15 +111,6 @@ class AlterPartitionRequest:
     @property
     def isr_ids(self) -> tuple[int, ...]:
         return tuple(broker for broker, _ in self.new_isr)
-
-
-@attrs.frozen
-class AlterPartitionResponse:
-    """The controller's answer: the partition as it now stands, or why the proposal was refused."""
-
-    topic_partition: TopicPartition
-    error: Errors
-    partition: PartitionMetadata | None = None
 
 
 __all__ = [

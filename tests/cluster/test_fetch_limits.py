@@ -50,12 +50,12 @@ async def test_a_consumer_fetch_is_bounded_by_fetch_max_bytes_and_its_wait_is_ca
         acked = await produce(cluster, 10)
         broker = cluster.broker(1).broker
         for read in (FetchRead.COPY, FetchRead.IN_PLACE):
-            response = await broker.handle(ConsumerFetchRequest(TP, 0, 2**31 - 1, 0, read=read))
+            response = await broker.consumer_fetch(ConsumerFetchRequest(TP, 0, 2**31 - 1, 0, read=read))
             assert isinstance(response, ConsumerFetchResponse)
             assert 0 < response.size <= 4096  # whatever the request asked for
         # A fetch at the end that asks to wait for ever returns after the cap.
         started = trio.current_time()
-        response = await broker.handle(ConsumerFetchRequest(TP, len(acked), 1 << 20, 2**31 - 1))
+        response = await broker.consumer_fetch(ConsumerFetchRequest(TP, len(acked), 1 << 20, 2**31 - 1))
         assert isinstance(response, ConsumerFetchResponse) and response.size == 0
         assert trio.current_time() - started == pytest.approx(2.0, abs=0.1)
 

@@ -65,7 +65,7 @@ async def test_a_huge_small_batch_does_not_fence_the_other_brokers() -> None:
         before = (canary.leader, canary.leader_epoch)
         events_before = len(controller.events)
         with trio.fail_after(60):
-            response = await cluster.broker(bulk_leader).broker.handle(
+            response = await cluster.broker(bulk_leader).broker.produce(
                 ProduceRequest(TopicPartition("bulk", 0), records, acks=1, timeout_ms=30_000)
             )
         assert isinstance(response, ProduceResponse)
