@@ -34,13 +34,13 @@ from reflog.determinism import seed_trio_scheduler
 from reflog.errors import ReflogError, ReflogUsageError
 from reflog.log.config import validate_topic_configs
 from reflog.log.manager import StartupReport
-from reflog.net.requests import Request
 from reflog.net.sim import SimNetwork
 from reflog.replica_view import ReplicaView
 from reflog.replication.controller import Controller
 from reflog.replication.controller_config import ControllerConfig
 from reflog.replication.errors import Errors
 from reflog.replication.messages import PartitionMetadata, TopicPartition
+from reflog.requests import Request
 from reflog.storage import Filesystem, OsFilesystem
 from reflog.storage.sim import CrashReport, PowerLossMode, SimFilesystem, WritebackPolicy
 from reflog.trio_clock import TrioClock

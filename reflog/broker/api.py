@@ -13,11 +13,11 @@ import enum
 import attrs
 
 from reflog.log import FileRegion
-from reflog.net.requests import Request
 from reflog.records import InPlaceCheck
 from reflog.replication.controller_values import BrokerHeartbeatReply
 from reflog.replication.errors import Errors
 from reflog.replication.messages import PartitionMetadata, TopicPartition
+from reflog.requests import Request
 
 EARLIEST_TIMESTAMP = -2
 LATEST_TIMESTAMP = -1

@@ -67,7 +67,6 @@ from reflog.log.config import KAFKA_NAMES as LOG_CONFIG_NAMES
 from reflog.log.manager import StartupReport
 from reflog.log.validator import ValidatedBatch, client_batch_steps
 from reflog.net.errors import NetError
-from reflog.net.requests import Request, RequestHandlers
 from reflog.net.rpc import serve_rpc_listener
 from reflog.net.sim import SimNetwork
 from reflog.replication.errors import Errors
@@ -78,6 +77,7 @@ from reflog.replication.messages import (
     TopicPartition,
 )
 from reflog.replication.partition import Partition, PartitionConfig, Role
+from reflog.requests import Request, RequestHandlers
 from reflog.storage import Filesystem
 from reflog.storage.flusher import run_flusher
 from reflog.storage.sim import SimFilesystem

@@ -34,13 +34,13 @@ from reflog.broker.api import (
 )
 from reflog.broker.metadata_log import FIRST_PRODUCER_ID, PRODUCER_ID_BLOCK_SIZE, MetadataImage, MetadataLog
 from reflog.errors import ReflogError
-from reflog.net.requests import RequestHandlers
 from reflog.net.rpc import serve_rpc_listener
 from reflog.net.sim import SimNetwork
 from reflog.replication.controller import Controller
 from reflog.replication.controller_values import BrokerHeartbeatReply, DuplicateBrokerRegistrationError
 from reflog.replication.errors import Errors
 from reflog.replication.messages import AlterPartitionRequest, AlterPartitionResponse
+from reflog.requests import RequestHandlers
 
 
 class ControllerService:

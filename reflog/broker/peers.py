@@ -5,7 +5,7 @@ connection to a destination on first use, keeps its :class:`RpcClient` reader ru
 the owner's nursery, and forgets a connection as soon as it fails, so the next call
 reconnects. Calls raise :class:`reflog.net.errors.NetError` subclasses: refused
 connections, broken connections and timeouts. Requests are typed
-(:class:`reflog.net.requests.Request`): a call returns the request's response class, checked.
+(:class:`reflog.requests.Request`): a call returns the request's response class, checked.
 """
 
 from __future__ import annotations
@@ -15,9 +15,9 @@ from typing import TypeVar
 import trio
 
 from reflog.net.errors import NetError
-from reflog.net.requests import Request
 from reflog.net.rpc import RpcClient
 from reflog.net.sim import SimNetwork
+from reflog.requests import Request
 
 R = TypeVar("R")
 

@@ -46,7 +46,7 @@ from reflog.net.errors import (
     RpcTimeout,
 )
 from reflog.net.framing import DEFAULT_MAX_FRAME_SIZE, FrameReader, encode_frame
-from reflog.net.requests import Request, expect_response
+from reflog.requests import Request, expect_response
 
 logger = logging.getLogger(__name__)
 R = TypeVar("R")
@@ -316,7 +316,7 @@ class RpcClient:
     async def call(self, request: object, *, timeout: float) -> object:
         """Send ``request`` and return the response object.
 
-        A typed :class:`~reflog.net.requests.Request` returns its response class, checked:
+        A typed :class:`~reflog.requests.Request` returns its response class, checked:
         a response of another class raises :class:`RpcProtocolError` (the connection stays
         usable). Any other picklable value is sent and answered as is.
 

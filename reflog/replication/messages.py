@@ -12,8 +12,8 @@ import enum
 import attrs
 
 from reflog.log.manager import TopicPartition  # the class the log layer uses, re-exported
-from reflog.net.requests import Request
 from reflog.replication.errors import Errors
+from reflog.requests import Request
 
 NO_LEADER = -1
 UNDEFINED_EPOCH = -1

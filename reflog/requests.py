@@ -1,4 +1,5 @@
-"""Typed requests for the RPC layer: a request names the response it is answered with.
+"""Typed requests: a request names the response it is answered with (no trio here: the sans-IO
+core's messages are requests too).
 
 A request class subclasses :class:`Request` parameterised by its response class, as Kafka pairs
 every ``AbstractRequest`` with its ``AbstractResponse``::
@@ -24,8 +25,6 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from typing import Any, Generic, TypeVar, get_args, get_origin
-
-from reflog.net.errors import RpcProtocolError
 
 R_co = TypeVar("R_co", covariant=True)
 R = TypeVar("R")
@@ -63,6 +62,10 @@ def expect_response(request: Request[R], response: object) -> R:
     """
     expected = type(request).response_class()
     if not isinstance(response, expected):
+        # Imported here: importing reflog.net loads trio, and the sans-IO core (whose messages
+        # are Requests) must not (REP-46).
+        from reflog.net.errors import RpcProtocolError  # noqa: PLC0415
+
         raise RpcProtocolError(
             f"{type(request).__name__} was answered with a {type(response).__name__},"
             f" not a {expected.__name__}"
