@@ -37,8 +37,8 @@ from faults.history import History
 from faults.kinds import DAMAGING, FaultKind
 from reflog.cluster import BrokerHandle, Cluster
 from reflog.errors import ReflogUsageError
-from reflog.replication.messages import TopicPartition
 from reflog.storage.sim import CrashReport, PowerLossMode, SimFilesystem
+from reflog.vocabulary import TopicPartition
 
 
 def _node(broker: int) -> str:

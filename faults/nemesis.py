@@ -32,8 +32,8 @@ from faults.budget import BudgetMonitor
 from faults.inject import FaultInjector
 from faults.kinds import FaultKind
 from reflog.errors import ReflogUsageError
-from reflog.replication.messages import TopicPartition
 from reflog.storage.sim import PowerLossMode
+from reflog.vocabulary import TopicPartition
 
 RANDOM_KINDS: tuple[str, ...] = (
     FaultKind.CRASH.value,

@@ -48,8 +48,8 @@ from reflog.client import ProducerConfig
 from reflog.cluster import Cluster, open_cluster
 from reflog.errors import ReflogUsageError
 from reflog.replication import ControllerConfig
-from reflog.replication.messages import TopicPartition
 from reflog.storage.sim import WritebackPolicy
+from reflog.vocabulary import TopicPartition
 
 DEFAULT_SEED = 1
 """The seed when ``--reflog-seed`` is not given: every run of a suite is the same run."""

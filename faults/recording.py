@@ -18,7 +18,7 @@ from reflog.client import Consumer, ConsumerRecord, Producer, SendResult, SendSt
 from reflog.cluster import Cluster
 from reflog.errors import CorruptRecordError
 from reflog.records import decode_batch
-from reflog.replication.messages import TopicPartition
+from reflog.vocabulary import TopicPartition
 
 _OUTCOME: dict[SendStatus, OpType] = {
     SendStatus.OK: "ok",

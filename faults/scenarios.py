@@ -29,8 +29,8 @@ from faults.recording import RecordingConsumer, RecordingProducer, final_state
 from reflog.broker.broker import BrokerConfig
 from reflog.cluster import Cluster, open_cluster
 from reflog.replication import ControllerConfig
-from reflog.replication.messages import TopicPartition
 from reflog.storage.sim import PowerLossMode, WritebackPolicy
+from reflog.vocabulary import TopicPartition
 
 TOPIC = "scenario"
 TP = TopicPartition(TOPIC, 0)

@@ -23,7 +23,7 @@ from typing import Literal, TypeVar
 
 import trio
 
-from reflog.broker.api import CONTROLLER_NODE, CreateTopicRequest, node_name
+from reflog.broker.api import CreateTopicRequest
 from reflog.broker.broker import Broker, BrokerConfig
 from reflog.broker.controller_service import ControllerService
 from reflog.broker.metadata_log import MetadataLog
@@ -31,19 +31,19 @@ from reflog.broker.peers import Peers
 from reflog.client.consumer import Consumer
 from reflog.client.producer import Producer, ProducerConfig
 from reflog.determinism import seed_trio_scheduler
-from reflog.errors import ReflogError, ReflogUsageError
+from reflog.errors import Errors, ReflogUsageError, RequestRefusedError
 from reflog.log.config import validate_topic_configs
 from reflog.log.manager import StartupReport
 from reflog.net.sim import SimNetwork
 from reflog.replica_view import ReplicaView
 from reflog.replication.controller import Controller
 from reflog.replication.controller_config import ControllerConfig
-from reflog.replication.errors import Errors
-from reflog.replication.messages import PartitionMetadata, TopicPartition
+from reflog.replication.messages import PartitionMetadata
 from reflog.requests import Request
 from reflog.storage import Filesystem, OsFilesystem
 from reflog.storage.sim import CrashReport, PowerLossMode, SimFilesystem, WritebackPolicy
 from reflog.trio_clock import TrioClock
+from reflog.vocabulary import CONTROLLER_NODE, TopicPartition
 
 R = TypeVar("R")
 
@@ -232,7 +232,8 @@ class Cluster:
         ``unclean.leader.election.enable``, ``flush.messages``, ``segment.bytes``, ...), checked
         as Kafka checks them before anything is created (:func:`validate_topic_configs`).
         Raises :class:`InvalidConfigError` (``INVALID_CONFIG``) for an unknown name or a value out
-        of Kafka's bounds, :class:`ReflogError` when the controller refuses.
+        of Kafka's bounds, :class:`RequestRefusedError` (its ``error_code`` the controller's
+        answer) when the controller refuses.
         """
         settings = validate_topic_configs(configs or {})
         self.topic_configs[name] = settings
@@ -246,7 +247,9 @@ class Cluster:
         )
         response = await self.controller_call(request)
         if response.error is not Errors.NONE:
-            raise ReflogError(f"create_topic {name}: {response.error.name} {response.message}")
+            raise RequestRefusedError(
+                response.error, f"create_topic {name}: {response.error.name} {response.message}"
+            )
         await self.wait_for_leaders(name)
         return response.partitions
 
@@ -373,4 +376,4 @@ async def open_cluster(
             nursery.cancel_scope.cancel()
 
 
-__all__ = ["BrokerHandle", "Cluster", "node_name", "open_cluster"]
+__all__ = ["BrokerHandle", "Cluster", "open_cluster"]

@@ -15,8 +15,8 @@ from collections.abc import Iterator
 
 import attrs
 
-from reflog.replication.messages import TopicPartition
 from reflog.replication.partition import Partition
+from reflog.vocabulary import TopicPartition
 
 
 @attrs.frozen

@@ -16,9 +16,9 @@ import pytest
 
 import reflog.log.segment as segment_module
 import reflog.replication._controller_change as controller_change
+from reflog.errors import Errors
 from reflog.log.segment import LogSegment
 from reflog.records import BatchHeader, parse_header
-from reflog.replication.errors import Errors
 from reflog.replication.messages import FetchRequest, PartitionMetadata
 from reflog.replication.partition import FollowerFetchOutcome, Partition, Role
 

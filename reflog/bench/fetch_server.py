@@ -38,13 +38,13 @@ import trustme
 
 from reflog.bench.settings import MiB
 from reflog.broker.api import ProduceRequest
+from reflog.errors import Errors
 from reflog.kafka.apis import KafkaApis
 from reflog.kafka.serve import open_kafka_cluster
 from reflog.kafka.server import open_kafka_listener
 from reflog.kafka.transfer import TransferMode
 from reflog.records import Record, build_batch
-from reflog.replication.errors import Errors
-from reflog.replication.messages import TopicPartition
+from reflog.vocabulary import TopicPartition
 
 TOPIC = "bench"
 #: Records per batch and value size: 1,024 records of 1,000 bytes, a batch just over 1 MiB.

@@ -12,23 +12,16 @@ import enum
 
 import attrs
 
+from reflog.errors import Errors
 from reflog.log import FileRegion
 from reflog.records import InPlaceCheck
 from reflog.replication.controller_values import BrokerHeartbeatReply
-from reflog.replication.errors import Errors
-from reflog.replication.messages import PartitionMetadata, TopicPartition
+from reflog.replication.messages import PartitionMetadata
 from reflog.requests import Request
+from reflog.vocabulary import TopicPartition
 
 EARLIEST_TIMESTAMP = -2
 LATEST_TIMESTAMP = -1
-
-
-def node_name(broker_id: int) -> str:
-    """The network node of broker ``broker_id``."""
-    return f"broker-{broker_id}"
-
-
-CONTROLLER_NODE = "controller"
 
 
 # ---------------------------------------------------------------------------------- clients

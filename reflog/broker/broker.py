@@ -45,7 +45,6 @@ import attrs
 import trio
 
 from reflog.broker.api import (
-    CONTROLLER_NODE,
     EARLIEST_TIMESTAMP,
     ConsumerFetchRequest,
     ConsumerFetchResponse,
@@ -58,10 +57,9 @@ from reflog.broker.api import (
     ProduceRequest,
     ProduceResponse,
     RegisterBrokerRequest,
-    node_name,
 )
 from reflog.broker.peers import Peers
-from reflog.errors import CorruptRecordError, ReflogError, StorageError
+from reflog.errors import CorruptRecordError, Errors, ReflogError, StorageError
 from reflog.log import FetchData, Log, LogConfig, LogManager
 from reflog.log.config import KAFKA_NAMES as LOG_CONFIG_NAMES
 from reflog.log.manager import StartupReport
@@ -69,19 +67,14 @@ from reflog.log.validator import ValidatedBatch, client_batch_steps
 from reflog.net.errors import NetError
 from reflog.net.rpc import serve_rpc_listener
 from reflog.net.sim import SimNetwork
-from reflog.replication.errors import Errors
-from reflog.replication.messages import (
-    AlterPartitionRequest,
-    FetchRequest,
-    FetchResponse,
-    TopicPartition,
-)
+from reflog.replication.messages import AlterPartitionRequest, FetchRequest, FetchResponse
 from reflog.replication.partition import Partition, PartitionConfig, Role
 from reflog.requests import Request, RequestHandlers
 from reflog.storage import Filesystem
 from reflog.storage.flusher import run_flusher
 from reflog.storage.sim import SimFilesystem
 from reflog.trio_clock import TrioClock
+from reflog.vocabulary import CONTROLLER_NODE, TopicPartition, node_name
 
 logger = logging.getLogger(__name__)
 R = TypeVar("R")

@@ -19,7 +19,6 @@ from collections.abc import Mapping
 import trio
 
 from reflog.broker.api import (
-    CONTROLLER_NODE,
     ControlledShutdownRequest,
     CreateTopicRequest,
     CreateTopicResponse,
@@ -33,14 +32,14 @@ from reflog.broker.api import (
     RegisterBrokerResponse,
 )
 from reflog.broker.metadata_log import FIRST_PRODUCER_ID, PRODUCER_ID_BLOCK_SIZE, MetadataImage, MetadataLog
-from reflog.errors import ReflogError
+from reflog.errors import Errors, ReflogError, RequestRefusedError
 from reflog.net.rpc import serve_rpc_listener
 from reflog.net.sim import SimNetwork
 from reflog.replication.controller import Controller
 from reflog.replication.controller_values import BrokerHeartbeatReply, DuplicateBrokerRegistrationError
-from reflog.replication.errors import Errors
 from reflog.replication.messages import AlterPartitionRequest, AlterPartitionResponse
 from reflog.requests import RequestHandlers
+from reflog.vocabulary import CONTROLLER_NODE
 
 
 class ControllerService:
@@ -197,6 +196,8 @@ class ControllerService:
                 unclean_leader_election_enable=request.unclean_leader_election_enable,
                 now=trio.current_time(),
             )
+        except RequestRefusedError as exc:
+            return CreateTopicResponse(exc.error_code, message=str(exc))
         except ReflogError as exc:
             return CreateTopicResponse(Errors.INVALID_REQUEST, message=str(exc))
         return CreateTopicResponse(Errors.NONE, created)

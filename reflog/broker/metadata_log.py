@@ -34,8 +34,9 @@ from reflog.log import Log, LogConfig
 from reflog.records import Record, build_batch, decode_batch
 from reflog.replication.controller_config import TopicConfig
 from reflog.replication.controller_values import BrokerRegistration, ControllerSnapshot
-from reflog.replication.messages import LeaderRecoveryState, PartitionMetadata, TopicPartition
+from reflog.replication.messages import LeaderRecoveryState, PartitionMetadata
 from reflog.storage import Filesystem
+from reflog.vocabulary import TopicPartition
 
 METADATA_DIR = "metadata"
 METADATA_LOG_DIR = f"{METADATA_DIR}/__cluster_metadata-0"

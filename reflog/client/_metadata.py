@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from reflog.broker.api import CONTROLLER_NODE, MetadataRequest
+from reflog.broker.api import MetadataRequest
 from reflog.broker.peers import Peers
 from reflog.net.errors import NetError
-from reflog.replication.messages import PartitionMetadata, TopicPartition
+from reflog.replication.messages import PartitionMetadata
+from reflog.vocabulary import CONTROLLER_NODE, TopicPartition
 
 
 class LeaderCache:

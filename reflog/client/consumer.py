@@ -11,21 +11,14 @@ from __future__ import annotations
 import attrs
 import trio
 
-from reflog.broker.api import (
-    EARLIEST_TIMESTAMP,
-    LATEST_TIMESTAMP,
-    ConsumerFetchRequest,
-    ListOffsetsRequest,
-    node_name,
-)
+from reflog.broker.api import EARLIEST_TIMESTAMP, LATEST_TIMESTAMP, ConsumerFetchRequest, ListOffsetsRequest
 from reflog.broker.peers import Peers
 from reflog.client._metadata import LeaderCache
-from reflog.errors import CorruptRecordError
+from reflog.errors import CorruptRecordError, Errors
 from reflog.net.errors import NetError
 from reflog.net.sim import SimNetwork
 from reflog.records import decode_batch
-from reflog.replication.errors import Errors
-from reflog.replication.messages import TopicPartition
+from reflog.vocabulary import TopicPartition, node_name
 
 
 @attrs.frozen

@@ -30,20 +30,14 @@ from collections.abc import Mapping
 import attrs
 import trio
 
-from reflog.broker.api import (
-    CONTROLLER_NODE,
-    InitProducerIdRequest,
-    ProduceRequest,
-    node_name,
-)
+from reflog.broker.api import InitProducerIdRequest, ProduceRequest
 from reflog.broker.peers import Peers
 from reflog.client._metadata import LeaderCache
-from reflog.errors import ReflogUsageError
+from reflog.errors import Errors, ReflogUsageError
 from reflog.net.errors import ConnectRefusedError, NetError
 from reflog.net.sim import SimNetwork
 from reflog.records import Compression, Record, build_batch
-from reflog.replication.errors import Errors
-from reflog.replication.messages import TopicPartition
+from reflog.vocabulary import CONTROLLER_NODE, TopicPartition, node_name
 
 #: Errors that prove the batch was not appended (the request was refused before the append).
 _NOT_APPENDED = frozenset(

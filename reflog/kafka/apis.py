@@ -14,7 +14,6 @@ from __future__ import annotations
 import logging
 import math
 import os
-import re
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Final, TypeAlias
 
@@ -33,7 +32,7 @@ from reflog.broker.api import (
     ProduceRequest,
 )
 from reflog.cluster import Cluster
-from reflog.errors import CorruptRecordError, InvalidConfigError, ReflogError, StorageError
+from reflog.errors import CorruptRecordError, Errors, InvalidConfigError, ReflogError, StorageError
 from reflog.kafka.codec import DecodedRequest, KafkaMessage, response_class
 from reflog.kafka.groups import GroupCoordinator
 from reflog.kafka.transfer import (
@@ -49,17 +48,24 @@ from reflog.log.config import validate_topic_configs
 from reflog.log.log import Log, TimestampAndOffset
 from reflog.net.errors import NetError
 from reflog.records import Compression
-from reflog.replication.errors import Errors
-from reflog.replication.messages import PartitionMetadata, TopicPartition
+from reflog.replication.messages import PartitionMetadata
 from reflog.replication.partition import Role
+from reflog.vocabulary import TopicPartition, topic_name_error
 
 CLUSTER_ID: Final = "reflog-cluster"
-MAX_TOPIC_NAME_LENGTH: Final = 249
 MAX_PARTITIONS: Final = 1000
 """Partitions per topic reflog creates (a deviation that bounds memory; Kafka has no fixed limit)."""
+_CREATE_ERRORS: Final = frozenset(
+    {
+        Errors.INVALID_CONFIG,
+        Errors.TOPIC_ALREADY_EXISTS,
+        Errors.INVALID_REPLICATION_FACTOR,
+        Errors.INVALID_PARTITIONS,
+    }
+)
+"""The refusals of a topic creation that CreateTopics and auto-creation pass on as they are."""
 CREATE_CONCURRENCY: Final = 32
 """Topics one CreateTopics or Metadata request creates at the same time."""
-_LEGAL_TOPIC: Final = re.compile(r"[a-zA-Z0-9._-]+")
 _NOT_FOUND: Final = TimestampAndOffset(-1, -1, -1)
 READ_COMMITTED: Final = 1
 """Fetch's ``isolation_level`` for READ_COMMITTED (0 is READ_UNCOMMITTED)."""
@@ -92,19 +98,6 @@ Reply: TypeAlias = "KafkaMessage | WithPayloads | None"
 
 
 """Broker id -> (host, port) of its Kafka listener, for the brokers that serve clients now."""
-
-
-def topic_name_error(name: str | None) -> str | None:
-    """Why ``name`` is not a legal Kafka topic name (Kafka's ``Topic.validate``), or ``None``."""
-    if not name:
-        return "the topic name is empty"
-    if name in (".", ".."):
-        return f"the topic name cannot be {name!r}"
-    if len(name) > MAX_TOPIC_NAME_LENGTH:
-        return f"the topic name is longer than {MAX_TOPIC_NAME_LENGTH} characters"
-    if not _LEGAL_TOPIC.fullmatch(name):
-        return f"the topic name {name!r} has a character outside [a-zA-Z0-9._-]"
-    return None
 
 
 def _one_entry_per_partition(topic_data: KafkaMessage) -> dict[tuple[str, int], bytes]:
@@ -192,16 +185,10 @@ class KafkaApis:
                 name, partitions=partitions, replication_factor=replication_factor, configs=configs
             )
         except ReflogError as exc:
-            if exc.error_code == Errors.INVALID_CONFIG:
-                return Errors.INVALID_CONFIG
-            message = str(exc)
-            for error in (
-                Errors.TOPIC_ALREADY_EXISTS,
-                Errors.INVALID_REPLICATION_FACTOR,
-                Errors.INVALID_PARTITIONS,
-            ):
-                if error.name in message:
-                    return error
+            # The controller's refusal (RequestRefusedError) or a config check (InvalidConfigError)
+            # carries its Errors member; anything else is an invalid request.
+            if exc.error_code in _CREATE_ERRORS:
+                return exc.error_code
             return Errors.INVALID_REQUEST
         except (NetError, trio.TooSlowError):
             return Errors.REQUEST_TIMED_OUT
@@ -786,4 +773,4 @@ class KafkaApis:
     }
 
 
-__all__ = ["CLUSTER_ID", "KafkaApis", "topic_name_error"]
+__all__ = ["CLUSTER_ID", "KafkaApis"]

@@ -26,7 +26,7 @@ from collections.abc import Sequence
 import attrs
 import trio
 
-from reflog.replication.errors import Errors
+from reflog.errors import Errors
 
 
 class GroupState(enum.Enum):

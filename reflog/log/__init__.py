@@ -2,17 +2,12 @@
 
 from reflog.log.checkpoint import CorruptCheckpointError, read_checkpoint, write_checkpoint
 from reflog.log.config import LONG_MAX, LogConfig, LogManagerConfig
-from reflog.log.epoch_cache import UNDEFINED_EPOCH, UNDEFINED_OFFSET, EpochEntry, LeaderEpochCache
+from reflog.log.epoch_cache import EpochEntry, LeaderEpochCache
 from reflog.log.index import CorruptIndexError
 from reflog.log.log import FetchData, FileRegion, Log, LogAppendInfo, RecoveryReport
-from reflog.log.manager import (
-    CLEAN_SHUTDOWN_FILE,
-    RECOVERY_POINT_FILE,
-    LogManager,
-    StartupReport,
-    TopicPartition,
-)
+from reflog.log.manager import CLEAN_SHUTDOWN_FILE, RECOVERY_POINT_FILE, LogManager, StartupReport
 from reflog.log.segment import LogSegment, segment_name
+from reflog.vocabulary import UNDEFINED_EPOCH, UNDEFINED_OFFSET, TopicPartition
 
 __all__ = [
     "CLEAN_SHUTDOWN_FILE",

@@ -20,9 +20,8 @@ from typing import NamedTuple
 
 from reflog.log.checkpoint import CorruptCheckpointError, parse_ints, read_checkpoint, write_checkpoint
 from reflog.storage import Filesystem
+from reflog.vocabulary import UNDEFINED_EPOCH, UNDEFINED_OFFSET
 
-UNDEFINED_EPOCH = -1
-UNDEFINED_OFFSET = -1
 EPOCH_CHECKPOINT_NAME = "leader-epoch-checkpoint"
 
 

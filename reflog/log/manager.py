@@ -16,7 +16,6 @@ trusted: every log then recovers from offset 0 (Kafka does the same).
 
 from __future__ import annotations
 
-import re
 from typing import NamedTuple
 
 from reflog.clock import Clock
@@ -25,29 +24,11 @@ from reflog.log.checkpoint import CorruptCheckpointError, parse_ints, read_check
 from reflog.log.config import LogConfig, LogManagerConfig
 from reflog.log.log import Log, RecoveryReport
 from reflog.storage import Filesystem
+from reflog.vocabulary import TopicPartition, topic_name_error
 
 CLEAN_SHUTDOWN_FILE = ".kafka_cleanshutdown"
 RECOVERY_POINT_FILE = "recovery-point-offset-checkpoint"
 HIGH_WATERMARK_FILE = "replication-offset-checkpoint"
-_LEGAL_TOPIC = re.compile(r"^[a-zA-Z0-9._-]{1,249}$")
-
-
-class TopicPartition(NamedTuple):
-    """A partition of a topic; its log lives in directory ``<topic>-<partition>``."""
-
-    topic: str
-    partition: int
-
-    @property
-    def dir_name(self) -> str:
-        return f"{self.topic}-{self.partition}"
-
-    @classmethod
-    def from_dir_name(cls, name: str) -> TopicPartition | None:
-        topic, sep, number = name.rpartition("-")
-        if not sep or not number.isdigit() or not _LEGAL_TOPIC.match(topic):
-            return None
-        return cls(topic, int(number))
 
 
 class StartupReport(NamedTuple):
@@ -147,7 +128,7 @@ class LogManager:
         for entry in read_checkpoint(self.fs, path) or []:
             topic, _, rest = entry.partition(" ")
             partition, offset = parse_ints(rest, 2, path)
-            if not _LEGAL_TOPIC.match(topic):
+            if topic_name_error(topic) is not None:
                 raise CorruptCheckpointError(f"{path}: bad topic in {entry!r}")
             points[TopicPartition(topic, partition)] = offset
         return points
@@ -167,8 +148,8 @@ class LogManager:
 
         Raises :class:`ReflogUsageError` for a topic name Kafka would refuse.
         """
-        if not _LEGAL_TOPIC.match(topic) or topic in {".", ".."}:
-            raise ReflogUsageError(f"illegal topic name {topic!r}")
+        if (why := topic_name_error(topic)) is not None:
+            raise ReflogUsageError(f"illegal topic name {topic!r}: {why}")
         tp = TopicPartition(topic, partition)
         if tp in self.logs:
             return self.logs[tp]

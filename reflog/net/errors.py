@@ -10,13 +10,13 @@ does. API misuse raises :class:`~reflog.errors.ReflogUsageError` instead.
 
 from __future__ import annotations
 
-from reflog.errors import ReflogError
+from reflog.errors import Errors, ReflogError
 
 
 class NetError(ReflogError):
     """Root of the network seam's errors (Kafka's ``NETWORK_EXCEPTION``, 13, retriable)."""
 
-    error_code = 13
+    error_code = Errors.NETWORK_EXCEPTION
     retriable = True
 
 
@@ -53,7 +53,7 @@ class RpcTimeout(RpcError):  # noqa: N818 -- named after the condition, as the b
     The connection stays open; a response that arrives later is discarded.
     """
 
-    error_code = 7
+    error_code = Errors.REQUEST_TIMED_OUT
     retriable = True
 
 
@@ -74,7 +74,7 @@ class RemoteError(RpcError):
     ``-1`` (``UNKNOWN_SERVER_ERROR``) and ``False``.
     """
 
-    error_code = -1
+    error_code = Errors.UNKNOWN_SERVER_ERROR
     retriable = False
 
     def __init__(

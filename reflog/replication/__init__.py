@@ -5,9 +5,9 @@ fetches, fetch responses) and returns decisions; :class:`~reflog.replication.con
 keeps the cluster's metadata and elects leaders. Neither performs I/O or reads a clock.
 """
 
+from reflog.errors import Errors
 from reflog.replication.controller import Controller
 from reflog.replication.controller_config import ControllerConfig
-from reflog.replication.errors import Errors
 from reflog.replication.partition import Partition, PartitionConfig, Role
 
 __all__ = ["Controller", "ControllerConfig", "Errors", "Partition", "PartitionConfig", "Role"]

@@ -11,8 +11,8 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
+from reflog.errors import Errors
 from reflog.replication.controller_values import BrokerRegistration
-from reflog.replication.errors import Errors
 from reflog.replication.messages import AlterPartitionRequest, LeaderRecoveryState, PartitionMetadata
 
 

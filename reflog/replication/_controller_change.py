@@ -32,7 +32,8 @@ from typing import Literal
 
 import attrs
 
-from reflog.replication.messages import NO_LEADER, LeaderRecoveryState, PartitionMetadata
+from reflog.replication.messages import LeaderRecoveryState, PartitionMetadata
+from reflog.vocabulary import NO_LEADER
 
 Election = Literal["online", "preferred", "unclean"]
 """Kafka's ``PartitionChangeBuilder.Election``: ONLINE (clean only), PREFERRED, UNCLEAN (clean first)."""

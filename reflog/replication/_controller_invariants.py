@@ -11,7 +11,8 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from reflog.replication.messages import NO_LEADER, LeaderRecoveryState, PartitionMetadata, TopicPartition
+from reflog.replication.messages import LeaderRecoveryState, PartitionMetadata
+from reflog.vocabulary import NO_LEADER, TopicPartition
 
 
 def invariant_violations(

@@ -9,9 +9,10 @@ from __future__ import annotations
 
 from collections.abc import Callable, Collection, Sequence
 
-from reflog.errors import ReflogUsageError
+from reflog.errors import Errors, TopicRefusedError
 from reflog.replication.controller_config import ControllerConfig, TopicConfig
-from reflog.replication.messages import PartitionMetadata, TopicPartition
+from reflog.replication.messages import PartitionMetadata
+from reflog.vocabulary import TopicPartition
 
 
 def new_topic(
@@ -30,14 +31,19 @@ def new_topic(
 
     ``registered`` are the registered broker ids, ``is_active`` says which may be in an ISR.
     Placement and initial states are those :meth:`Controller.create_topic` documents. Raises
-    :class:`ReflogUsageError` for a count below 1, a ``min_insync_replicas`` below 1, too few
-    registered brokers, an assignment that does not match the counts, repeats or names an
-    unregistered broker, or a partition without an active replica.
+    :class:`~reflog.errors.TopicRefusedError` (a :class:`ReflogUsageError` with Kafka's code) for a
+    count below 1, a ``min_insync_replicas`` below 1, too few registered brokers, an assignment
+    that does not match the counts, repeats or names an unregistered broker, or a partition
+    without an active replica.
     """
-    if partitions < 1 or replication_factor < 1:
-        raise ReflogUsageError("partitions and replication_factor must be at least 1")
+    if partitions < 1:
+        raise TopicRefusedError(Errors.INVALID_PARTITIONS, "partitions must be at least 1")
+    if replication_factor < 1:
+        raise TopicRefusedError(Errors.INVALID_REPLICATION_FACTOR, "replication_factor must be at least 1")
     if min_insync_replicas is not None and min_insync_replicas < 1:
-        raise ReflogUsageError(f"min_insync_replicas must be at least 1, got {min_insync_replicas}")
+        raise TopicRefusedError(
+            Errors.INVALID_CONFIG, f"min_insync_replicas must be at least 1, got {min_insync_replicas}"
+        )
     assignment = _assignment(partitions, replication_factor, replica_assignment, registered)
     config = TopicConfig(
         min_insync_replicas=(
@@ -54,9 +60,10 @@ def new_topic(
     for index, replicas in enumerate(assignment):
         isr = tuple(r for r in replicas if is_active(r))
         if not isr:
-            raise ReflogUsageError(
+            raise TopicRefusedError(
+                Errors.INVALID_REPLICATION_FACTOR,
                 f"no replica of {name}-{index} is active:"
-                f" brokers {list(replicas)} are fenced or shutting down"
+                f" brokers {list(replicas)} are fenced or shutting down",
             )
         states.append(
             PartitionMetadata(
@@ -81,9 +88,10 @@ def _assignment(
     if explicit is None:
         brokers = sorted(registered)
         if len(brokers) < replication_factor:
-            raise ReflogUsageError(
+            raise TopicRefusedError(
+                Errors.INVALID_REPLICATION_FACTOR,
                 f"replication factor {replication_factor} is larger than the {len(brokers)}"
-                " registered broker(s)"
+                " registered broker(s)",
             )
         return [
             tuple(brokers[(p + j) % len(brokers)] for j in range(replication_factor))
@@ -91,13 +99,19 @@ def _assignment(
         ]
     result = [tuple(replicas) for replicas in explicit]
     if len(result) != partitions:
-        raise ReflogUsageError(f"replica_assignment has {len(result)} partitions, not {partitions}")
+        raise TopicRefusedError(
+            Errors.INVALID_REPLICA_ASSIGNMENT,
+            f"replica_assignment has {len(result)} partitions, not {partitions}",
+        )
     for replicas in result:
         if len(replicas) != replication_factor or len(set(replicas)) != len(replicas):
-            raise ReflogUsageError(
-                f"assignment {list(replicas)} must have {replication_factor} distinct brokers"
+            raise TopicRefusedError(
+                Errors.INVALID_REPLICA_ASSIGNMENT,
+                f"assignment {list(replicas)} must have {replication_factor} distinct brokers",
             )
         unknown = [r for r in replicas if r not in registered]
         if unknown:
-            raise ReflogUsageError(f"assignment names unregistered broker(s) {unknown}")
+            raise TopicRefusedError(
+                Errors.INVALID_REPLICA_ASSIGNMENT, f"assignment names unregistered broker(s) {unknown}"
+            )
     return result

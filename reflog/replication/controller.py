@@ -38,7 +38,7 @@ from typing import Literal
 
 import attrs
 
-from reflog.errors import ReflogUsageError
+from reflog.errors import Errors, ReflogUsageError, TopicRefusedError
 from reflog.replication._controller_alter import alter_partition_error
 from reflog.replication._controller_change import PartitionChange, build_partition_change
 from reflog.replication._controller_invariants import invariant_violations
@@ -63,14 +63,8 @@ from reflog.replication.controller_values import (
     DuplicateBrokerRegistrationError,
     ElectionOutcome,
 )
-from reflog.replication.errors import Errors
-from reflog.replication.messages import (
-    NO_LEADER,
-    AlterPartitionRequest,
-    AlterPartitionResponse,
-    PartitionMetadata,
-    TopicPartition,
-)
+from reflog.replication.messages import AlterPartitionRequest, AlterPartitionResponse, PartitionMetadata
+from reflog.vocabulary import NO_LEADER, TopicPartition
 
 __all__ = ["Controller"]
 
@@ -358,14 +352,15 @@ class Controller:
         preferred leader is the first replica; the ISR is the active (unfenced, not shutting
         down) replicas, the leader the first of them; epochs start at 0.
 
-        Raises :class:`ReflogUsageError` if the topic exists, an argument is invalid, fewer
+        Raises :class:`~reflog.errors.TopicRefusedError` (a :class:`ReflogUsageError` carrying
+        Kafka's code) if the topic exists, an argument is invalid, fewer
         brokers are registered than the replication factor, an assigned broker is unknown or
         repeated, or no replica of some partition is active.
         """
         if now is not None:
             self._advance(now)
         if name in self._topics:
-            raise ReflogUsageError(f"topic {name!r} already exists")
+            raise TopicRefusedError(Errors.TOPIC_ALREADY_EXISTS, f"topic {name!r} already exists")
         config, states = new_topic(
             name,
             partitions,

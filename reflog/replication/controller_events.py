@@ -15,7 +15,8 @@ import attrs
 
 from reflog.replication._controller_change import ElectionKind, PartitionChange
 from reflog.replication.controller_config import TopicConfig
-from reflog.replication.messages import LeaderRecoveryState, PartitionMetadata, TopicPartition
+from reflog.replication.messages import LeaderRecoveryState, PartitionMetadata
+from reflog.vocabulary import TopicPartition
 
 __all__ = [
     "BrokerControlledShutdown",

@@ -11,10 +11,10 @@ from typing import Literal
 
 import attrs
 
-from reflog.errors import ReflogError
+from reflog.errors import Errors, ReflogError
 from reflog.replication.controller_config import TopicConfig
-from reflog.replication.errors import Errors
-from reflog.replication.messages import PartitionMetadata, TopicPartition
+from reflog.replication.messages import PartitionMetadata
+from reflog.vocabulary import TopicPartition
 
 __all__ = [
     "BrokerHeartbeatReply",
@@ -37,7 +37,7 @@ class DuplicateBrokerRegistrationError(ReflogError):
     incarnation's session expires (``broker.session.timeout.ms``) or it shut down cleanly.
     """
 
-    error_code = 101
+    error_code = Errors.DUPLICATE_BROKER_REGISTRATION
 
 
 @attrs.frozen

@@ -11,13 +11,9 @@ import enum
 
 import attrs
 
-from reflog.log.manager import TopicPartition  # the class the log layer uses, re-exported
-from reflog.replication.errors import Errors
+from reflog.errors import Errors
 from reflog.requests import Request
-
-NO_LEADER = -1
-UNDEFINED_EPOCH = -1
-UNDEFINED_OFFSET = -1
+from reflog.vocabulary import UNDEFINED_OFFSET, TopicPartition
 
 
 class LeaderRecoveryState(enum.Enum):
@@ -114,9 +110,6 @@ class AlterPartitionRequest(Request[AlterPartitionResponse]):
 
 
 __all__ = [
-    "NO_LEADER",
-    "UNDEFINED_EPOCH",
-    "UNDEFINED_OFFSET",
     "AlterPartitionRequest",
     "AlterPartitionResponse",
     "DivergingEpoch",
@@ -124,5 +117,4 @@ __all__ = [
     "FetchResponse",
     "LeaderRecoveryState",
     "PartitionMetadata",
-    "TopicPartition",
 ]

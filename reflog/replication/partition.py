@@ -32,13 +32,9 @@ import enum
 
 import attrs
 
-from reflog.errors import CorruptRecordError, OffsetOutOfRangeError, ReflogError
+from reflog.errors import CorruptRecordError, Errors, OffsetOutOfRangeError, ReflogError
 from reflog.log.validator import ValidatedBatch, validate_client_batch
-from reflog.replication.errors import Errors
 from reflog.replication.messages import (
-    NO_LEADER,
-    UNDEFINED_EPOCH,
-    UNDEFINED_OFFSET,
     AlterPartitionRequest,
     AlterPartitionResponse,
     DivergingEpoch,
@@ -46,10 +42,10 @@ from reflog.replication.messages import (
     FetchResponse,
     LeaderRecoveryState,
     PartitionMetadata,
-    TopicPartition,
 )
 from reflog.replication.producer_state import Duplicate, ProducerStateTable, Refused
 from reflog.replication.replica_log import ReplicaLog, split_batches
+from reflog.vocabulary import NO_LEADER, UNDEFINED_EPOCH, UNDEFINED_OFFSET, TopicPartition
 
 UNKNOWN_OFFSET = -1
 

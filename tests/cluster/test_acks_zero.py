@@ -9,7 +9,7 @@ import trio.testing
 from reflog.client import SendStatus
 from reflog.cluster import open_cluster
 from reflog.records import decode_batch
-from reflog.replication.messages import TopicPartition
+from reflog.vocabulary import TopicPartition
 
 TP = TopicPartition("zero", 0)
 

@@ -7,8 +7,8 @@ import trio
 
 from reflog.client import SendStatus
 from reflog.cluster import Cluster, open_cluster
-from reflog.replication.messages import TopicPartition
 from reflog.replication.partition import Role
+from reflog.vocabulary import TopicPartition
 
 TP = TopicPartition("t", 0)
 

@@ -12,8 +12,8 @@ import trio.testing
 from reflog.client import SendStatus
 from reflog.cluster import open_cluster
 from reflog.records import Compression, decode_batch
-from reflog.replication.messages import TopicPartition
 from reflog.storage import OsFilesystem
+from reflog.vocabulary import TopicPartition
 
 TP = TopicPartition("api", 0)
 

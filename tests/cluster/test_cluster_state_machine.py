@@ -46,9 +46,9 @@ from reflog.log import Log
 from reflog.records import decode_batch
 from reflog.replication import ControllerConfig
 from reflog.replication.controller_events import LeaderElected
-from reflog.replication.messages import TopicPartition
 from reflog.replication.partition import Role
 from reflog.storage.sim import PowerLossMode, SimFilesystem
+from reflog.vocabulary import TopicPartition
 from tests.cluster.trio_host import TrioHost
 
 TOPIC = "t"

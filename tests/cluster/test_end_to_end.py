@@ -15,7 +15,7 @@ import trio.testing
 
 from reflog.client import SendResult, SendStatus
 from reflog.cluster import Cluster, open_cluster
-from reflog.replication.messages import TopicPartition
+from reflog.vocabulary import TopicPartition
 
 TP = TopicPartition("events", 0)
 RECORDS = 10_000

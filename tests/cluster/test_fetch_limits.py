@@ -14,8 +14,9 @@ from reflog.broker import BrokerConfig
 from reflog.broker.api import ConsumerFetchRequest, ConsumerFetchResponse, FetchRead
 from reflog.client import SendStatus
 from reflog.cluster import Cluster, open_cluster
-from reflog.replication.messages import FetchRequest, FetchResponse, TopicPartition
+from reflog.replication.messages import FetchRequest, FetchResponse
 from reflog.replication.partition import Partition
+from reflog.vocabulary import TopicPartition
 
 TP = TopicPartition("t", 0)
 VALUE = b"v" * 1000  # one batch of about 1.1 KB per send (linger 0)

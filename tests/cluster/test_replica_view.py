@@ -8,7 +8,7 @@ import trio.testing
 from reflog.cluster import open_cluster
 from reflog.records import decode_batch
 from reflog.replica_view import ReplicaView
-from reflog.replication.messages import TopicPartition
+from reflog.vocabulary import TopicPartition
 
 TP = TopicPartition("orders", 0)
 

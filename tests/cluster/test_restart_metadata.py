@@ -17,7 +17,7 @@ from reflog.broker.api import InitProducerIdRequest, InitProducerIdResponse
 from reflog.client import SendStatus
 from reflog.cluster import Cluster, open_cluster
 from reflog.replication.controller_config import ControllerConfig
-from reflog.replication.messages import NO_LEADER, TopicPartition
+from reflog.vocabulary import NO_LEADER, TopicPartition
 
 CONFIGS = {"min.insync.replicas": 2, "segment.bytes": 1 << 20}
 LAST_KNOWN = ControllerConfig(elect_last_known_leader=True)

@@ -18,7 +18,7 @@ from reflog.broker import BrokerConfig
 from reflog.client import SendStatus
 from reflog.cluster import open_cluster
 from reflog.records import decode_batch
-from reflog.replication.messages import TopicPartition
+from reflog.vocabulary import TopicPartition
 
 TP = TopicPartition("s1", 0)
 

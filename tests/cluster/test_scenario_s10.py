@@ -18,7 +18,7 @@ from reflog.client import SendStatus
 from reflog.cluster import Cluster, open_cluster
 from reflog.records import decode_batch
 from reflog.replication.controller_events import LeaderElected
-from reflog.replication.messages import TopicPartition
+from reflog.vocabulary import TopicPartition
 
 TP = TopicPartition("s10", 0)
 

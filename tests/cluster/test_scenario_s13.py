@@ -18,8 +18,8 @@ from reflog.client import SendStatus
 from reflog.cluster import Cluster, open_cluster
 from reflog.records import decode_batch
 from reflog.replication import ControllerConfig
-from reflog.replication.messages import TopicPartition
 from reflog.storage.sim import PowerLossMode
+from reflog.vocabulary import TopicPartition
 
 TP = TopicPartition("s13", 0)
 

@@ -20,8 +20,8 @@ from reflog.cluster import Cluster, open_cluster
 from reflog.log import Log
 from reflog.records import decode_batch
 from reflog.replication import ControllerConfig
-from reflog.replication.messages import TopicPartition
 from reflog.storage.sim import PowerLossMode
+from reflog.vocabulary import TopicPartition
 
 TP = TopicPartition("s2", 0)
 

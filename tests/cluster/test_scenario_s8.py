@@ -17,8 +17,8 @@ import trio.testing
 
 from reflog.client import SendResult, SendStatus
 from reflog.cluster import open_cluster
-from reflog.replication.errors import Errors
-from reflog.replication.messages import TopicPartition
+from reflog.errors import Errors
+from reflog.vocabulary import TopicPartition
 
 TP = TopicPartition("s8", 0)
 

@@ -8,7 +8,7 @@ import trio.testing
 
 from reflog.client import SendStatus
 from reflog.cluster import open_cluster
-from reflog.replication.messages import TopicPartition
+from reflog.vocabulary import TopicPartition
 
 
 async def test_produce_and_consume_acks_all(autojump_clock: trio.testing.MockClock) -> None:

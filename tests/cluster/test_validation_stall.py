@@ -18,12 +18,12 @@ import trio
 from reflog.broker.api import ProduceRequest, ProduceResponse
 from reflog.broker.broker import BrokerConfig
 from reflog.cluster import open_cluster
+from reflog.errors import Errors
 from reflog.records import Compression
 from reflog.records._compression import compress
 from reflog.replication.controller_config import ControllerConfig
 from reflog.replication.controller_events import BrokerFenced
-from reflog.replication.errors import Errors
-from reflog.replication.messages import TopicPartition
+from reflog.vocabulary import TopicPartition
 from tests.records._helpers import forge_batch
 
 RECORDS = 800_000

@@ -22,12 +22,12 @@ from faults.history import History
 from faults.inject import DAMAGING, FaultInjector
 from faults.recording import RecordingProducer, final_state
 from faults.scenarios import TOPIC, TP, ScenarioContext
-from reflog.broker.api import CONTROLLER_NODE
 from reflog.client import SendStatus
 from reflog.cluster import Cluster, open_cluster
 from reflog.errors import CorruptRecordError, ReflogUsageError
 from reflog.replication.partition import Role
 from reflog.storage.sim import PowerLossMode, SimFilesystem
+from reflog.vocabulary import CONTROLLER_NODE
 
 FLUSH_EVERY_MESSAGE = {"min.insync.replicas": 2, "flush.messages": 1}
 

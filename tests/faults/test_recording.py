@@ -10,7 +10,7 @@ from faults.checker import check
 from faults.history import History
 from faults.recording import RecordingConsumer, RecordingProducer, final_state
 from reflog.cluster import open_cluster
-from reflog.replication.messages import TopicPartition
+from reflog.vocabulary import TopicPartition
 
 TP = TopicPartition("rec", 0)
 

@@ -18,13 +18,13 @@ import trio.testing
 from reflog.broker.broker import BrokerConfig
 from reflog.client.producer import SendStatus
 from reflog.cluster import Cluster, open_cluster
+from reflog.errors import Errors
 from reflog.kafka.apis import KafkaApis, WithPayloads
 from reflog.kafka.codec import decode_request
 from reflog.kafka.groups import GroupCoordinator
 from reflog.kafka.transfer import part_size
 from reflog.records import Record, build_batch
-from reflog.replication.errors import Errors
-from reflog.replication.messages import TopicPartition
+from reflog.vocabulary import TopicPartition
 
 with warnings.catch_warnings():
     warnings.simplefilter("ignore", DeprecationWarning)

@@ -12,8 +12,8 @@ import pytest
 import trio
 import trio.testing
 
+from reflog.errors import Errors
 from reflog.kafka.groups import GroupCoordinator, GroupState, JoinResult
-from reflog.replication.errors import Errors
 
 GROUP = "g"
 SESSION_MS = 10_000

@@ -27,9 +27,9 @@ from hypothesis import strategies as st
 
 import reflog.kafka.server as server_module
 from reflog.broker import BrokerConfig
+from reflog.errors import Errors
 from reflog.kafka.limits import partition_entries
 from reflog.kafka.server import server_ssl_context
-from reflog.replication.errors import Errors
 from tests.kafka.canary import (
     canary,
     client,

@@ -9,9 +9,9 @@ from collections.abc import Callable
 
 import pytest
 
-from reflog.kafka.apis import topic_name_error
+from reflog.errors import Errors
 from reflog.kafka.versions import ADVERTISED
-from reflog.replication.errors import Errors
+from reflog.vocabulary import topic_name_error
 from tests.kafka.raw import RawClient
 from tests.kafka.served import ServedCluster
 

@@ -9,8 +9,8 @@ from typing import Any
 
 import pytest
 
+from reflog.errors import Errors
 from reflog.records import Compression, Record, build_batch, decode_batch
-from reflog.replication.errors import Errors
 from tests.kafka.canary import canary
 from tests.kafka.raw import RawClient
 from tests.kafka.served import ServedCluster

@@ -13,15 +13,16 @@ from trio.testing import MockClock
 
 from reflog.broker import Broker, ControllerService, api
 from reflog.clock import ManualClock
+from reflog.errors import Errors
 from reflog.net.errors import RemoteError, RpcProtocolError
 from reflog.net.rpc import RpcClient, serve_rpc_listener
 from reflog.net.sim import SimNetwork
 from reflog.replication import messages
 from reflog.replication.controller import Controller
-from reflog.replication.errors import Errors
-from reflog.replication.messages import FetchRequest, FetchResponse, TopicPartition
+from reflog.replication.messages import FetchRequest, FetchResponse
 from reflog.requests import Request, RequestHandlers, expect_response
 from reflog.storage.sim import SimFilesystem
+from reflog.vocabulary import TopicPartition
 
 SERVER = "server-1"
 

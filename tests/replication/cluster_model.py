@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from reflog.records import Record, build_batch
-from reflog.replication.messages import FetchResponse, PartitionMetadata, TopicPartition
+from reflog.replication.messages import FetchResponse, PartitionMetadata
 from reflog.replication.partition import FollowerFetchOutcome, Partition, PartitionConfig
 from reflog.replication.replica_log import MemoryLog
+from reflog.vocabulary import TopicPartition
 
 TP = TopicPartition("t", 0)
 EPOCHS = {1: 101, 2: 102, 3: 103}

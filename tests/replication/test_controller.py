@@ -12,7 +12,7 @@ from collections.abc import Mapping
 
 import pytest
 
-from reflog.errors import ReflogUsageError
+from reflog.errors import Errors, ReflogUsageError
 from reflog.replication._controller_change import build_partition_change
 from reflog.replication.controller import Controller
 from reflog.replication.controller_config import ControllerConfig
@@ -26,15 +26,13 @@ from reflog.replication.controller_events import (
     TopicCreated,
 )
 from reflog.replication.controller_values import BrokerRegistration, DuplicateBrokerRegistrationError
-from reflog.replication.errors import Errors
 from reflog.replication.messages import (
-    NO_LEADER,
     AlterPartitionRequest,
     AlterPartitionResponse,
     LeaderRecoveryState,
     PartitionMetadata,
-    TopicPartition,
 )
+from reflog.vocabulary import NO_LEADER, TopicPartition
 
 RECOVERED = LeaderRecoveryState.RECOVERED
 RECOVERING = LeaderRecoveryState.RECOVERING

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from reflog.errors import ReflogUsageError
+from reflog.errors import Errors, ReflogUsageError
 from reflog.replication._controller_change import build_partition_change
 from reflog.replication.controller import Controller
 from reflog.replication.controller_config import ControllerConfig, TopicConfig
@@ -19,8 +19,8 @@ from reflog.replication.controller_events import (
     LeaderElected,
     TopicCreated,
 )
-from reflog.replication.errors import Errors
-from reflog.replication.messages import NO_LEADER, LeaderRecoveryState, PartitionMetadata, TopicPartition
+from reflog.replication.messages import LeaderRecoveryState, PartitionMetadata
+from reflog.vocabulary import NO_LEADER, TopicPartition
 from tests.replication.test_controller import RECOVERING, TP, cluster, epoch, expire, propose, start, state
 
 

@@ -35,18 +35,13 @@ import pytest
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, rule
 
+from reflog.errors import Errors
 from reflog.replication.controller import Controller
 from reflog.replication.controller_config import ControllerConfig
 from reflog.replication.controller_events import BrokerRegistered, IsrChanged, LeaderElected, TopicCreated
 from reflog.replication.controller_values import DuplicateBrokerRegistrationError
-from reflog.replication.errors import Errors
-from reflog.replication.messages import (
-    NO_LEADER,
-    AlterPartitionRequest,
-    LeaderRecoveryState,
-    PartitionMetadata,
-    TopicPartition,
-)
+from reflog.replication.messages import AlterPartitionRequest, LeaderRecoveryState, PartitionMetadata
+from reflog.vocabulary import NO_LEADER, TopicPartition
 
 BROKERS = (1, 2, 3, 4)
 BROKER = st.sampled_from(BROKERS)

@@ -14,7 +14,8 @@ from reflog.replication._controller_change import PartitionChange, build_partiti
 from reflog.replication.controller import Controller
 from reflog.replication.controller_config import ControllerConfig
 from reflog.replication.controller_events import LeaderElected
-from reflog.replication.messages import NO_LEADER, LeaderRecoveryState, PartitionMetadata, TopicPartition
+from reflog.replication.messages import LeaderRecoveryState, PartitionMetadata
+from reflog.vocabulary import NO_LEADER, TopicPartition
 from tests.replication.test_controller import SESSION, cluster, start
 
 TP = TopicPartition("t", 0)

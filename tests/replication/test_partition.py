@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+from reflog.errors import Errors
 from reflog.records import Record, build_batch, parse_header
-from reflog.replication.errors import Errors
 from reflog.replication.messages import (
     AlterPartitionResponse,
     FetchRequest,

@@ -8,13 +8,9 @@ from __future__ import annotations
 
 import pytest
 
-from reflog.errors import CorruptRecordError, ReflogError, StorageError
+from reflog.errors import CorruptRecordError, Errors, ReflogError, StorageError
 from reflog.records import Record, build_batch
-from reflog.replication.errors import Errors
 from reflog.replication.messages import (
-    NO_LEADER,
-    UNDEFINED_EPOCH,
-    UNDEFINED_OFFSET,
     AlterPartitionRequest,
     AlterPartitionResponse,
     DivergingEpoch,
@@ -24,6 +20,7 @@ from reflog.replication.messages import (
 )
 from reflog.replication.partition import FollowerFetchOutcome, FollowerState, Partition, PartitionConfig, Role
 from reflog.replication.replica_log import MemoryLog
+from reflog.vocabulary import NO_LEADER, UNDEFINED_EPOCH, UNDEFINED_OFFSET
 from tests.replication.cluster_model import EPOCHS, TP, apply, fetch, make_replicas, metadata, records
 
 MIN1 = PartitionConfig(min_insync_replicas=1)

@@ -6,8 +6,8 @@ from __future__ import annotations
 
 import pytest
 
+from reflog.errors import Errors
 from reflog.records import Record, build_batch, parse_header
-from reflog.replication.errors import Errors
 from reflog.replication.partition import Partition, PartitionConfig, ProduceResult
 from reflog.replication.producer_state import SEQUENCE_MAX
 from tests.records._helpers import forge_batch, raw_record

@@ -42,14 +42,15 @@ from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule
 
 from faults.guarantee import Guarantee
+from reflog.errors import Errors
 from reflog.records import Record, build_batch
 from reflog.replication.controller import Controller
 from reflog.replication.controller_config import ControllerConfig
 from reflog.replication.controller_values import DuplicateBrokerRegistrationError
-from reflog.replication.errors import Errors
-from reflog.replication.messages import FetchRequest, FetchResponse, TopicPartition
+from reflog.replication.messages import FetchRequest, FetchResponse
 from reflog.replication.partition import Partition, PartitionConfig, Role
 from reflog.replication.replica_log import MemoryLog
+from reflog.vocabulary import TopicPartition
 
 TP = TopicPartition("t", 0)
 BROKERS = (1, 2, 3)
