@@ -145,27 +145,6 @@ class FaultInjector:
         )
         return reports
 
-    async def crash(self, broker: int) -> None:
-        """The same as :meth:`kill` (the name of the fault it records)."""
-        await self.kill(broker)
-
-    async def power_loss(
-        self,
-        *brokers: int,
-        mode: PowerLossMode = PowerLossMode.CLEAN,
-        survival_probability: float = 0.5,
-        torn_probability: float = 0.5,
-        size_probability: float = 0.5,
-    ) -> dict[int, CrashReport]:
-        """The same as :meth:`power_off` (the name of the fault it records)."""
-        return await self.power_off(
-            *brokers,
-            mode=mode,
-            survival_probability=survival_probability,
-            torn_probability=torn_probability,
-            size_probability=size_probability,
-        )
-
     async def replace_disk(self, broker: int, *, start: bool = True) -> None:
         """The replica is lost for good with its disk; an empty broker with the same id takes its place."""
         handle = self._handle(broker)

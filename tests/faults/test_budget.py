@@ -48,7 +48,7 @@ def test_one_damaged_broker_is_within_a_budget_of_one_and_a_second_is_a_breach()
             a, b = ctx.followers()
             assert not monitor.would_exceed(set()) and not monitor.would_exceed({a})
             assert monitor.would_exceed({a, b})
-            await ctx.faults.power_loss(a)
+            await ctx.faults.power_off(a)
             assert monitor.damaged == {a}
             assert monitor.within_budget and monitor.excuse is None
             assert not monitor.would_exceed({a})  # the same broker again does not add up
@@ -72,13 +72,13 @@ def test_a_correlated_power_loss_is_one_breach_and_later_breaches_are_counted() 
             await ctx.produce(3)
             a, b = ctx.followers()
             await trio.sleep(3.0)
-            await ctx.faults.power_loss(a, b)
+            await ctx.faults.power_off(a, b)
             when = trio.current_time()
             monitor = ctx.monitor
             assert not monitor.within_budget and len(monitor.breaches) == 1
             assert monitor.excuse == monitor.breaches[0]
             assert f"at t={when:.1f}s" in monitor.breaches[0] and "budget 1" in monitor.breaches[0]
-            await ctx.faults.power_loss(ctx.leader())
+            await ctx.faults.power_off(ctx.leader())
             assert monitor.damaged == {1, 2, 3}
             assert monitor.excuse is not None and monitor.excuse.endswith("(and 1 more breach)")
 
@@ -94,7 +94,7 @@ def test_faults_that_cannot_lose_data_never_count() -> None:
             await ctx.produce(3)
             leader = ctx.leader()
             a, b = ctx.followers()
-            await ctx.faults.crash(a)
+            await ctx.faults.kill(a)
             await ctx.faults.stop(b)
             ctx.faults.isolate(leader)
             ctx.faults.split({a})
@@ -119,7 +119,7 @@ def test_a_damaged_broker_counts_until_it_has_restarted_and_rejoined_every_isr()
             await ctx.produce(5)
             leader = ctx.leader()
             a, b = ctx.followers()
-            await ctx.faults.power_loss(a)
+            await ctx.faults.power_off(a)
             ctx.faults.block(a, leader)  # it cannot fetch, so it cannot rejoin the ISR
             await ctx.faults.restart(a)
             await trio.sleep(5)
@@ -148,7 +148,7 @@ def test_a_restarted_broker_counts_until_its_new_incarnation_has_registered() ->
             monitor = ctx.monitor
             await ctx.produce(5)
             a, b = ctx.followers()
-            await ctx.faults.power_loss(a)
+            await ctx.faults.power_off(a)
             nursery.start_soon(ctx.faults.restart, a)
             await trio.sleep(2)  # the old session (9 s) has not expired: registration waits
             handle = ctx.cluster.broker(a)
@@ -177,7 +177,7 @@ def test_a_damaged_broker_that_never_left_the_isr_counts_until_it_restarts() -> 
             monitor.refresh()
             assert ctx.cluster.broker(a).running and a in isr(ctx.cluster)
             assert monitor.damaged == {a}
-            await ctx.faults.crash(a)
+            await ctx.faults.kill(a)
             ctx.faults.clear_disk_faults(a)
             await ctx.faults.restart(a)
             await wait_until(lambda: a in isr(ctx.cluster))
@@ -196,7 +196,7 @@ async def unclean_election(ctx: ScenarioContext) -> None:
     for follower in ctx.followers():
         ctx.faults.block(follower, leader)
     await ctx.produce(2)  # acknowledged once the ISR shrank to the leader alone
-    await ctx.faults.crash(leader)
+    await ctx.faults.kill(leader)
     ctx.faults.heal()
     await wait_until(lambda: ctx.leader() not in (leader, -1), timeout=30)
 

@@ -104,7 +104,7 @@ async def _sync_segment(ctx: ScenarioContext, leader: int, a: int, b: int) -> No
 
 
 async def _crash_a(ctx: ScenarioContext, leader: int, a: int, b: int) -> None:
-    await ctx.faults.crash(a)
+    await ctx.faults.kill(a)
 
 
 async def _isolate_a(ctx: ScenarioContext, leader: int, a: int, b: int) -> None:
@@ -143,7 +143,7 @@ def acting(
 
 CASES: dict[str, Case] = {
     "crash": Case(
-        acting(lambda c, ld, a, b: c.faults.crash(a)),
+        acting(lambda c, ld, a, b: c.faults.kill(a)),
         "crash",
         lambda ld, a, b: (a,),
         lambda c, ld, a, b: not c.cluster.broker(a).running,
@@ -162,13 +162,13 @@ CASES: dict[str, Case] = {
         prepare=_crash_a,
     ),
     "power_loss": Case(
-        acting(lambda c, ld, a, b: c.faults.power_loss(a, mode=PowerLossMode.TORN)),
+        acting(lambda c, ld, a, b: c.faults.power_off(a, mode=PowerLossMode.TORN)),
         "power_loss",
         lambda ld, a, b: (a,),
         lambda c, ld, a, b: not c.cluster.broker(a).running,
     ),
     "correlated power_loss": Case(
-        acting(lambda c, ld, a, b: c.faults.power_loss(ld, b)),
+        acting(lambda c, ld, a, b: c.faults.power_off(ld, b)),
         "power_loss",
         lambda ld, a, b: (ld, b),
         lambda c, ld, a, b: not c.cluster.broker(ld).running and not c.cluster.broker(b).running,
@@ -315,7 +315,7 @@ def test_disk_faults_record_what_they_hit() -> None:
             path = ctx.faults.active_segment(a, TP)
             ctx.faults.fsync_error(a, TP)
             ctx.faults.bitflip(a, TP, 30, bit=1)
-            reports = await ctx.faults.power_loss(b, mode=PowerLossMode.CLEAN)
+            reports = await ctx.faults.power_off(b, mode=PowerLossMode.CLEAN)
             fsync, flip, power = ctx.history.faults()
             assert fsync.detail == {"path": path, "errno": "EIO"}
             assert flip.detail == {"path": path, "offset": 30, "bit": 1}
@@ -340,9 +340,9 @@ async def follower_end_offset_after(fault: str) -> tuple[int, int, int]:
         assert log_end_offset(ctx.cluster, a) == 10
         ctx.faults.block(a, leader)  # it must not re-fetch what it lost before we look
         if fault == "crash":
-            await ctx.faults.crash(a)
+            await ctx.faults.kill(a)
         else:
-            await ctx.faults.power_loss(a, mode=PowerLossMode.CLEAN)
+            await ctx.faults.power_off(a, mode=PowerLossMode.CLEAN)
         await ctx.faults.restart(a)
         startup = ctx.cluster.broker(a).broker.last_startup
         assert startup is not None
@@ -523,8 +523,8 @@ def test_a_bit_flipped_at_rest_on_a_follower_is_never_served() -> None:
             assert replicas[a].corrupt_at == 0 and replicas[a].records == []
 
             # Make the damaged follower the leader: a consumer still never sees a corrupted record.
-            await ctx.faults.crash(leader)
-            await ctx.faults.crash(b)
+            await ctx.faults.kill(leader)
+            await ctx.faults.kill(b)
             await wait_until(lambda: ctx.leader() == a, timeout=30)
             consumer = ctx.consumer()
             seen = []
@@ -559,12 +559,12 @@ def test_disk_faults_on_real_storage_are_usage_errors(tmp_path: Path) -> None:
                 with pytest.raises(ReflogUsageError):
                     call()
             with pytest.raises(ReflogUsageError):
-                await ctx.faults.power_loss(f)
+                await ctx.faults.power_off(f)
             with pytest.raises(ReflogUsageError):
                 await ctx.faults.replace_disk(f)
             assert ctx.history.faults() == []
             assert ctx.cluster.broker(f).running  # a refused power loss did not halt it either
-            await ctx.faults.crash(f)  # process faults work on any storage
+            await ctx.faults.kill(f)  # process faults work on any storage
             await ctx.faults.restart(f)
             assert [x.kind for x in ctx.history.faults()] == ["crash", "restart"]
 
@@ -580,14 +580,14 @@ def test_faults_the_cluster_cannot_take_are_usage_errors() -> None:
             await ctx.produce(2)
             leader = ctx.leader()
             with pytest.raises(ReflogUsageError):
-                await ctx.faults.power_loss()
+                await ctx.faults.power_off()
             with pytest.raises(ReflogUsageError):
                 await ctx.faults.restart(leader)
-            for lifecycle in (ctx.faults.crash, ctx.faults.stop, ctx.faults.restart, ctx.faults.replace_disk):
+            for lifecycle in (ctx.faults.kill, ctx.faults.stop, ctx.faults.restart, ctx.faults.replace_disk):
                 with pytest.raises(ReflogUsageError):
                     await lifecycle(9)
             with pytest.raises(ReflogUsageError):
-                await ctx.faults.power_loss(1, 9)
+                await ctx.faults.power_off(1, 9)
             unknown: list[Callable[[], object]] = [
                 lambda: ctx.faults.isolate(9),
                 lambda: ctx.faults.split({9}),
@@ -626,8 +626,8 @@ def test_heal_all_ends_every_fault_and_restarts_every_broker_that_is_down() -> N
             ctx.faults.link_faults(leader, b, delay=0.5)
             ctx.faults.slow_disk(leader, per_io_s=0.01)
             ctx.faults.fsync_error(leader, TP)
-            await ctx.faults.crash(a)
-            await ctx.faults.power_loss(b)
+            await ctx.faults.kill(a)
+            await ctx.faults.power_off(b)
             await ctx.faults.heal_all()
             assert all(h.running for h in ctx.cluster.brokers)
             assert not ctx.cluster.network.is_cut(node(a), node(leader))

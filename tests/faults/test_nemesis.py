@@ -89,7 +89,7 @@ def test_a_script_acts_at_its_simulated_offsets_in_time_order() -> None:
                 Step(3.0, "isolate", (a,)),
                 Step(30.0, "restart", (leader,)),
                 Step(7.5, "heal"),
-                Step(25.0, "crash", (leader,)),
+                Step(25.0, "kill", (leader,)),
                 Step(20.0, "clear_disk_faults", (b,)),
             ]
             start = trio.current_time()

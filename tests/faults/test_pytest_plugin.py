@@ -36,7 +36,7 @@ async def test_leader_power_loss(reflog_cluster, reflog_faults, reflog_producer,
         assert (await producer.send("orders", f"m{i}")).status is SendStatus.OK
         assert (await reflog_producer(acks=1).send("other", f"x{i}")).status is SendStatus.OK
     leader = reflog_cluster.controller.partition("orders", 0).leader
-    await reflog_faults.power_loss(leader)
+    await reflog_faults.power_off(leader)
     assert not reflog_cluster.broker(leader).running
     for i in range(10, 15):
         await producer.send("orders", f"m{i}")
@@ -56,7 +56,7 @@ async def test_losses_beyond_the_guarantee_are_reported(reflog_cluster, reflog_f
     producer = reflog_producer(acks="all")
     for i in range(10):
         await producer.send("orders", f"m{i}")
-    await reflog_faults.power_loss(1, 2, 3)  # nothing was flushed: every replica loses it
+    await reflog_faults.power_off(1, 2, 3)  # nothing was flushed: every replica loses it
     report = await reflog_check("orders", excuse="every replica lost power")
     assert report.lost and all(lost.allowed for lost in report.lost), report
     assert not report.violations
@@ -64,7 +64,7 @@ async def test_losses_beyond_the_guarantee_are_reported(reflog_cluster, reflog_f
 
 FAILING_TEST = """
 async def test_fails_after_a_fault(reflog_cluster, reflog_faults):
-    await reflog_faults.power_loss(2)
+    await reflog_faults.power_off(2)
     assert 1 + 1 == 3
 """
 
@@ -80,7 +80,7 @@ async def test_seed(reflog_seed, reflog_cluster, reflog_faults, reflog_producer,
     producer = reflog_producer(acks="all")
     for i in range(5):
         await producer.send("t", f"v{i}")
-    await reflog_faults.power_loss(1, 2)
+    await reflog_faults.power_off(1, 2)
     await reflog_faults.restart(1)
     await reflog_faults.restart(2)
     for i in range(5, 8):
