@@ -186,12 +186,6 @@ class MessageTooLargeError(ReflogError):
     error_code = Errors.MESSAGE_TOO_LARGE
 
 
-class InvalidTxnStateError(ReflogError):
-    """A transactional batch outside any ongoing transaction (Kafka's ``INVALID_TXN_STATE``, 48)."""
-
-    error_code = Errors.INVALID_TXN_STATE
-
-
 class InvalidConfigError(ReflogError):
     """A topic config that Kafka would refuse (``INVALID_CONFIG``, 40): unknown name or bad value."""
 

@@ -174,10 +174,6 @@ class LogConfig:
         """
         return cls(**_field_values(properties))
 
-    def with_overrides(self, properties: Mapping[str, int | str]) -> LogConfig:
-        """A copy of this config with Kafka-named ``properties`` applied."""
-        return attrs.evolve(self, **_field_values(properties))
-
 
 def _field_values(properties: Mapping[str, int | str]) -> dict[str, int]:
     values: dict[str, int] = {}

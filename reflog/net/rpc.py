@@ -35,7 +35,7 @@ from typing import Final, Protocol, TypeVar, final, overload
 
 import trio
 
-from reflog.errors import ReflogError, ReflogUsageError
+from reflog.errors import ReflogError, ReflogUsageError, error_code_for
 from reflog.net._util import background
 from reflog.net.errors import (
     FrameError,
@@ -115,8 +115,8 @@ MAX_ERROR_MESSAGE: Final = 4096
 
 
 def _error_body(exc: BaseException) -> tuple[str, str, int, bool]:
-    code, retriable = (exc.error_code, exc.retriable) if isinstance(exc, ReflogError) else (-1, False)
-    return (type(exc).__name__, str(exc)[:MAX_ERROR_MESSAGE], code, retriable)
+    retriable = exc.retriable if isinstance(exc, ReflogError) else False
+    return (type(exc).__name__, str(exc)[:MAX_ERROR_MESSAGE], int(error_code_for(exc)), retriable)
 
 
 def _remote_error(value: object) -> RemoteError:

@@ -117,10 +117,6 @@ class FollowerFetchOutcome:
     high_watermark: int = UNDEFINED_OFFSET
 
 
-class ReplicationStateError(ReflogError):
-    """An event arrived that the partition's current role cannot handle (a shell bug)."""
-
-
 class Partition:
     """One replica (``broker_id``) of ``topic_partition``; see the module docstring for the rules."""
 
