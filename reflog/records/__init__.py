@@ -24,19 +24,16 @@ What the codec promises is specified by the ``REC-*`` requirements in ``specs/``
 
 from __future__ import annotations
 
-from reflog.records._batch import (
+from reflog.records._crc import crc32c
+from reflog.records._decode import (
     DEFAULT_MAX_UNCOMPRESSED_BYTES,
-    build_batch,
     decode_batch,
-    parse_header,
     validate_batch,
     validate_batch_steps,
-    verify_crc,
-    with_base_offset,
-    with_partition_leader_epoch,
 )
-from reflog.records._crc import crc32c
+from reflog.records._encode import build_batch
 from reflog.records._in_place import InPlaceCheck, verify_batches_in_place
+from reflog.records._stamp import with_base_offset, with_partition_leader_epoch
 from reflog.records._types import (
     BATCH_HEADER_SIZE,
     LOG_OVERHEAD,
@@ -49,6 +46,7 @@ from reflog.records._types import (
     RecordBatch,
     TimestampType,
 )
+from reflog.records._verify import parse_header, verify_crc
 
 __all__ = [
     "BATCH_HEADER_SIZE",

@@ -1,7 +1,8 @@
 """The value types of the record codec: enums, constants and frozen dataclasses.
 
-Nothing here parses or validates bytes; :mod:`reflog.records._batch` does. The
-dataclasses are plain, immutable values so that tests can compare them with ``==``.
+Nothing here parses or validates bytes; :mod:`reflog.records._verify` and
+:mod:`reflog.records._decode` do. The dataclasses are plain, immutable values so that tests
+can compare them with ``==``.
 """
 
 from __future__ import annotations
