@@ -1,9 +1,10 @@
 """Decoding and validating v2 record batches: the walk over every field of every record.
 
 :func:`decode_batch` builds the records; :func:`validate_batch` and
-:func:`validate_batch_steps` make the same checks without building them (the leader's append
-path). Decoding is strict: every malformed input raises :class:`CorruptRecordError` and
-nothing else.
+:func:`validate_batch_steps` make the same checks without building them;
+:func:`validate_records` and :func:`validate_records_steps` make them on a
+:class:`~reflog.records.VerifiedBatch` without computing its CRC again (the append pipeline).
+Decoding is strict: every malformed input raises :class:`CorruptRecordError` and nothing else.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from reflog.records._types import (
     Record,
     RecordBatch,
     TimestampType,
+    VerifiedBatch,
 )
 from reflog.records._varint import read_varint, read_varlong
 from reflog.records._verify import MIN_RECORD_SIZE, BytesLike, as_view, verify_crc
@@ -31,6 +33,8 @@ __all__ = [
     "decode_batch",
     "validate_batch",
     "validate_batch_steps",
+    "validate_records",
+    "validate_records_steps",
 ]
 
 DEFAULT_MAX_UNCOMPRESSED_BYTES = 64 * 1024 * 1024
@@ -98,12 +102,49 @@ def validate_batch_steps(
     ``records_per_step < 1``.
     """
     _check_limit(max_uncompressed_bytes)
-    if isinstance(records_per_step, bool) or not isinstance(records_per_step, int) or records_per_step < 1:
-        raise ReflogUsageError(f"records_per_step must be a positive int, got {records_per_step!r}")
+    _check_step(records_per_step)
     header = verify_crc(buf, pos)
     section = _records_section(buf, pos, header, max_uncompressed_bytes)
     yield from _validate_records(section, header, records_per_step)
     return header
+
+
+def validate_records(
+    batch: VerifiedBatch, *, max_uncompressed_bytes: int = DEFAULT_MAX_UNCOMPRESSED_BYTES
+) -> None:
+    """:func:`validate_batch` for a batch whose CRC was already checked: the records walk alone.
+
+    The append pipeline's step after :func:`~reflog.records.verified_batches`, so a batch's CRC
+    is computed once. Raises :class:`CorruptRecordError` exactly when :func:`validate_batch`
+    would on ``batch.raw`` (whose header and CRC passed), :class:`ReflogUsageError` for a bad limit.
+    """
+    _check_limit(max_uncompressed_bytes)
+    header = batch.header
+    section = _records_section(batch.raw, 0, header, max_uncompressed_bytes)
+    for _ in _validate_records(section, header, max(1, header.records_count)):
+        pass  # one step: the whole batch at once
+
+
+def validate_records_steps(
+    batch: VerifiedBatch,
+    *,
+    records_per_step: int,
+    max_uncompressed_bytes: int = DEFAULT_MAX_UNCOMPRESSED_BYTES,
+) -> Generator[int, None, None]:
+    """:func:`validate_records` in steps, yielding as :func:`validate_batch_steps` does (no CRC).
+
+    Raises :class:`CorruptRecordError` exactly when :func:`validate_batch_steps` would on a batch
+    whose CRC passed, :class:`ReflogUsageError` for ``records_per_step < 1`` or a bad limit.
+    """
+    _check_limit(max_uncompressed_bytes)
+    _check_step(records_per_step)
+    section = _records_section(batch.raw, 0, batch.header, max_uncompressed_bytes)
+    yield from _validate_records(section, batch.header, records_per_step)
+
+
+def _check_step(records_per_step: object) -> None:
+    if isinstance(records_per_step, bool) or not isinstance(records_per_step, int) or records_per_step < 1:
+        raise ReflogUsageError(f"records_per_step must be a positive int, got {records_per_step!r}")
 
 
 def _validate_records(data: memoryview, header: BatchHeader, step: int) -> Iterator[int]:

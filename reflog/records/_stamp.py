@@ -6,9 +6,10 @@ batch keeps its checksum and every other byte.
 
 from __future__ import annotations
 
+import dataclasses
 import struct
 
-from reflog.records._types import INT32_MAX, INT32_MIN, INT64_MAX, INT64_MIN
+from reflog.records._types import INT32_MAX, INT32_MIN, INT64_MAX, INT64_MIN, VerifiedBatch
 from reflog.records._verify import (
     BASE_OFFSET_AT,
     PARTITION_LEADER_EPOCH_AT,
@@ -17,7 +18,10 @@ from reflog.records._verify import (
     parse_header,
 )
 
-__all__ = ["with_base_offset", "with_partition_leader_epoch"]
+__all__ = ["stamp_batch", "with_base_offset", "with_partition_leader_epoch"]
+
+_BASE_OFFSET = struct.Struct(">q")
+_EPOCH = struct.Struct(">i")
 
 
 def with_base_offset(batch: BytesLike, base_offset: int) -> bytes:
@@ -47,3 +51,25 @@ def with_partition_leader_epoch(batch: BytesLike, epoch: int) -> bytes:
     out = bytearray(batch)
     struct.pack_into(">i", out, PARTITION_LEADER_EPOCH_AT, epoch)
     return bytes(out)
+
+
+def stamp_batch(batch: VerifiedBatch, base_offset: int, partition_leader_epoch: int) -> VerifiedBatch:
+    """``batch`` with the base offset and partition leader epoch the leader assigns, in one copy.
+
+    Kafka's ``LogValidator`` step for a leader append (``setLastOffset`` and
+    ``setPartitionLeaderEpoch``); reflog has no ``LogAppendTime`` stamping (the batch keeps its
+    timestamps). Both fields lie outside the CRC, so the result is still verified and its header
+    is ``batch.header`` with the two fields replaced: nothing is parsed or checksummed again.
+    Raises :class:`ReflogUsageError` when ``base_offset`` with the batch's last offset does not
+    fit int64 or the epoch does not fit int32.
+    """
+    header = batch.header
+    check_int("base_offset", base_offset, INT64_MIN, INT64_MAX - header.last_offset_delta)
+    check_int("partition_leader_epoch", partition_leader_epoch, INT32_MIN, INT32_MAX)
+    out = bytearray(batch.raw)
+    _BASE_OFFSET.pack_into(out, BASE_OFFSET_AT, base_offset)
+    _EPOCH.pack_into(out, PARTITION_LEADER_EPOCH_AT, partition_leader_epoch)
+    stamped = dataclasses.replace(
+        header, base_offset=base_offset, partition_leader_epoch=partition_leader_epoch
+    )
+    return VerifiedBatch(bytes(out), stamped)

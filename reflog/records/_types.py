@@ -151,3 +151,17 @@ class RecordBatch:
 
     header: BatchHeader
     records: tuple[Record, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class VerifiedBatch:
+    """One batch's bytes with its header, the header parsed and the CRC-32C checked, once.
+
+    :func:`~reflog.records.verified_batches` makes them; the append pipeline passes them on so
+    that no later step checks the same bytes again. ``raw`` is immutable ``bytes``, so the check
+    stays true; :func:`~reflog.records.stamp_batch` keeps it true (it changes only fields outside
+    the CRC). Constructing one by hand asserts that the check was made.
+    """
+
+    raw: bytes
+    header: BatchHeader

@@ -23,6 +23,7 @@ Every malformed header or batch raises :class:`CorruptRecordError` and nothing e
 from __future__ import annotations
 
 import struct
+from collections.abc import Iterator
 
 from reflog.errors import CorruptRecordError, ReflogUsageError
 from reflog.records._crc import crc32c
@@ -35,9 +36,10 @@ from reflog.records._types import (
     MAGIC_V2,
     BatchHeader,
     Compression,
+    VerifiedBatch,
 )
 
-__all__ = ["parse_header", "verify_crc"]
+__all__ = ["parse_header", "verified_batches", "verify_crc"]
 
 BytesLike = bytes | bytearray | memoryview
 
@@ -138,3 +140,24 @@ def verify_crc(buf: BytesLike, pos: int = 0) -> BatchHeader:
     if computed != header.crc:
         raise CorruptRecordError(f"batch CRC mismatch: stored {header.crc:#010x}, computed {computed:#010x}")
     return header
+
+
+def verified_batches(records: BytesLike) -> Iterator[VerifiedBatch]:
+    """Split ``records`` (batches back to back) into :class:`VerifiedBatch` es, one CRC each.
+
+    Lazy: each batch's header is parsed and its CRC-32C computed (:func:`verify_crc`) when the
+    iteration reaches it, so a caller checking each batch in turn sees the first fault first.
+    Each batch's bytes are copied out of ``records`` unless they are the whole ``bytes`` object.
+    Yields nothing for empty ``records``; raises :class:`CorruptRecordError` at the first
+    malformed, truncated or corrupt batch.
+    """
+    view = as_view(records, 0)
+    position = 0
+    while position < len(view):
+        header = verify_crc(view, position)
+        end = position + header.size
+        if isinstance(records, bytes) and position == 0 and end == len(records):
+            yield VerifiedBatch(records, header)
+        else:
+            yield VerifiedBatch(bytes(view[position:end]), header)
+        position = end
