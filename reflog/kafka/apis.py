@@ -45,7 +45,8 @@ from reflog.kafka.transfer import (
 )
 from reflog.kafka.versions import ADVERTISED, ApiKey
 from reflog.log.config import validate_topic_configs
-from reflog.log.log import Log, TimestampAndOffset
+from reflog.log.log import Log
+from reflog.log.reads import TimestampAndOffset
 from reflog.net.errors import NetError
 from reflog.records import Compression
 from reflog.replication.messages import PartitionMetadata

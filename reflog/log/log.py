@@ -20,131 +20,34 @@ plus one. (Kafka allows gaps after compaction; reflog has no compaction.)
 from __future__ import annotations
 
 import bisect
-import dataclasses
-import re
-import struct
-from collections.abc import Callable, Iterator
-from typing import NamedTuple
-
-import attrs
+from collections.abc import Callable, Iterator, Sequence
 
 from reflog.clock import Clock
 from reflog.errors import (
-    CorruptRecordError,
     LogOfflineError,
-    MessageTooLargeError,
     OffsetOutOfRangeError,
     ReflogUsageError,
     StorageError,
 )
-from reflog.log.checkpoint import CorruptCheckpointError
+from reflog.log.append import LogAppendInfo, append_info, follower_batches, leader_batches
 from reflog.log.config import LogConfig
-from reflog.log.epoch_cache import EpochEntry, LeaderEpochCache
-from reflog.log.segment import INDEX_SUFFIX, LOG_SUFFIX, TIME_INDEX_SUFFIX, LogSegment
-from reflog.records import (
-    BatchHeader,
-    InPlaceCheck,
-    decode_batch,
-    validate_batch,
-    verify_batches_in_place,
-    verify_crc,
+from reflog.log.epoch_cache import LeaderEpochCache
+from reflog.log.reads import (
+    FetchData,
+    FileRegion,
+    TimestampAndOffset,
+    find_by_timestamp,
+    verified_in_place,
+    verified_records,
 )
-from reflog.storage import FileHandle, Filesystem
+from reflog.log.recovery import RecoveryReport, assign_epoch, load_log
+from reflog.log.segment import INDEX_SUFFIX, TIME_INDEX_SUFFIX, LogSegment
+from reflog.log.validator import ValidatedBatch
+from reflog.records import BatchHeader, VerifiedBatch, parse_header
+from reflog.storage import Filesystem
 
 MAX_RELATIVE_OFFSET = 2**31 - 1
 """The largest ``offset - segment base offset`` an index entry holds (Java's ``Integer.MAX_VALUE``)."""
-
-_SEGMENT_FILE = re.compile(r"^(\d{20})(\.log|\.index|\.timeindex)$")
-
-
-_BASE_OFFSET = struct.Struct(">q")  # bytes 0..8 of a batch
-_LEADER_EPOCH = struct.Struct(">i")  # bytes 12..16 (after baseOffset and batchLength)
-
-
-def _stamp(batch: bytes, base_offset: int, leader_epoch: int) -> bytes:
-    """``batch`` with its base offset and partition leader epoch set, in one copy.
-
-    Both fields lie outside the CRC (which covers attributes..end), so the checksum stays valid.
-    """
-    out = bytearray(batch)
-    _BASE_OFFSET.pack_into(out, 0, base_offset)
-    _LEADER_EPOCH.pack_into(out, 12, leader_epoch)
-    return bytes(out)
-
-
-class TimestampAndOffset(NamedTuple):
-    """A record found by timestamp (Kafka's ``FileRecords.TimestampAndOffset``)."""
-
-    timestamp: int
-    offset: int
-    leader_epoch: int
-
-
-class LogAppendInfo(NamedTuple):
-    """Where an append landed: offsets ``first_offset..last_offset`` inclusive."""
-
-    first_offset: int
-    last_offset: int
-    record_count: int
-    batch_count: int
-
-
-@attrs.frozen
-class FileRegion:
-    """``length`` bytes at ``position`` of an open segment file: what a fetch sends.
-
-    The network layer may ``os.sendfile`` it when ``fs.sendfile_fd(handle)`` gives a
-    descriptor, or call :meth:`read`. The region stays valid until the segment is
-    truncated, deleted or closed.
-    """
-
-    fs: Filesystem
-    handle: FileHandle
-    position: int
-    length: int
-    first_offset: int = -1
-    """The base offset of the region's first batch (-1: not known)."""
-
-    def read(self) -> bytes:
-        """The region's bytes, read through the storage seam."""
-        return self.fs.pread(self.handle, self.position, self.length)
-
-
-@attrs.frozen
-class FetchData:
-    """The answer to :meth:`Log.read`: whole batches starting at the one holding ``fetch_offset``.
-
-    ``region`` is ``None`` when there is nothing to return. ``records`` holds the
-    region's bytes when the read verified them by reading them (the default), else ``None``;
-    ``in_place`` reports a verification done through views, without a copy.
-    """
-
-    fetch_offset: int
-    region: FileRegion | None
-    records: bytes | None
-    log_start_offset: int
-    log_end_offset: int
-    in_place: InPlaceCheck | None = None
-    """Set when the region was verified in place (``read(..., in_place=True)``)."""
-
-    @property
-    def size(self) -> int:
-        return 0 if self.region is None else self.region.length
-
-
-@attrs.frozen
-class RecoveryReport:
-    """What opening the log found and did."""
-
-    clean_shutdown: bool
-    recovered_from: int | None
-    """Offset where validation started (``None``: nothing was validated)."""
-    truncated_bytes: int
-    deleted_segments: tuple[int, ...]
-    reason: str | None
-    """Why the log was cut, if it was."""
-    epoch_cache_rebuilt: bool
-    log_end_offset: int
 
 
 class Log:
@@ -193,116 +96,19 @@ class Log:
         Recovery never raises for bad data on disk; it raises :class:`StorageError`
         on an I/O error. Its findings are in :attr:`recovery_report`. Recovery is
         idempotent: a crash in the middle of it, then another recovery, gives the
-        same log as one uninterrupted recovery.
+        same log as one uninterrupted recovery (:mod:`reflog.log.recovery`).
         """
         log = cls(fs, directory, config, clock, on_recovery_point_lowered)
-        log._load(recovery_point, clean_shutdown)
-        return log
-
-    def _load(self, recovery_point: int, clean_shutdown: bool) -> None:
-        self.fs.makedirs(self.directory)
-        bases = self._tidy_directory()
-        now = self.clock.now()
-        segments = [LogSegment(self.fs, self.directory, base, self.config, now) for base in bases]
-        epoch_rebuilt = False
-        try:
-            self.epoch_cache = LeaderEpochCache.load(self.fs, self.directory)
-        except CorruptCheckpointError:
-            epoch_rebuilt = True
-        recover_from_index = len(segments)
-        if not clean_shutdown:
-            # The segment holding the recovery point and everything after it are unflushed.
-            for i in range(len(segments)):
-                following = segments[i + 1].base_offset if i + 1 < len(segments) else None
-                if following is None or following > recovery_point:
-                    recover_from_index = i
-                    break
-        kept: list[LogSegment] = []
-        deleted: list[int] = []
-        truncated = 0
-        reason: str | None = None
-        recovered_from: int | None = None
-        for i, segment in enumerate(segments):
-            expected = kept[-1].next_offset if kept else segment.base_offset
-            if reason is not None or segment.base_offset != expected:
-                reason = reason or f"segment {segment.base_offset} does not follow offset {expected}"
-                segment.delete_files()
-                deleted.append(segment.base_offset)
-                continue
-            if i < recover_from_index:
-                try:
-                    segment.load()
-                    kept.append(segment)
-                    continue
-                except CorruptRecordError:
-                    recover_from_index = i  # a trusted segment turned out damaged: validate it
-            if recovered_from is None:
-                recovered_from = segment.base_offset
-                self.epoch_cache.truncate_from_end(segment.base_offset)
-            outcome = segment.recover(segment.base_offset, self._assign_epoch_from_batch)
-            truncated += outcome.truncated_bytes
-            if outcome.reason is not None:
-                reason = outcome.reason
-            kept.append(segment)
-        if not kept:
-            kept.append(LogSegment(self.fs, self.directory, 0, self.config, now))
-            self._dir_dirty = True
-        self._segments = kept
-        self._bases = [s.base_offset for s in kept]
-        if epoch_rebuilt:
-            self._rebuild_epoch_cache()
-        self.epoch_cache.truncate_from_end(self.log_end_offset)
-        self.epoch_cache.truncate_from_start(self.log_start_offset)
-        if deleted:
-            self._dir_dirty = True
-        # Kafka (KAFKA-10101): after a clean shutdown everything is flushed, so the recovery point
-        # is the LEO; otherwise it stays at the checkpoint, since recovered bytes may sit only in the
-        # page cache (recovery truncates but does not fsync). Whatever recovery kept was read from
-        # the device, and recovering again cuts the same invalid bytes: recovery is idempotent.
-        if clean_shutdown and recovered_from is None:
-            self._recovery_point = self.log_end_offset
-        else:
-            self._recovery_point = min(recovery_point, self.log_end_offset)
-        self.recovery_report = RecoveryReport(
-            clean_shutdown=clean_shutdown,
-            recovered_from=recovered_from,
-            truncated_bytes=truncated,
-            deleted_segments=tuple(deleted),
-            reason=reason,
-            epoch_cache_rebuilt=epoch_rebuilt,
-            log_end_offset=self.log_end_offset,
+        loaded = load_log(
+            fs, directory, config, clock, recovery_point=recovery_point, clean_shutdown=clean_shutdown
         )
-
-    def _tidy_directory(self) -> list[int]:
-        """Delete leftovers (``*.tmp``, orphan indexes); return the segment base offsets, sorted."""
-        names = self.fs.listdir(self.directory)
-        logs: set[int] = set()
-        for name in names:
-            match = _SEGMENT_FILE.match(name)
-            if match and match.group(2) == LOG_SUFFIX:
-                logs.add(int(match.group(1)))
-        for name in names:
-            match = _SEGMENT_FILE.match(name)
-            orphan_index = (
-                match is not None and match.group(2) != LOG_SUFFIX and int(match.group(1)) not in logs
-            )
-            if name.endswith(".tmp") or orphan_index:
-                self.fs.delete(f"{self.directory}/{name}")
-                self._dir_dirty = True
-        return sorted(logs)
-
-    def _assign_epoch_from_batch(self, header: BatchHeader) -> None:
-        if header.partition_leader_epoch > self.epoch_cache.latest_epoch:
-            self.epoch_cache.assign(header.partition_leader_epoch, header.base_offset)
-
-    def _rebuild_epoch_cache(self) -> None:
-        entries: list[EpochEntry] = []
-        for segment in self._segments:
-            for found in segment.batches_from(0):
-                epoch = found.header.partition_leader_epoch
-                if epoch >= 0 and (not entries or epoch > entries[-1].epoch):
-                    entries.append(EpochEntry(epoch, found.header.base_offset))
-        self.epoch_cache.replace(entries)
+        log._segments = loaded.segments
+        log._bases = [segment.base_offset for segment in loaded.segments]
+        log.epoch_cache = loaded.epoch_cache
+        log._recovery_point = loaded.recovery_point
+        log._dir_dirty = loaded.dir_dirty
+        log.recovery_report = loaded.report
+        return log
 
     # ================================================================== state
     @property
@@ -358,79 +164,43 @@ class Log:
         return LogOfflineError(f"log {self.directory} went offline: {exc}", errno=exc.errno, path=exc.path)
 
     # ================================================================== appending
-    def append_as_leader(
-        self, records: bytes, leader_epoch: int, *, validated: bool = False
-    ) -> LogAppendInfo:
+    def append_as_leader(self, records: bytes | ValidatedBatch, leader_epoch: int) -> LogAppendInfo:
         """Validate ``records`` (one or more batches), give them the next offsets, stamp ``leader_epoch``.
 
-        Every batch is fully decoded first (CRC, structure, compression); nothing is
-        written unless all are valid. ``validated`` says the caller has already walked every
-        record (:mod:`reflog.log.validator`): then only the CRCs are checked again. Raises
-        :class:`CorruptRecordError` for bad bytes, :class:`MessageTooLargeError` above
-        ``max.message.bytes``, :class:`LogOfflineError` when the log is (or goes) offline.
+        The append pipeline (:mod:`reflog.log.append`): each batch's CRC is checked once and every
+        record walked, unless ``records`` is a :class:`ValidatedBatch` (the validator did both);
+        nothing is written unless all are valid. Raises :class:`CorruptRecordError` for bad
+        bytes, :class:`MessageTooLargeError` above ``max.message.bytes``,
+        :class:`LogOfflineError` when the log is (or goes) offline.
         """
         self._check_usable()
-        batches = self._split_batches(records, full_validation=not validated)
-        next_offset = self.log_end_offset
-        stamped: list[tuple[bytes, BatchHeader]] = []
-        for raw, header in batches:
-            assigned = dataclasses.replace(
-                header, base_offset=next_offset, partition_leader_epoch=leader_epoch
-            )
-            stamped.append((_stamp(raw, next_offset, leader_epoch), assigned))
-            next_offset = assigned.next_offset
-        return self._append(stamped)
+        batches = leader_batches(
+            records, self.log_end_offset, leader_epoch, max_message_bytes=self.config.max_message_bytes
+        )
+        return self._append(batches)
 
-    def append_as_follower(self, records: bytes) -> LogAppendInfo:
+    def append_as_follower(self, records: bytes | Sequence[VerifiedBatch]) -> LogAppendInfo:
         """Append batches fetched from the leader, keeping their offsets and epochs.
 
+        ``records`` is the fetched bytes, or the batches the caller already split and CRC-checked
+        from them (:func:`reflog.records.verified_batches`): each batch's CRC is checked once.
         The first batch must start exactly at the log end offset and each next batch
         where the previous ended. As in Kafka (``ignoreRecordSize``), ``max.message.bytes`` is
         not checked: the leader accepted the batch. Raises :class:`CorruptRecordError` for bad
         bytes or non-contiguous offsets, :class:`LogOfflineError` when offline.
         """
         self._check_usable()
-        batches = self._split_batches(records, full_validation=False, check_size=False)
-        expected = self.log_end_offset
-        for _, header in batches:
-            if header.base_offset != expected:
-                raise CorruptRecordError(
-                    f"follower append at offset {header.base_offset}, expected {expected} in {self.directory}"
-                )
-            expected = header.next_offset
-        return self._append(batches)
+        return self._append(follower_batches(records, self.log_end_offset, where=f" in {self.directory}"))
 
-    def _split_batches(
-        self, records: bytes, *, full_validation: bool, check_size: bool = True
-    ) -> list[tuple[bytes, BatchHeader]]:
-        batches: list[tuple[bytes, BatchHeader]] = []
-        position = 0
-        while position < len(records):
-            header = verify_crc(records, position)
-            if check_size and header.size > self.config.max_message_bytes:
-                raise MessageTooLargeError(
-                    f"batch of {header.size} bytes exceeds max.message.bytes={self.config.max_message_bytes}"
-                )
-            if full_validation:
-                validate_batch(records, position)
-            batches.append((bytes(records[position : position + header.size]), header))
-            position += header.size
-        if not batches:
-            raise CorruptRecordError("no record batch in append")
-        return batches
-
-    def _append(self, batches: list[tuple[bytes, BatchHeader]]) -> LogAppendInfo:
-        first = batches[0][1].base_offset
-        records = 0
+    def _append(self, batches: Sequence[VerifiedBatch]) -> LogAppendInfo:
         try:
-            for raw, header in batches:
-                self._maybe_roll(len(raw), header.last_offset)
-                self.active_segment.append(raw, header, self.clock.now())
-                self._assign_epoch_from_batch(header)
-                records += header.records_count
+            for batch in batches:
+                self._maybe_roll(len(batch.raw), batch.header.last_offset)
+                self.active_segment.append(batch.raw, batch.header, self.clock.now())
+                assign_epoch(self.epoch_cache, batch.header)
         except StorageError as exc:
             raise self._go_offline(exc) from exc
-        info = LogAppendInfo(first, batches[-1][1].last_offset, records, len(batches))
+        info = append_info(batches)
         if self.unflushed_messages >= self.config.flush_messages:
             self.flush()
         return info
@@ -650,9 +420,9 @@ class Log:
                 position, length, first_offset = found
                 region = FileRegion(self.fs, segment.handle, position, length, first_offset)
                 if verify and in_place:
-                    check = self._verified_in_place(region, first_offset)
+                    check = verified_in_place(region, first_offset, self.directory)
                     return FetchData(fetch_offset, region, None, self.log_start_offset, leo, check)
-                records = self._verified(region, first_offset) if verify else None
+                records = verified_records(region, first_offset, self.directory) if verify else None
                 return FetchData(fetch_offset, region, records, self.log_start_offset, leo)
         except StorageError as exc:
             raise self._go_offline(exc) from exc
@@ -661,31 +431,6 @@ class Log:
     def read_records(self, fetch_offset: int, max_bytes: int, max_offset: int | None = None) -> bytes:
         """The verified bytes of :meth:`read` (``b""`` when there is nothing to return)."""
         return self.read(fetch_offset, max_bytes, max_offset=max_offset).records or b""
-
-    def _verified(self, region: FileRegion, first_offset: int) -> bytes:
-        data = region.read()
-        if len(data) != region.length:
-            raise CorruptRecordError(f"short read of {region.length} bytes in {self.directory}")
-        position = 0
-        expected = first_offset
-        while position < len(data):
-            header = verify_crc(data, position)
-            if header.base_offset != expected:
-                raise CorruptRecordError(
-                    f"batch at offset {header.base_offset} where {expected} was expected in {self.directory}"
-                )
-            expected = header.next_offset
-            position += header.size
-        return data
-
-    def _verified_in_place(self, region: FileRegion, first_offset: int) -> InPlaceCheck:
-        with self.fs.read_views(region.handle, region.position, region.length) as views:
-            if sum(view.nbytes for view in views) != region.length:
-                raise CorruptRecordError(f"short read of {region.length} bytes in {self.directory}")
-            try:
-                return verify_batches_in_place(views, first_offset)
-            except CorruptRecordError as exc:
-                raise CorruptRecordError(f"{exc} in {self.directory}") from exc
 
     def offset_for_timestamp(
         self, timestamp: int, max_offset: int | None = None
@@ -703,30 +448,9 @@ class Log:
         self._check_usable()
         upper = self.log_end_offset if max_offset is None else min(max_offset, self.log_end_offset)
         try:
-            for segment in self._segments:
-                if segment.max_timestamp < timestamp or segment.is_empty:
-                    continue
-                start = segment.find(max(segment.time_index.lookup(timestamp), segment.base_offset))
-                if start is None:
-                    return None
-                for found in segment.batches_from(start.position):
-                    header = found.header
-                    if header.base_offset >= upper:
-                        return None
-                    if header.max_timestamp < timestamp:
-                        continue
-                    raw = self.fs.pread(segment.handle, found.position, header.size)
-                    for record in decode_batch(raw).records:
-                        # Decoded records always carry both (decode_batch fills them in).
-                        found_at, offset = record.timestamp, record.offset
-                        if found_at is not None and offset is not None and found_at >= timestamp:
-                            if offset >= upper:
-                                return None
-                            return TimestampAndOffset(found_at, offset, header.partition_leader_epoch)
-                return None
+            return find_by_timestamp(self._segments, timestamp, upper)
         except StorageError as exc:
             raise self._go_offline(exc) from exc
-        return None
 
     def batch_headers(self) -> Iterator[BatchHeader]:
         """The header of every batch, oldest first, read from the segment files (no CRC check)."""
@@ -735,7 +459,10 @@ class Log:
                 yield found.header
 
     def iter_batches(self, start_offset: int | None = None) -> Iterator[bytes]:
-        """Every verified batch from ``start_offset`` (default: the log start) to the end."""
+        """Every verified batch from ``start_offset`` (default: the log start) to the end.
+
+        :meth:`read` checked each batch's CRC, so the batches are split by their headers alone.
+        """
         offset = self.log_start_offset if start_offset is None else start_offset
         while offset < self.log_end_offset:
             fetched = self.read(offset, 1 << 20)
@@ -743,7 +470,7 @@ class Log:
                 return
             position = 0
             while position < len(fetched.records):
-                header = verify_crc(fetched.records, position)
+                header = parse_header(fetched.records, position)
                 yield fetched.records[position : position + header.size]
                 position += header.size
                 offset = header.next_offset

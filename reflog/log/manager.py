@@ -22,7 +22,8 @@ from reflog.clock import Clock
 from reflog.errors import ReflogUsageError
 from reflog.log.checkpoint import CorruptCheckpointError, parse_ints, read_checkpoint, write_checkpoint
 from reflog.log.config import LogConfig, LogManagerConfig
-from reflog.log.log import Log, RecoveryReport
+from reflog.log.log import Log
+from reflog.log.recovery import RecoveryReport
 from reflog.storage import Filesystem
 from reflog.vocabulary import TopicPartition, topic_name_error
 

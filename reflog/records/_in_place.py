@@ -14,11 +14,8 @@ import attrs
 import crc32c as _crc32c
 
 from reflog.errors import CorruptRecordError
-from reflog.records._batch import parse_header
 from reflog.records._types import BATCH_HEADER_SIZE
-
-#: Where the CRC's coverage starts inside a batch (the ``attributes`` field).
-_CRC_FROM = 21
+from reflog.records._verify import CRC_FROM, parse_header
 
 
 @attrs.frozen
@@ -83,13 +80,13 @@ def _walk(chunks: _Chunks, first_offset: int) -> InPlaceCheck:
                 f"batch at byte {position} is truncated: {chunks.size - position} of {header.size} bytes"
             )
         crc = 0
-        for piece in chunks.pieces(position + _CRC_FROM, end):
+        for piece in chunks.pieces(position + CRC_FROM, end):
             crc = _crc32c.crc32c(piece, crc)
         if crc != header.crc:
             raise CorruptRecordError(f"batch CRC mismatch: stored {header.crc:#010x}, computed {crc:#010x}")
         if header.base_offset != expected:
             raise CorruptRecordError(f"batch at offset {header.base_offset} where {expected} was expected")
-        crc_bytes += header.size - _CRC_FROM
+        crc_bytes += header.size - CRC_FROM
         batches += 1
         expected = header.next_offset
         position = end

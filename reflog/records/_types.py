@@ -1,7 +1,8 @@
 """The value types of the record codec: enums, constants and frozen dataclasses.
 
-Nothing here parses or validates bytes; :mod:`reflog.records._batch` does. The
-dataclasses are plain, immutable values so that tests can compare them with ``==``.
+Nothing here parses or validates bytes; :mod:`reflog.records._verify` and
+:mod:`reflog.records._decode` do. The dataclasses are plain, immutable values so that tests
+can compare them with ``==``.
 """
 
 from __future__ import annotations
@@ -150,3 +151,17 @@ class RecordBatch:
 
     header: BatchHeader
     records: tuple[Record, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class VerifiedBatch:
+    """One batch's bytes with its header, the header parsed and the CRC-32C checked, once.
+
+    :func:`~reflog.records.verified_batches` makes them; the append pipeline passes them on so
+    that no later step checks the same bytes again. ``raw`` is immutable ``bytes``, so the check
+    stays true; :func:`~reflog.records.stamp_batch` keeps it true (it changes only fields outside
+    the CRC). Constructing one by hand asserts that the check was made.
+    """
+
+    raw: bytes
+    header: BatchHeader

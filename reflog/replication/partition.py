@@ -34,6 +34,7 @@ import attrs
 
 from reflog.errors import CorruptRecordError, Errors, OffsetOutOfRangeError, ReflogError
 from reflog.log.validator import ValidatedBatch, validate_client_batch
+from reflog.records import verified_batches
 from reflog.replication.messages import (
     AlterPartitionRequest,
     AlterPartitionResponse,
@@ -44,7 +45,7 @@ from reflog.replication.messages import (
     PartitionMetadata,
 )
 from reflog.replication.producer_state import Duplicate, ProducerStateTable, Refused
-from reflog.replication.replica_log import ReplicaLog, split_batches
+from reflog.replication.replica_log import ReplicaLog
 from reflog.vocabulary import NO_LEADER, UNDEFINED_EPOCH, UNDEFINED_OFFSET, TopicPartition
 
 UNKNOWN_OFFSET = -1
@@ -285,7 +286,7 @@ class Partition:
                 Errors.INVALID_PRODUCER_EPOCH if fenced else Errors.OUT_OF_ORDER_SEQUENCE_NUMBER
             )
         try:
-            info = self.log.append_as_leader(batch.records, self.leader_epoch, validated=True)
+            info = self.log.append_as_leader(batch, self.leader_epoch)  # no second CRC, no second walk
         except CorruptRecordError:
             return ProduceResult(Errors.CORRUPT_MESSAGE)
         except ReflogError as exc:
@@ -493,11 +494,12 @@ class Partition:
         appended = 0
         if response.records:
             try:
-                appended = self.log.append_as_follower(response.records).record_count
+                batches = list(verified_batches(response.records))  # each batch's one CRC check
+                appended = self.log.append_as_follower(batches).record_count
             except CorruptRecordError:
                 return FollowerFetchOutcome(Errors.CORRUPT_MESSAGE)
-            for _, header in split_batches(response.records):
-                self.producer_state.record(header)
+            for batch in batches:
+                self.producer_state.record(batch.header)
         self._update_follower_high_watermark(response.high_watermark)
         return FollowerFetchOutcome(Errors.NONE, appended, None, self._high_watermark)
 

@@ -10,14 +10,16 @@ about: a power loss keeps only the flushed prefix, a process crash keeps everyth
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from typing import Protocol
 
-from reflog.errors import CorruptRecordError, OffsetOutOfRangeError
+from reflog.errors import OffsetOutOfRangeError
+from reflog.log.append import LogAppendInfo, append_info, follower_batches, leader_batches
 from reflog.log.config import LogConfig
 from reflog.log.epoch_cache import LeaderEpochCache
-from reflog.log.log import LogAppendInfo
-from reflog.records import BatchHeader, verify_crc, with_base_offset, with_partition_leader_epoch
+from reflog.log.recovery import assign_epoch
+from reflog.log.validator import ValidatedBatch
+from reflog.records import BatchHeader, VerifiedBatch
 
 
 class ReplicaLog(Protocol):
@@ -33,11 +35,13 @@ class ReplicaLog(Protocol):
     @property
     def log_end_offset(self) -> int: ...
 
-    def append_as_leader(
-        self, records: bytes, leader_epoch: int, *, validated: bool = False
-    ) -> LogAppendInfo: ...
+    def append_as_leader(self, records: bytes | ValidatedBatch, leader_epoch: int) -> LogAppendInfo:
+        """Check (a ``ValidatedBatch`` was checked), stamp and append batches (:mod:`reflog.log.append`)."""
+        ...
 
-    def append_as_follower(self, records: bytes) -> LogAppendInfo: ...
+    def append_as_follower(self, records: bytes | Sequence[VerifiedBatch]) -> LogAppendInfo:
+        """Append fetched batches (bytes, or batches already CRC-checked) at the log end offset."""
+        ...
 
     def truncate_to(self, offset: int) -> bool: ...
 
@@ -54,19 +58,6 @@ class ReplicaLog(Protocol):
     def iter_batches(self, start_offset: int | None = None) -> Iterator[bytes]:
         """Every batch's bytes from ``start_offset`` (default: the log start), in offset order."""
         ...
-
-
-def split_batches(records: bytes) -> list[tuple[bytes, BatchHeader]]:
-    """The batches in ``records``, each CRC-checked. Raises :class:`CorruptRecordError`."""
-    out: list[tuple[bytes, BatchHeader]] = []
-    position = 0
-    while position < len(records):
-        header = verify_crc(records, position)
-        out.append((records[position : position + header.size], header))
-        position += header.size
-    if not out:
-        raise CorruptRecordError("no record batch")
-    return out
 
 
 class MemoryLog:
@@ -96,36 +87,18 @@ class MemoryLog:
     def log_end_offset(self) -> int:
         return self._batches[-1][1].next_offset if self._batches else self._start
 
-    def _assign_epoch(self, header: BatchHeader) -> None:
-        if header.partition_leader_epoch > self.epoch_cache.latest_epoch:
-            self.epoch_cache.assign(header.partition_leader_epoch, header.base_offset)
+    def append_as_leader(self, records: bytes | ValidatedBatch, leader_epoch: int) -> LogAppendInfo:
+        # The append pipeline with the CRC check alone (a model's log: no size check, no record walk).
+        return self._append(leader_batches(records, self.log_end_offset, leader_epoch, walk_records=False))
 
-    def append_as_leader(
-        self, records: bytes, leader_epoch: int, *, validated: bool = False
-    ) -> LogAppendInfo:
-        batches = split_batches(records)
-        first = next_offset = self.log_end_offset
-        count = 0
-        for raw, header in batches:
-            stamped = with_partition_leader_epoch(with_base_offset(raw, next_offset), leader_epoch)
-            stamped_header = verify_crc(stamped)
-            self._batches.append((stamped, stamped_header))
-            self._assign_epoch(stamped_header)
-            next_offset = stamped_header.next_offset
-            count += header.records_count
-        return LogAppendInfo(first, next_offset - 1, count, len(batches))
+    def append_as_follower(self, records: bytes | Sequence[VerifiedBatch]) -> LogAppendInfo:
+        return self._append(follower_batches(records, self.log_end_offset))
 
-    def append_as_follower(self, records: bytes) -> LogAppendInfo:
-        batches = split_batches(records)
-        expected = first = self.log_end_offset
-        for _, header in batches:
-            if header.base_offset != expected:
-                raise CorruptRecordError(f"follower append at {header.base_offset}, expected {expected}")
-            expected = header.next_offset
-        for raw, header in batches:
-            self._batches.append((raw, header))
-            self._assign_epoch(header)
-        return LogAppendInfo(first, expected - 1, sum(h.records_count for _, h in batches), len(batches))
+    def _append(self, batches: Sequence[VerifiedBatch]) -> LogAppendInfo:
+        for batch in batches:
+            self._batches.append((batch.raw, batch.header))
+            assign_epoch(self.epoch_cache, batch.header)
+        return append_info(batches)
 
     def truncate_to(self, offset: int) -> bool:
         if offset >= self.log_end_offset:
@@ -171,7 +144,7 @@ class MemoryLog:
         self._batches = [(raw, h) for raw, h in self._batches if h.next_offset <= self.flushed_offset]
         self.epoch_cache = LeaderEpochCache(None, None)
         for _, header in self._batches:
-            self._assign_epoch(header)
+            assign_epoch(self.epoch_cache, header)
 
     def batch_headers(self) -> Iterator[BatchHeader]:
         return (header for _, header in self._batches)

@@ -31,7 +31,8 @@ case $group in
         tests="tests/replication/test_partition.py tests/replication/test_controller.py
                tests/replication/test_partition_rules.py tests/replication/test_controller_rules.py" ;;
     log)
-        mutate="reflog/log/log.py reflog/log/segment.py reflog/log/index.py"
+        mutate="reflog/log/log.py reflog/log/recovery.py reflog/log/reads.py reflog/log/append.py
+                reflog/log/segment.py reflog/log/index.py"
         tests="tests/log/test_log_basics.py tests/log/test_truncate_and_epochs.py tests/log/test_storage_faults.py
                tests/log/test_client_batches.py
                tests/log/test_index_rules.py tests/log/test_retention_rules.py tests/log/test_log_rules.py

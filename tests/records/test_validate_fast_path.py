@@ -25,7 +25,7 @@ from reflog.records import (
     validate_batch,
     verify_crc,
 )
-from reflog.records._batch import _records_section, _records_valid
+from reflog.records._decode import _records_section, _records_valid
 from tests.records._helpers import batch_options, forge_batch, raw_record, record_lists
 
 _sizes = st.sampled_from([0, 1, 63, 64, 100, 1024, 8191, 8192, 20_000])
