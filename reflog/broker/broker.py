@@ -38,7 +38,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 from typing import TypeVar, cast
 
 import attrs
@@ -46,11 +46,9 @@ import trio
 
 from reflog.broker.api import (
     CONTROLLER_NODE,
-    EARLIEST_TIMESTAMP,
     ConsumerFetchRequest,
     ConsumerFetchResponse,
     ControlledShutdownRequest,
-    FetchRead,
     HeartbeatRequest,
     HeartbeatResponse,
     ListOffsetsRequest,
@@ -60,9 +58,11 @@ from reflog.broker.api import (
     RegisterBrokerRequest,
     node_name,
 )
+from reflog.broker.changes import ChangeWatch, PartitionChanges
 from reflog.broker.peers import Peers
-from reflog.errors import CorruptRecordError, ReflogError, StorageError
-from reflog.log import FetchData, Log, LogConfig, LogManager
+from reflog.broker.reads import list_offsets, read_for_consumer
+from reflog.errors import ReflogError, StorageError
+from reflog.log import LogConfig, LogManager
 from reflog.log.config import KAFKA_NAMES as LOG_CONFIG_NAMES
 from reflog.log.manager import StartupReport
 from reflog.log.validator import ValidatedBatch, client_batch_steps
@@ -141,7 +141,7 @@ class Broker:
         self.last_startup_clean: bool | None = None
         self.last_startup: StartupReport | None = None
         """What the latest incarnation's log recovery found (``None`` before the first start)."""
-        self._changed: dict[TopicPartition, trio.Event] = {}
+        self._changes = PartitionChanges()
         self._fetchers: dict[TopicPartition, tuple[int, trio.CancelScope]] = {}
         self._broker_epochs: dict[int, int] = {}
         self._checkpointed_hw: dict[TopicPartition, int] = {}
@@ -159,7 +159,7 @@ class Broker:
         self.exit_reason = None
         self.partitions = {}
         self._fetchers = {}
-        self._changed = {}
+        self._changes = PartitionChanges()
         clock = TrioClock()
         manager = LogManager(self.fs, "data", clock)
         report = manager.startup(topic_configs={t: self._log_config(t) for t in self.topic_configs})
@@ -328,7 +328,7 @@ class Broker:
                 )
                 self.partitions[tp] = partition
             partition.apply_metadata(metadata, now, self._broker_epochs)
-            self._notify(tp)
+            self._changes.notify(tp)
             self._manage_fetcher(partition)
 
     def _manage_fetcher(self, partition: Partition) -> None:
@@ -344,15 +344,17 @@ class Broker:
             self._fetchers[tp] = (partition.leader_epoch, scope)
             self._spawn(f"replica fetcher of {tp.topic}-{tp.partition}", self._fetcher, partition, scope)
 
-    def _notify(self, tp: TopicPartition) -> None:
-        event = self._changed.pop(tp, None)
-        if event is not None:
-            event.set()
+    async def wait_for_change(self, tps: Iterable[TopicPartition], deadline: float) -> None:
+        """Return when any of ``tps`` changes (its log end offset, high watermark, leadership or
+        ISR) after this call, or at ``deadline`` (trio time, seconds): the one wait of every long
+        poll (:mod:`reflog.broker.changes`). The caller looks again at what it waits for."""
+        await self._changes.wait_for_change(tps, deadline)
 
-    async def _wait_change(self, tp: TopicPartition, timeout: float) -> None:
-        event = self._changed.setdefault(tp, trio.Event())
-        with trio.move_on_after(timeout):
-            await event.wait()
+    def watch_changes(self, tps: Iterable[TopicPartition]) -> contextlib.AbstractContextManager[ChangeWatch]:
+        """Keep the changes of ``tps`` from now on while the block runs, for a caller whose look
+        at the partitions awaits (:meth:`PartitionChanges.watch`: a change during the look ends
+        the next :meth:`ChangeWatch.wait` at once)."""
+        return self._changes.watch(tps)
 
     async def _throttle(self) -> None:
         delay = self.fs.take_throttle_delay()
@@ -383,7 +385,7 @@ class Broker:
                     await trio.sleep(backoff)
                     continue
                 await self._throttle()
-                self._notify(partition.topic_partition)
+                self._changes.notify(partition.topic_partition)
                 if outcome.error is not Errors.NONE:
                     await trio.sleep(backoff)
 
@@ -409,7 +411,7 @@ class Broker:
         if response.error is Errors.NONE or partition.high_watermark != hw_before:
             # Wake waiters only on a real change: a refused proposal must not end long polls,
             # or a follower refused again and again would spin without time passing.
-            self._notify(partition.topic_partition)
+            self._changes.notify(partition.topic_partition)
 
     def _maybe_expand_isr(self, partition: Partition) -> None:
         request = partition.isr_expansion(trio.current_time())
@@ -473,7 +475,9 @@ class Broker:
             first = self._serve_replica_fetch(partition, request)
             if first.error is not Errors.NONE or first.diverging_epoch is not None or first.records:
                 return first
-            await self._wait_change(tp, self.config.replica_fetch_wait_max_ms / 1000)
+            await self.wait_for_change(
+                [tp], trio.current_time() + self.config.replica_fetch_wait_max_ms / 1000
+            )
         return self._serve_replica_fetch(partition, request)
 
     def _serve_replica_fetch(self, partition: Partition, request: FetchRequest) -> FetchResponse:
@@ -489,7 +493,7 @@ class Broker:
         if response.error is Errors.NONE and response.diverging_epoch is None:
             self._maybe_expand_isr(partition)
         if partition.high_watermark != hw_before:
-            self._notify(tp)
+            self._changes.notify(tp)
         return response
 
     async def produce(self, request: ProduceRequest) -> ProduceResponse:
@@ -507,15 +511,14 @@ class Broker:
             self._halt_if_log_dir_failed()
             return ProduceResponse(tp, result.error, result.base_offset)
         await self._throttle()
-        self._notify(tp)
+        self._changes.notify(tp)
         if result.error is not None:
             return ProduceResponse(tp, result.error, result.base_offset)
         deadline = trio.current_time() + request.timeout_ms / 1000
         while (status := partition.produce_status(result.required_offset)) is None:
-            remaining = deadline - trio.current_time()
-            if remaining <= 0:
+            if trio.current_time() >= deadline:
                 return ProduceResponse(tp, Errors.REQUEST_TIMED_OUT, result.base_offset)
-            await self._wait_change(tp, remaining)
+            await self.wait_for_change([tp], deadline)
         return ProduceResponse(tp, status, result.base_offset)
 
     @staticmethod
@@ -536,8 +539,9 @@ class Broker:
             return Errors.of(exc.error_code)
 
     async def consumer_fetch(self, request: ConsumerFetchRequest) -> ConsumerFetchResponse:
-        """A consumer's fetch of one partition, up to the high watermark, waiting (at most
-        :attr:`BrokerConfig.fetch_max_wait_ms`) for ``min_bytes``. Errors are codes."""
+        """A consumer's fetch of one partition, up to the high watermark (:func:`read_for_consumer`),
+        waiting (at most :attr:`BrokerConfig.fetch_max_wait_ms`) for ``min_bytes``, a failure or a
+        change of leadership. Errors are codes; a storage error also halts the broker."""
         tp = request.topic_partition
         partition = self.partitions.get(tp)
         if partition is None or partition.role is not Role.LEADER:
@@ -546,64 +550,27 @@ class Broker:
         max_bytes = min(request.max_bytes, self.config.fetch_max_bytes)
         deadline = trio.current_time() + max_wait_ms / 1000
         while True:
-            log = partition.log
-            if request.fetch_offset < log.log_start_offset or request.fetch_offset > log.log_end_offset:
-                return ConsumerFetchResponse(
-                    tp, Errors.OFFSET_OUT_OF_RANGE, partition.high_watermark, log.log_start_offset
-                )
-            records = b""
-            in_place: FetchData | None = None
-            if request.fetch_offset < partition.high_watermark and max_bytes > 0:  # 0: the state only
-                try:
-                    if request.read is not FetchRead.COPY and isinstance(log, Log):
-                        in_place = log.read(
-                            request.fetch_offset,
-                            max_bytes,
-                            max_offset=partition.high_watermark,
-                            verify=request.read is FetchRead.IN_PLACE,
-                            in_place=True,
-                        )
-                    else:
-                        records = log.read_records(request.fetch_offset, max_bytes, partition.high_watermark)
-                except CorruptRecordError:
-                    return ConsumerFetchResponse(tp, Errors.CORRUPT_MESSAGE)
-                except ReflogError as exc:
-                    self._halt_if_log_dir_failed(exc)
-                    return ConsumerFetchResponse(tp, Errors.of(exc.error_code))
-            size = in_place.size if in_place is not None else len(records)
-            remaining = deadline - trio.current_time()
-            if size >= request.min_bytes or remaining <= 0 or partition.role is not Role.LEADER:
-                return ConsumerFetchResponse(
-                    tp,
-                    Errors.NONE,
-                    partition.high_watermark,
-                    log.log_start_offset,
-                    records,
-                    None if in_place is None else in_place.region,
-                    None if in_place is None else in_place.in_place,
-                )
-            await self._wait_change(tp, remaining)
+            try:
+                response = read_for_consumer(partition, request, max_bytes)
+            except ReflogError as exc:
+                self._halt_if_log_dir_failed(exc)
+                return ConsumerFetchResponse(tp, Errors.of(exc.error_code))
+            if (
+                response.error is not Errors.NONE
+                or response.size >= request.min_bytes
+                or trio.current_time() >= deadline
+                or partition.role is not Role.LEADER
+            ):
+                return response
+            await self.wait_for_change([tp], deadline)
 
     def list_offsets(self, request: ListOffsetsRequest) -> ListOffsetsResponse:
-        """ListOffsets as leader: the log start offset (``EARLIEST_TIMESTAMP``), the high watermark
-        (``LATEST_TIMESTAMP``), or the first offset at or after a timestamp (-1: none). Errors are
-        codes. Synchronous: it never waits."""
-        tp = request.topic_partition
-        partition = self.partitions.get(tp)
+        """ListOffsets as leader (:func:`reflog.broker.reads.list_offsets`), else
+        ``NOT_LEADER_OR_FOLLOWER``. Errors are codes. Synchronous: it never waits."""
+        partition = self.partitions.get(request.topic_partition)
         if partition is None or partition.role is not Role.LEADER:
-            return ListOffsetsResponse(tp, Errors.NOT_LEADER_OR_FOLLOWER)
-        if request.timestamp == EARLIEST_TIMESTAMP:
-            return ListOffsetsResponse(tp, Errors.NONE, partition.log.log_start_offset)
-        log = partition.log
-        if request.timestamp >= 0 and isinstance(log, Log):  # the first record at or after it (LOG-25)
-            try:
-                found = log.offset_for_timestamp(request.timestamp, partition.high_watermark)
-            except CorruptRecordError:
-                return ListOffsetsResponse(tp, Errors.CORRUPT_MESSAGE)
-            except StorageError:
-                return ListOffsetsResponse(tp, Errors.KAFKA_STORAGE_ERROR)
-            return ListOffsetsResponse(tp, Errors.NONE, -1 if found is None else found.offset)
-        return ListOffsetsResponse(tp, Errors.NONE, partition.high_watermark)
+            return ListOffsetsResponse(request.topic_partition, Errors.NOT_LEADER_OR_FOLLOWER)
+        return list_offsets(partition, request)
 
 
 __all__ = ["Broker", "BrokerConfig"]
