@@ -39,7 +39,7 @@ from __future__ import annotations
 import contextlib
 import logging
 from collections.abc import Awaitable, Callable, Iterable
-from typing import TypeVar, cast
+from typing import TypeVar
 
 import attrs
 import trio
@@ -59,13 +59,14 @@ from reflog.broker.api import (
     node_name,
 )
 from reflog.broker.changes import ChangeWatch, PartitionChanges
+from reflog.broker.config import BrokerConfig, log_config, partition_config
 from reflog.broker.peers import Peers
 from reflog.broker.reads import list_offsets, read_for_consumer
+from reflog.broker.replica_fetcher import ReplicaFetchers
+from reflog.broker.validation import validate_in_steps
 from reflog.errors import ReflogError, StorageError
-from reflog.log import LogConfig, LogManager
-from reflog.log.config import KAFKA_NAMES as LOG_CONFIG_NAMES
+from reflog.log import LogManager
 from reflog.log.manager import StartupReport
-from reflog.log.validator import ValidatedBatch, client_batch_steps
 from reflog.net.errors import NetError
 from reflog.net.requests import Request, RequestHandlers
 from reflog.net.rpc import serve_rpc_listener
@@ -77,7 +78,7 @@ from reflog.replication.messages import (
     FetchResponse,
     TopicPartition,
 )
-from reflog.replication.partition import Partition, PartitionConfig, Role
+from reflog.replication.partition import Partition, Role
 from reflog.storage import Filesystem
 from reflog.storage.flusher import run_flusher
 from reflog.storage.sim import SimFilesystem
@@ -85,30 +86,6 @@ from reflog.trio_clock import TrioClock
 
 logger = logging.getLogger(__name__)
 R = TypeVar("R")
-
-
-@attrs.frozen
-class BrokerConfig:
-    """Broker settings under Kafka's names (``replica.lag.time.max.ms`` is ``replica_lag_time_max_ms``)."""
-
-    replica_lag_time_max_ms: int = 30_000
-    replica_fetch_wait_max_ms: int = 500
-    replica_fetch_backoff_ms: int = 1_000
-    replica_fetch_max_bytes: int = 1 << 20
-    replica_fetch_response_max_bytes: int = 10 * 1024 * 1024
-    """Kafka's ``replica.fetch.response.max.bytes``: the most a follower asks for in one fetch."""
-    fetch_max_bytes: int = 55 * 1024 * 1024
-    """Kafka's ``fetch.max.bytes`` (57671680): the most one fetch is served, whatever it asks."""
-    fetch_max_wait_ms: int = 30_000
-    """reflog's cap on a consumer fetch's ``max_wait_ms`` (Kafka has none; a client's
-    ``request.timeout.ms``, 30000 by default, would give up on a longer wait anyway)."""
-    replica_socket_timeout_ms: int = 30_000
-    broker_heartbeat_interval_ms: int = 500
-    """Kafka's default is 2000; reflog heartbeats (and learns metadata) more often, see specs/."""
-    log_maintenance_interval_ms: int = 1_000
-    replica_high_watermark_checkpoint_interval_ms: int = 5_000
-    legacy_truncate_to_high_watermark: bool = False
-    """The pre-0.11 follower rule, for tests that show what it breaks."""
 
 
 class Broker:
@@ -142,7 +119,7 @@ class Broker:
         self.last_startup: StartupReport | None = None
         """What the latest incarnation's log recovery found (``None`` before the first start)."""
         self._changes = PartitionChanges()
-        self._fetchers: dict[TopicPartition, tuple[int, trio.CancelScope]] = {}
+        self._fetchers = self._replica_fetchers()
         self._broker_epochs: dict[int, int] = {}
         self._checkpointed_hw: dict[TopicPartition, int] = {}
         self._nursery: trio.Nursery | None = None
@@ -158,11 +135,13 @@ class Broker:
         self.incarnation += 1
         self.exit_reason = None
         self.partitions = {}
-        self._fetchers = {}
+        self._fetchers = self._replica_fetchers()
         self._changes = PartitionChanges()
         clock = TrioClock()
         manager = LogManager(self.fs, "data", clock)
-        report = manager.startup(topic_configs={t: self._log_config(t) for t in self.topic_configs})
+        report = manager.startup(
+            topic_configs={t: log_config(self.topic_configs.get(t, {})) for t in self.topic_configs}
+        )
         self.manager = manager
         self.last_startup_clean = report.clean_shutdown
         self.last_startup = report
@@ -195,8 +174,7 @@ class Broker:
         """
         with contextlib.suppress(NetError):  # the controller unreachable: shut down anyway
             await self._call(CONTROLLER_NODE, ControlledShutdownRequest(self.broker_id, self.broker_epoch))
-        for scope in self._fetchers.values():
-            scope[1].cancel()
+        self._fetchers.cancel_all()
         if self.manager is not None:
             try:
                 self._checkpoint_high_watermarks()
@@ -215,10 +193,13 @@ class Broker:
         except Exception as exc:
             self._halt_on_bug("RPC listener", exc)
 
-    def _spawn(self, name: str, fn: Callable[..., Awaitable[None]], *args: object) -> None:
-        """Start ``fn(*args)`` in this incarnation's nursery, guarded by :meth:`_guarded`."""
-        if self._nursery is not None:
-            self._nursery.start_soon(self._guarded, name, fn, *args)
+    def _spawn(self, name: str, fn: Callable[..., Awaitable[None]], *args: object) -> bool:
+        """Start ``fn(*args)`` in this incarnation's nursery, guarded by :meth:`_guarded`;
+        ``False`` (nothing started) when the incarnation is not running."""
+        if self._nursery is None:
+            return False
+        self._nursery.start_soon(self._guarded, name, fn, *args)
+        return True
 
     async def _guarded(self, name: str, fn: Callable[..., Awaitable[None]], *args: object) -> None:
         """Run one broker task: a storage error escaping it is a log dir failure, any other
@@ -255,10 +236,6 @@ class Broker:
             if self._nursery is not None:
                 self._nursery.cancel_scope.cancel()
         return True
-
-    def _log_config(self, topic: str) -> LogConfig:
-        props = {k: v for k, v in self.topic_configs.get(topic, {}).items() if k in LOG_CONFIG_NAMES}
-        return LogConfig.from_properties(props)
 
     async def _call(self, dst: str, request: Request[R], timeout: float | None = None) -> R:
         assert self._peers is not None
@@ -313,36 +290,15 @@ class Broker:
             tp = metadata.topic_partition
             partition = self.partitions.get(tp)
             if partition is None:
-                log = self.manager.create_log(tp.topic, tp.partition, self._log_config(tp.topic))
                 settings = self.topic_configs.get(tp.topic, {})
-                partition = Partition(
-                    tp,
-                    self.broker_id,
-                    log,
-                    PartitionConfig(
-                        min_insync_replicas=int(settings.get("min.insync.replicas", 1)),
-                        replica_lag_time_max_ms=self.config.replica_lag_time_max_ms,
-                        legacy_truncate_to_high_watermark=self.config.legacy_truncate_to_high_watermark,
-                    ),
-                    high_watermark=self._checkpointed_hw.get(tp, 0),
-                )
+                log = self.manager.create_log(tp.topic, tp.partition, log_config(settings))
+                config = partition_config(self.config, settings)
+                hw = self._checkpointed_hw.get(tp, 0)
+                partition = Partition(tp, self.broker_id, log, config, high_watermark=hw)
                 self.partitions[tp] = partition
             partition.apply_metadata(metadata, now, self._broker_epochs)
             self._changes.notify(tp)
-            self._manage_fetcher(partition)
-
-    def _manage_fetcher(self, partition: Partition) -> None:
-        tp = partition.topic_partition
-        current = self._fetchers.get(tp)
-        wanted = partition.role is Role.FOLLOWER
-        if current is not None and (not wanted or current[0] != partition.leader_epoch):
-            current[1].cancel()
-            del self._fetchers[tp]
-            current = None
-        if wanted and current is None and self._nursery is not None:
-            scope = trio.CancelScope()
-            self._fetchers[tp] = (partition.leader_epoch, scope)
-            self._spawn(f"replica fetcher of {tp.topic}-{tp.partition}", self._fetcher, partition, scope)
+            self._fetchers.manage(partition)
 
     async def wait_for_change(self, tps: Iterable[TopicPartition], deadline: float) -> None:
         """Return when any of ``tps`` changes (its log end offset, high watermark, leadership or
@@ -361,33 +317,21 @@ class Broker:
         if delay > 0:
             await trio.sleep(delay)
 
-    # ================================================================== follower: replica fetcher
-    async def _fetcher(self, partition: Partition, scope: trio.CancelScope) -> None:
-        """Fetch from the leader of one epoch until cancelled (a new epoch starts a new fetcher)."""
-        with scope:
-            backoff = self.config.replica_fetch_backoff_ms / 1000
-            while partition.role is Role.FOLLOWER:
-                max_bytes = min(
-                    self.config.replica_fetch_max_bytes, self.config.replica_fetch_response_max_bytes
-                )
-                request = partition.fetch_request(self.broker_epoch, max_bytes)
-                if request is None:
-                    return
-                try:
-                    response = await self._call(node_name(partition.leader_id), request)
-                except NetError:
-                    await trio.sleep(backoff)
-                    continue
-                try:
-                    outcome = partition.handle_fetch_response(request, response)
-                except ReflogError as exc:
-                    self._halt_if_log_dir_failed(exc)
-                    await trio.sleep(backoff)
-                    continue
-                await self._throttle()
-                self._changes.notify(partition.topic_partition)
-                if outcome.error is not Errors.NONE:
-                    await trio.sleep(backoff)
+    # ================================================================== follower: replica fetchers
+    def _replica_fetchers(self) -> ReplicaFetchers:
+        return ReplicaFetchers(
+            self.config,
+            spawn=self._spawn,
+            call=self._call,
+            broker_epoch=lambda: self.broker_epoch,
+            on_storage_error=self._halt_if_log_dir_failed,
+            fetched=self._fetched,
+        )
+
+    async def _fetched(self, tp: TopicPartition) -> None:
+        """A follower applied a fetch: throttle (simulated storage), then wake the waiters."""
+        await self._throttle()
+        self._changes.notify(tp)
 
     # ================================================================== leader: ISR
     async def _isr_loop(self) -> None:
@@ -503,7 +447,7 @@ class Broker:
         partition = self.partitions.get(tp)
         if partition is None or partition.role is not Role.LEADER:
             return ProduceResponse(tp, Errors.NOT_LEADER_OR_FOLLOWER)
-        validated = await self._validate(partition, request.records)
+        validated = await validate_in_steps(request.records, partition.log.config)
         if isinstance(validated, Errors):
             return ProduceResponse(tp, validated)
         result = partition.append_records(validated, request.acks, trio.current_time())
@@ -520,23 +464,6 @@ class Broker:
                 return ProduceResponse(tp, Errors.REQUEST_TIMED_OUT, result.base_offset)
             await self.wait_for_change([tp], deadline)
         return ProduceResponse(tp, status, result.base_offset)
-
-    @staticmethod
-    async def _validate(partition: Partition, records: bytes) -> ValidatedBatch | Errors:
-        """Check a client's batch (:mod:`reflog.log.validator`), yielding to trio between steps.
-
-        Every broker of the process shares one event loop: a batch of millions of tiny records
-        walked in one go would starve every other broker's heartbeats past their session timeout.
-        """
-        steps = client_batch_steps(records, partition.log.config)
-        try:
-            while True:
-                next(steps)
-                await trio.lowlevel.checkpoint()
-        except StopIteration as done:
-            return cast(ValidatedBatch, done.value)
-        except ReflogError as exc:
-            return Errors.of(exc.error_code)
 
     async def consumer_fetch(self, request: ConsumerFetchRequest) -> ConsumerFetchResponse:
         """A consumer's fetch of one partition, up to the high watermark (:func:`read_for_consumer`),
@@ -573,4 +500,4 @@ class Broker:
         return list_offsets(partition, request)
 
 
-__all__ = ["Broker", "BrokerConfig"]
+__all__ = ["Broker"]

@@ -16,7 +16,7 @@ import trio
 import trio.testing
 
 from reflog.broker.api import ConsumerFetchRequest, ConsumerFetchResponse
-from reflog.broker.broker import BrokerConfig
+from reflog.broker.config import BrokerConfig
 from reflog.client.producer import SendStatus
 from reflog.cluster import Cluster, open_cluster
 from reflog.kafka.apis import KafkaApis, WithPayloads
