@@ -43,7 +43,7 @@ from faults.checker import CheckReport, check
 from faults.history import Fault, History, Operation
 from faults.inject import FaultInjector
 from faults.recording import RecordingConsumer, RecordingProducer, final_state
-from reflog.broker.broker import BrokerConfig
+from reflog.broker.config import BrokerConfig
 from reflog.client import ProducerConfig
 from reflog.cluster import Cluster, open_cluster
 from reflog.errors import ReflogUsageError

@@ -26,7 +26,7 @@ from faults.history import History
 from faults.inject import FaultInjector
 from faults.nemesis import Nemesis
 from faults.recording import RecordingConsumer, RecordingProducer, final_state
-from reflog.broker.broker import BrokerConfig
+from reflog.broker.config import BrokerConfig
 from reflog.cluster import Cluster, open_cluster
 from reflog.replication import ControllerConfig
 from reflog.storage.sim import PowerLossMode, WritebackPolicy

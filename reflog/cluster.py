@@ -24,7 +24,8 @@ from typing import Literal, TypeVar
 import trio
 
 from reflog.broker.api import CreateTopicRequest
-from reflog.broker.broker import Broker, BrokerConfig
+from reflog.broker.broker import Broker
+from reflog.broker.config import BrokerConfig
 from reflog.broker.controller_service import ControllerService
 from reflog.broker.metadata_log import MetadataLog
 from reflog.broker.peers import Peers

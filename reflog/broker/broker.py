@@ -38,18 +38,16 @@ from __future__ import annotations
 
 import contextlib
 import logging
-from collections.abc import Awaitable, Callable
-from typing import TypeVar, cast
+from collections.abc import Awaitable, Callable, Iterable
+from typing import TypeVar
 
 import attrs
 import trio
 
 from reflog.broker.api import (
-    EARLIEST_TIMESTAMP,
     ConsumerFetchRequest,
     ConsumerFetchResponse,
     ControlledShutdownRequest,
-    FetchRead,
     HeartbeatRequest,
     HeartbeatResponse,
     ListOffsetsRequest,
@@ -58,17 +56,20 @@ from reflog.broker.api import (
     ProduceResponse,
     RegisterBrokerRequest,
 )
+from reflog.broker.changes import ChangeWatch, PartitionChanges
+from reflog.broker.config import BrokerConfig, log_config, partition_config
 from reflog.broker.peers import Peers
-from reflog.errors import CorruptRecordError, Errors, ReflogError, StorageError
-from reflog.log import FetchData, Log, LogConfig, LogManager
-from reflog.log.config import KAFKA_NAMES as LOG_CONFIG_NAMES
+from reflog.broker.reads import list_offsets, read_for_consumer
+from reflog.broker.replica_fetcher import ReplicaFetchers
+from reflog.broker.validation import validate_in_steps
+from reflog.errors import Errors, ReflogError, StorageError
+from reflog.log import LogManager
 from reflog.log.manager import StartupReport
-from reflog.log.validator import ValidatedBatch, client_batch_steps
 from reflog.net.errors import NetError
 from reflog.net.rpc import serve_rpc_listener
 from reflog.net.sim import SimNetwork
 from reflog.replication.messages import AlterPartitionRequest, FetchRequest, FetchResponse
-from reflog.replication.partition import Partition, PartitionConfig, Role
+from reflog.replication.partition import Partition, Role
 from reflog.requests import Request, RequestHandlers
 from reflog.storage import Filesystem
 from reflog.storage.flusher import run_flusher
@@ -78,30 +79,6 @@ from reflog.vocabulary import CONTROLLER_NODE, TopicPartition, node_name
 
 logger = logging.getLogger(__name__)
 R = TypeVar("R")
-
-
-@attrs.frozen
-class BrokerConfig:
-    """Broker settings under Kafka's names (``replica.lag.time.max.ms`` is ``replica_lag_time_max_ms``)."""
-
-    replica_lag_time_max_ms: int = 30_000
-    replica_fetch_wait_max_ms: int = 500
-    replica_fetch_backoff_ms: int = 1_000
-    replica_fetch_max_bytes: int = 1 << 20
-    replica_fetch_response_max_bytes: int = 10 * 1024 * 1024
-    """Kafka's ``replica.fetch.response.max.bytes``: the most a follower asks for in one fetch."""
-    fetch_max_bytes: int = 55 * 1024 * 1024
-    """Kafka's ``fetch.max.bytes`` (57671680): the most one fetch is served, whatever it asks."""
-    fetch_max_wait_ms: int = 30_000
-    """reflog's cap on a consumer fetch's ``max_wait_ms`` (Kafka has none; a client's
-    ``request.timeout.ms``, 30000 by default, would give up on a longer wait anyway)."""
-    replica_socket_timeout_ms: int = 30_000
-    broker_heartbeat_interval_ms: int = 500
-    """Kafka's default is 2000; reflog heartbeats (and learns metadata) more often, see specs/."""
-    log_maintenance_interval_ms: int = 1_000
-    replica_high_watermark_checkpoint_interval_ms: int = 5_000
-    legacy_truncate_to_high_watermark: bool = False
-    """The pre-0.11 follower rule, for tests that show what it breaks."""
 
 
 class Broker:
@@ -134,8 +111,8 @@ class Broker:
         self.last_startup_clean: bool | None = None
         self.last_startup: StartupReport | None = None
         """What the latest incarnation's log recovery found (``None`` before the first start)."""
-        self._changed: dict[TopicPartition, trio.Event] = {}
-        self._fetchers: dict[TopicPartition, tuple[int, trio.CancelScope]] = {}
+        self._changes = PartitionChanges()
+        self._fetchers = self._replica_fetchers()
         self._broker_epochs: dict[int, int] = {}
         self._checkpointed_hw: dict[TopicPartition, int] = {}
         self._nursery: trio.Nursery | None = None
@@ -151,11 +128,13 @@ class Broker:
         self.incarnation += 1
         self.exit_reason = None
         self.partitions = {}
-        self._fetchers = {}
-        self._changed = {}
+        self._fetchers = self._replica_fetchers()
+        self._changes = PartitionChanges()
         clock = TrioClock()
         manager = LogManager(self.fs, "data", clock)
-        report = manager.startup(topic_configs={t: self._log_config(t) for t in self.topic_configs})
+        report = manager.startup(
+            topic_configs={t: log_config(self.topic_configs.get(t, {})) for t in self.topic_configs}
+        )
         self.manager = manager
         self.last_startup_clean = report.clean_shutdown
         self.last_startup = report
@@ -188,8 +167,7 @@ class Broker:
         """
         with contextlib.suppress(NetError):  # the controller unreachable: shut down anyway
             await self._call(CONTROLLER_NODE, ControlledShutdownRequest(self.broker_id, self.broker_epoch))
-        for scope in self._fetchers.values():
-            scope[1].cancel()
+        self._fetchers.cancel_all()
         if self.manager is not None:
             try:
                 self._checkpoint_high_watermarks()
@@ -208,10 +186,13 @@ class Broker:
         except Exception as exc:
             self._halt_on_bug("RPC listener", exc)
 
-    def _spawn(self, name: str, fn: Callable[..., Awaitable[None]], *args: object) -> None:
-        """Start ``fn(*args)`` in this incarnation's nursery, guarded by :meth:`_guarded`."""
-        if self._nursery is not None:
-            self._nursery.start_soon(self._guarded, name, fn, *args)
+    def _spawn(self, name: str, fn: Callable[..., Awaitable[None]], *args: object) -> bool:
+        """Start ``fn(*args)`` in this incarnation's nursery, guarded by :meth:`_guarded`;
+        ``False`` (nothing started) when the incarnation is not running."""
+        if self._nursery is None:
+            return False
+        self._nursery.start_soon(self._guarded, name, fn, *args)
+        return True
 
     async def _guarded(self, name: str, fn: Callable[..., Awaitable[None]], *args: object) -> None:
         """Run one broker task: a storage error escaping it is a log dir failure, any other
@@ -248,10 +229,6 @@ class Broker:
             if self._nursery is not None:
                 self._nursery.cancel_scope.cancel()
         return True
-
-    def _log_config(self, topic: str) -> LogConfig:
-        props = {k: v for k, v in self.topic_configs.get(topic, {}).items() if k in LOG_CONFIG_NAMES}
-        return LogConfig.from_properties(props)
 
     async def _call(self, dst: str, request: Request[R], timeout: float | None = None) -> R:
         assert self._peers is not None
@@ -306,79 +283,48 @@ class Broker:
             tp = metadata.topic_partition
             partition = self.partitions.get(tp)
             if partition is None:
-                log = self.manager.create_log(tp.topic, tp.partition, self._log_config(tp.topic))
                 settings = self.topic_configs.get(tp.topic, {})
-                partition = Partition(
-                    tp,
-                    self.broker_id,
-                    log,
-                    PartitionConfig(
-                        min_insync_replicas=int(settings.get("min.insync.replicas", 1)),
-                        replica_lag_time_max_ms=self.config.replica_lag_time_max_ms,
-                        legacy_truncate_to_high_watermark=self.config.legacy_truncate_to_high_watermark,
-                    ),
-                    high_watermark=self._checkpointed_hw.get(tp, 0),
-                )
+                log = self.manager.create_log(tp.topic, tp.partition, log_config(settings))
+                config = partition_config(self.config, settings)
+                hw = self._checkpointed_hw.get(tp, 0)
+                partition = Partition(tp, self.broker_id, log, config, high_watermark=hw)
                 self.partitions[tp] = partition
             partition.apply_metadata(metadata, now, self._broker_epochs)
-            self._notify(tp)
-            self._manage_fetcher(partition)
+            self._changes.notify(tp)
+            self._fetchers.manage(partition)
 
-    def _manage_fetcher(self, partition: Partition) -> None:
-        tp = partition.topic_partition
-        current = self._fetchers.get(tp)
-        wanted = partition.role is Role.FOLLOWER
-        if current is not None and (not wanted or current[0] != partition.leader_epoch):
-            current[1].cancel()
-            del self._fetchers[tp]
-            current = None
-        if wanted and current is None and self._nursery is not None:
-            scope = trio.CancelScope()
-            self._fetchers[tp] = (partition.leader_epoch, scope)
-            self._spawn(f"replica fetcher of {tp.topic}-{tp.partition}", self._fetcher, partition, scope)
+    async def wait_for_change(self, tps: Iterable[TopicPartition], deadline: float) -> None:
+        """Return when any of ``tps`` changes (its log end offset, high watermark, leadership or
+        ISR) after this call, or at ``deadline`` (trio time, seconds): the one wait of every long
+        poll (:mod:`reflog.broker.changes`). The caller looks again at what it waits for."""
+        await self._changes.wait_for_change(tps, deadline)
 
-    def _notify(self, tp: TopicPartition) -> None:
-        event = self._changed.pop(tp, None)
-        if event is not None:
-            event.set()
-
-    async def _wait_change(self, tp: TopicPartition, timeout: float) -> None:
-        event = self._changed.setdefault(tp, trio.Event())
-        with trio.move_on_after(timeout):
-            await event.wait()
+    def watch_changes(self, tps: Iterable[TopicPartition]) -> contextlib.AbstractContextManager[ChangeWatch]:
+        """Keep the changes of ``tps`` from now on while the block runs, for a caller whose look
+        at the partitions awaits (:meth:`PartitionChanges.watch`: a change during the look ends
+        the next :meth:`ChangeWatch.wait` at once)."""
+        return self._changes.watch(tps)
 
     async def _throttle(self) -> None:
         delay = self.fs.take_throttle_delay()
         if delay > 0:
             await trio.sleep(delay)
 
-    # ================================================================== follower: replica fetcher
-    async def _fetcher(self, partition: Partition, scope: trio.CancelScope) -> None:
-        """Fetch from the leader of one epoch until cancelled (a new epoch starts a new fetcher)."""
-        with scope:
-            backoff = self.config.replica_fetch_backoff_ms / 1000
-            while partition.role is Role.FOLLOWER:
-                max_bytes = min(
-                    self.config.replica_fetch_max_bytes, self.config.replica_fetch_response_max_bytes
-                )
-                request = partition.fetch_request(self.broker_epoch, max_bytes)
-                if request is None:
-                    return
-                try:
-                    response = await self._call(node_name(partition.leader_id), request)
-                except NetError:
-                    await trio.sleep(backoff)
-                    continue
-                try:
-                    outcome = partition.handle_fetch_response(request, response)
-                except ReflogError as exc:
-                    self._halt_if_log_dir_failed(exc)
-                    await trio.sleep(backoff)
-                    continue
-                await self._throttle()
-                self._notify(partition.topic_partition)
-                if outcome.error is not Errors.NONE:
-                    await trio.sleep(backoff)
+    # ================================================================== follower: replica fetchers
+    def _replica_fetchers(self) -> ReplicaFetchers:
+        return ReplicaFetchers(
+            self.config,
+            spawn=self._spawn,
+            call=self._call,
+            broker_epoch=lambda: self.broker_epoch,
+            on_storage_error=self._halt_if_log_dir_failed,
+            fetched=self._fetched,
+        )
+
+    async def _fetched(self, tp: TopicPartition) -> None:
+        """A follower applied a fetch: throttle (simulated storage), then wake the waiters."""
+        await self._throttle()
+        self._changes.notify(tp)
 
     # ================================================================== leader: ISR
     async def _isr_loop(self) -> None:
@@ -402,7 +348,7 @@ class Broker:
         if response.error is Errors.NONE or partition.high_watermark != hw_before:
             # Wake waiters only on a real change: a refused proposal must not end long polls,
             # or a follower refused again and again would spin without time passing.
-            self._notify(partition.topic_partition)
+            self._changes.notify(partition.topic_partition)
 
     def _maybe_expand_isr(self, partition: Partition) -> None:
         request = partition.isr_expansion(trio.current_time())
@@ -466,7 +412,9 @@ class Broker:
             first = self._serve_replica_fetch(partition, request)
             if first.error is not Errors.NONE or first.diverging_epoch is not None or first.records:
                 return first
-            await self._wait_change(tp, self.config.replica_fetch_wait_max_ms / 1000)
+            await self.wait_for_change(
+                [tp], trio.current_time() + self.config.replica_fetch_wait_max_ms / 1000
+            )
         return self._serve_replica_fetch(partition, request)
 
     def _serve_replica_fetch(self, partition: Partition, request: FetchRequest) -> FetchResponse:
@@ -482,7 +430,7 @@ class Broker:
         if response.error is Errors.NONE and response.diverging_epoch is None:
             self._maybe_expand_isr(partition)
         if partition.high_watermark != hw_before:
-            self._notify(tp)
+            self._changes.notify(tp)
         return response
 
     async def produce(self, request: ProduceRequest) -> ProduceResponse:
@@ -492,7 +440,7 @@ class Broker:
         partition = self.partitions.get(tp)
         if partition is None or partition.role is not Role.LEADER:
             return ProduceResponse(tp, Errors.NOT_LEADER_OR_FOLLOWER)
-        validated = await self._validate(partition, request.records)
+        validated = await validate_in_steps(request.records, partition.log.config)
         if isinstance(validated, Errors):
             return ProduceResponse(tp, validated)
         result = partition.append_records(validated, request.acks, trio.current_time())
@@ -500,37 +448,20 @@ class Broker:
             self._halt_if_log_dir_failed()
             return ProduceResponse(tp, result.error, result.base_offset)
         await self._throttle()
-        self._notify(tp)
+        self._changes.notify(tp)
         if result.error is not None:
             return ProduceResponse(tp, result.error, result.base_offset)
         deadline = trio.current_time() + request.timeout_ms / 1000
         while (status := partition.produce_status(result.required_offset)) is None:
-            remaining = deadline - trio.current_time()
-            if remaining <= 0:
+            if trio.current_time() >= deadline:
                 return ProduceResponse(tp, Errors.REQUEST_TIMED_OUT, result.base_offset)
-            await self._wait_change(tp, remaining)
+            await self.wait_for_change([tp], deadline)
         return ProduceResponse(tp, status, result.base_offset)
 
-    @staticmethod
-    async def _validate(partition: Partition, records: bytes) -> ValidatedBatch | Errors:
-        """Check a client's batch (:mod:`reflog.log.validator`), yielding to trio between steps.
-
-        Every broker of the process shares one event loop: a batch of millions of tiny records
-        walked in one go would starve every other broker's heartbeats past their session timeout.
-        """
-        steps = client_batch_steps(records, partition.log.config)
-        try:
-            while True:
-                next(steps)
-                await trio.lowlevel.checkpoint()
-        except StopIteration as done:
-            return cast(ValidatedBatch, done.value)
-        except ReflogError as exc:
-            return Errors.of(exc.error_code)
-
     async def consumer_fetch(self, request: ConsumerFetchRequest) -> ConsumerFetchResponse:
-        """A consumer's fetch of one partition, up to the high watermark, waiting (at most
-        :attr:`BrokerConfig.fetch_max_wait_ms`) for ``min_bytes``. Errors are codes."""
+        """A consumer's fetch of one partition, up to the high watermark (:func:`read_for_consumer`),
+        waiting (at most :attr:`BrokerConfig.fetch_max_wait_ms`) for ``min_bytes``, a failure or a
+        change of leadership. Errors are codes; a storage error also halts the broker."""
         tp = request.topic_partition
         partition = self.partitions.get(tp)
         if partition is None or partition.role is not Role.LEADER:
@@ -539,64 +470,27 @@ class Broker:
         max_bytes = min(request.max_bytes, self.config.fetch_max_bytes)
         deadline = trio.current_time() + max_wait_ms / 1000
         while True:
-            log = partition.log
-            if request.fetch_offset < log.log_start_offset or request.fetch_offset > log.log_end_offset:
-                return ConsumerFetchResponse(
-                    tp, Errors.OFFSET_OUT_OF_RANGE, partition.high_watermark, log.log_start_offset
-                )
-            records = b""
-            in_place: FetchData | None = None
-            if request.fetch_offset < partition.high_watermark and max_bytes > 0:  # 0: the state only
-                try:
-                    if request.read is not FetchRead.COPY and isinstance(log, Log):
-                        in_place = log.read(
-                            request.fetch_offset,
-                            max_bytes,
-                            max_offset=partition.high_watermark,
-                            verify=request.read is FetchRead.IN_PLACE,
-                            in_place=True,
-                        )
-                    else:
-                        records = log.read_records(request.fetch_offset, max_bytes, partition.high_watermark)
-                except CorruptRecordError:
-                    return ConsumerFetchResponse(tp, Errors.CORRUPT_MESSAGE)
-                except ReflogError as exc:
-                    self._halt_if_log_dir_failed(exc)
-                    return ConsumerFetchResponse(tp, Errors.of(exc.error_code))
-            size = in_place.size if in_place is not None else len(records)
-            remaining = deadline - trio.current_time()
-            if size >= request.min_bytes or remaining <= 0 or partition.role is not Role.LEADER:
-                return ConsumerFetchResponse(
-                    tp,
-                    Errors.NONE,
-                    partition.high_watermark,
-                    log.log_start_offset,
-                    records,
-                    None if in_place is None else in_place.region,
-                    None if in_place is None else in_place.in_place,
-                )
-            await self._wait_change(tp, remaining)
+            try:
+                response = read_for_consumer(partition, request, max_bytes)
+            except ReflogError as exc:
+                self._halt_if_log_dir_failed(exc)
+                return ConsumerFetchResponse(tp, Errors.of(exc.error_code))
+            if (
+                response.error is not Errors.NONE
+                or response.size >= request.min_bytes
+                or trio.current_time() >= deadline
+                or partition.role is not Role.LEADER
+            ):
+                return response
+            await self.wait_for_change([tp], deadline)
 
     def list_offsets(self, request: ListOffsetsRequest) -> ListOffsetsResponse:
-        """ListOffsets as leader: the log start offset (``EARLIEST_TIMESTAMP``), the high watermark
-        (``LATEST_TIMESTAMP``), or the first offset at or after a timestamp (-1: none). Errors are
-        codes. Synchronous: it never waits."""
-        tp = request.topic_partition
-        partition = self.partitions.get(tp)
+        """ListOffsets as leader (:func:`reflog.broker.reads.list_offsets`), else
+        ``NOT_LEADER_OR_FOLLOWER``. Errors are codes. Synchronous: it never waits."""
+        partition = self.partitions.get(request.topic_partition)
         if partition is None or partition.role is not Role.LEADER:
-            return ListOffsetsResponse(tp, Errors.NOT_LEADER_OR_FOLLOWER)
-        if request.timestamp == EARLIEST_TIMESTAMP:
-            return ListOffsetsResponse(tp, Errors.NONE, partition.log.log_start_offset)
-        log = partition.log
-        if request.timestamp >= 0 and isinstance(log, Log):  # the first record at or after it (LOG-25)
-            try:
-                found = log.offset_for_timestamp(request.timestamp, partition.high_watermark)
-            except CorruptRecordError:
-                return ListOffsetsResponse(tp, Errors.CORRUPT_MESSAGE)
-            except StorageError:
-                return ListOffsetsResponse(tp, Errors.KAFKA_STORAGE_ERROR)
-            return ListOffsetsResponse(tp, Errors.NONE, -1 if found is None else found.offset)
-        return ListOffsetsResponse(tp, Errors.NONE, partition.high_watermark)
+            return ListOffsetsResponse(request.topic_partition, Errors.NOT_LEADER_OR_FOLLOWER)
+        return list_offsets(partition, request)
 
 
-__all__ = ["Broker", "BrokerConfig"]
+__all__ = ["Broker"]

@@ -14,7 +14,6 @@ A Fetch answer carries the batch bytes the log returned, as they are on disk (PR
 from __future__ import annotations
 
 import logging
-import math
 import os
 from collections.abc import Awaitable, Callable
 from typing import Final, TypeAlias
@@ -33,6 +32,7 @@ from reflog.broker.api import (
     ListOffsetsRequest,
     ProduceRequest,
 )
+from reflog.broker.changes import ChangeWatch
 from reflog.cluster import Cluster
 from reflog.errors import CorruptRecordError, Errors, StorageError
 from reflog.kafka.codec import DecodedRequest, KafkaMessage, response_class
@@ -281,11 +281,20 @@ class KafkaApis:
         min_bytes = min(body.min_bytes, max_bytes)
         max_wait_ms = min(body.max_wait_ms, config.fetch_max_wait_ms)
         read = self._read_mode()
-        results = await self._read_all(wanted, max_bytes, read)
-        if max_wait_ms > 0 and sum(r.size for r in results.values()) < min_bytes:
-            results = await self._wait_for_data(
-                wanted, results, max_wait_ms=max_wait_ms, limit=max_bytes, min_bytes=min_bytes, read=read
-            )
+        long_poll = max_wait_ms > 0 and min_bytes > 0
+        # Watched from before the first read: a change while it reads ends the first wait at once.
+        with self.broker.watch_changes(by_partition if long_poll else ()) as changes:
+            results = await self._read_all(wanted, max_bytes, read)
+            if long_poll and sum(r.size for r in results.values()) < min_bytes:
+                results = await self._wait_for_data(
+                    wanted,
+                    results,
+                    changes,
+                    max_wait_ms=max_wait_ms,
+                    limit=max_bytes,
+                    min_bytes=min_bytes,
+                    read=read,
+                )
         by_topic: dict[str, list[KafkaMessage]] = {}
         partition_cls = cls.FetchableTopicResponse.PartitionData
         payloads: dict[bytes, Part] = {}
@@ -327,11 +336,10 @@ class KafkaApis:
         return FetchRead.IN_PLACE if self.verify_fetches else FetchRead.REGION
 
     async def _read_one(
-        self, tp: TopicPartition, offset: int, max_bytes: int, max_wait_ms: int, read: FetchRead
+        self, tp: TopicPartition, offset: int, max_bytes: int, read: FetchRead
     ) -> ConsumerFetchResponse:
-        response = await self.broker.consumer_fetch(
-            ConsumerFetchRequest(tp, offset, max_bytes, max_wait_ms, read=read)
-        )
+        """Read one partition as it stands now (a consumer fetch that does not wait)."""
+        response = await self.broker.consumer_fetch(ConsumerFetchRequest(tp, offset, max_bytes, 0, read=read))
         if response.region is not None and response.in_place is not None:
             count_in_place_check(self.transfer_metrics, response.in_place.header_bytes_copied)
         elif response.records:
@@ -357,7 +365,7 @@ class KafkaApis:
             want = min(max_bytes, left)
             if want <= 0:
                 want = 1 if nothing_read else 0  # nothing read yet: at least one batch
-            result = await self._read_one(tp, offset, want, 0, read)
+            result = await self._read_one(tp, offset, want, read)
             if result.size > want and not nothing_read:
                 # Its first batch does not fit what is left and minOneMessage no longer holds:
                 # Kafka reads nothing here and goes on with the next partitions.
@@ -371,6 +379,7 @@ class KafkaApis:
         self,
         wanted: list[tuple[TopicPartition, int, int]],
         results: dict[TopicPartition, ConsumerFetchResponse],
+        changes: ChangeWatch,
         *,
         max_wait_ms: int,
         limit: int,
@@ -380,33 +389,21 @@ class KafkaApis:
         """Long poll, as Kafka's ``DelayedFetch``: wait until the partitions hold ``min_bytes`` in
         all, one of them fails, or ``max_wait_ms`` passes; then read all again.
 
-        Each wait looks only for data past what a partition already holds (from its high
-        watermark), so a partition with too little data never spins the loop; the looks read
-        unverified regions, nothing copied, and the final read is the real one.
+        The wait is the broker's (:meth:`Broker.watch_changes`, watching every partition of the
+        request since before its first read): each change of one of them looks at all again, as
+        ``DelayedFetch.tryComplete`` does, and nothing else wakes it, so a partition with too
+        little data never spins the loop. The looks read unverified regions, nothing copied, and
+        the final read is the real one.
         """
         deadline = trio.current_time() + max_wait_ms / 1000
         looked = results
         while True:
-            waiting = [
-                (tp, max(offset, looked[tp].high_watermark), max_bytes)
-                for tp, offset, max_bytes in wanted
-                if looked[tp].error is Errors.NONE
-            ]
-            # to the microsecond first: 0.3 s as a float difference must not become 301 ms
-            remaining_ms = math.ceil(round((deadline - trio.current_time()) * 1000, 3))
-            if not waiting or remaining_ms <= 0:
+            waiting = [tp for tp, _, _ in wanted if looked[tp].error is Errors.NONE]
+            if not waiting or trio.current_time() >= deadline:
                 break
-            async with trio.open_nursery() as nursery:
-
-                async def wait_one(tp: TopicPartition, offset: int, max_bytes: int, wait_ms: int) -> None:
-                    response = await self._read_one(tp, offset, max_bytes, wait_ms, FetchRead.REGION)
-                    if response.size or response.error is not Errors.NONE:
-                        nursery.cancel_scope.cancel()
-
-                for tp, offset, max_bytes in waiting:
-                    nursery.start_soon(wait_one, tp, offset, max(1, min(max_bytes, limit)), remaining_ms)
+            await changes.wait(deadline)
             looked = await self._read_all(wanted, limit, FetchRead.REGION)
-            failed = any(looked[tp].error is not Errors.NONE for tp, _, _ in waiting)
+            failed = any(looked[tp].error is not Errors.NONE for tp in waiting)
             if failed or sum(r.size for r in looked.values()) >= min_bytes:
                 break
         return await self._read_all(wanted, limit, read)

@@ -21,7 +21,7 @@ from typing import Any, Final, Literal
 
 import attrs
 
-from reflog.broker.broker import BrokerConfig
+from reflog.broker.config import BrokerConfig
 from reflog.errors import InvalidConfigError
 from reflog.kafka.groups import GroupConfig
 from reflog.replication.controller_config import ControllerConfig

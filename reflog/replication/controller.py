@@ -42,6 +42,7 @@ from reflog.errors import Errors, ReflogUsageError, TopicRefusedError
 from reflog.replication._controller_alter import alter_partition_error
 from reflog.replication._controller_change import PartitionChange, build_partition_change
 from reflog.replication._controller_invariants import invariant_violations
+from reflog.replication._controller_sessions import BrokerSessions
 from reflog.replication._controller_topics import new_topic
 from reflog.replication.controller_config import ControllerConfig, TopicConfig
 from reflog.replication.controller_events import (
@@ -83,7 +84,7 @@ class Controller:
     def __init__(self, config: ControllerConfig | None = None) -> None:
         self.config = config if config is not None else ControllerConfig()
         self._brokers: dict[int, BrokerRegistration] = {}
-        self._last_contact: dict[int, float] = {}
+        self._sessions = BrokerSessions(self.config.broker_session_timeout_ms)
         self._topics: dict[str, TopicConfig] = {}
         self._partitions: dict[TopicPartition, PartitionMetadata] = {}
         self._metadata_version = 0
@@ -107,7 +108,7 @@ class Controller:
         controller._topics = dict(snapshot.topics)
         controller._partitions = {p.topic_partition: p for p in snapshot.partitions}
         controller._now = now
-        controller._last_contact = {b.broker_id: now for b in snapshot.brokers if not b.fenced}
+        controller._sessions.start_fresh((b.broker_id for b in snapshot.brokers if not b.fenced), now)
         return controller
 
     def snapshot(self) -> ControllerSnapshot:
@@ -228,7 +229,7 @@ class Controller:
         if existing is not None and existing.incarnation_id == incarnation_id:
             return existing
         if existing is not None and not existing.fenced:
-            if self._session_valid(broker_id, now):
+            if self._sessions.is_valid(broker_id, now):
                 raise DuplicateBrokerRegistrationError(
                     f"broker {broker_id} is registered with incarnation {existing.incarnation_id!r}"
                     " whose session has not expired"
@@ -249,7 +250,7 @@ class Controller:
             in_controlled_shutdown=False,
         )
         self._brokers[broker_id] = registration
-        self._last_contact[broker_id] = now
+        self._sessions.touch(broker_id, now)
         self._emit(
             BrokerRegistered(
                 now,
@@ -284,7 +285,7 @@ class Controller:
         registration = self._brokers.get(broker_id)
         if registration is None or registration.broker_epoch != broker_epoch:
             return BrokerHeartbeatReply(Errors.STALE_BROKER_EPOCH)
-        self._last_contact[broker_id] = now
+        self._sessions.touch(broker_id, now)
         caught_up = current_metadata_version is None or current_metadata_version >= broker_epoch
         if registration.fenced and caught_up and not registration.in_controlled_shutdown:
             self._unfence(broker_id)
@@ -303,7 +304,7 @@ class Controller:
         registration = self._brokers.get(broker_id)
         if registration is None or registration.broker_epoch != broker_epoch:
             return BrokerHeartbeatReply(Errors.STALE_BROKER_EPOCH)
-        self._last_contact[broker_id] = now
+        self._sessions.touch(broker_id, now)
         if not registration.in_controlled_shutdown:
             self._metadata_version += 1
             self._brokers[broker_id] = attrs.evolve(registration, in_controlled_shutdown=True)
@@ -322,14 +323,11 @@ class Controller:
         ascending.
         """
         self._advance(now)
-        expired = [
-            b
-            for b in sorted(self._brokers)
-            if not self._brokers[b].fenced and not self._session_valid(b, now)
-        ]
+        unfenced = (b for b in sorted(self._brokers) if not self._brokers[b].fenced)
+        expired = self._sessions.expired(unfenced, now)
         for broker_id in expired:
             self._fence(broker_id, "session_expired")
-        return tuple(expired)
+        return expired
 
     # ---------------------------------------------------------------------------------- topics
 
@@ -490,11 +488,6 @@ class Controller:
 
     def _emit(self, event: ControllerEvent) -> None:
         self._events.append(event)
-
-    def _session_valid(self, broker_id: int, now: float) -> bool:
-        """Kafka's ``hasValidSession`` for an unfenced broker: ``lastContact + timeout >= now``."""
-        timeout = self.config.broker_session_timeout_ms / 1000.0
-        return self._last_contact.get(broker_id, float("-inf")) + timeout >= now
 
     def _is_active(self, broker_id: int) -> bool:
         registration = self._brokers.get(broker_id)

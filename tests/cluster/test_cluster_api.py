@@ -108,8 +108,8 @@ async def test_a_leadership_change_replaces_the_fetchers_of_the_old_epoch(
         first = cluster.controller.partition(*TP)
         follower = next(b for b in (1, 2, 3) if b != first.leader)
         broker = cluster.broker(follower).broker
-        assert broker._fetchers[TP][0] == first.leader_epoch
-        old_scope = broker._fetchers[TP][1]
+        assert broker._fetchers.running[TP][0] == first.leader_epoch
+        old_scope = broker._fetchers.running[TP][1]
         await cluster.broker(first.leader).stop()
         await cluster.wait_for_leaders("api")
         await trio.sleep(1)
@@ -117,9 +117,9 @@ async def test_a_leadership_change_replaces_the_fetchers_of_the_old_epoch(
         assert current.leader_epoch > first.leader_epoch
         assert old_scope.cancel_called  # the old epoch's fetcher is gone
         if current.leader != follower:
-            assert broker._fetchers[TP][0] == current.leader_epoch
+            assert broker._fetchers.running[TP][0] == current.leader_epoch
         else:
-            assert TP not in broker._fetchers  # a leader runs no fetcher
+            assert TP not in broker._fetchers.running  # a leader runs no fetcher
 
 
 @pytest.mark.req("REP-25")

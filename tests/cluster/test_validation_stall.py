@@ -16,7 +16,7 @@ import pytest
 import trio
 
 from reflog.broker.api import ProduceRequest, ProduceResponse
-from reflog.broker.broker import BrokerConfig
+from reflog.broker.config import BrokerConfig
 from reflog.cluster import open_cluster
 from reflog.errors import Errors
 from reflog.records import Compression

@@ -161,7 +161,7 @@ def test_tests_run_under_simulated_time_and_misuse_is_refused(
         import pytest
         import trio
         import trio.testing
-        from reflog.broker.broker import BrokerConfig
+        from reflog.broker.config import BrokerConfig
 
 
         @pytest.mark.trio

@@ -15,7 +15,8 @@ import pytest
 import trio
 import trio.testing
 
-from reflog.broker.broker import BrokerConfig
+from reflog.broker.api import ConsumerFetchRequest, ConsumerFetchResponse
+from reflog.broker.config import BrokerConfig
 from reflog.client.producer import SendStatus
 from reflog.cluster import Cluster, open_cluster
 from reflog.errors import Errors
@@ -548,6 +549,35 @@ async def test_a_waiting_fetch_answers_as_soon_as_data_arrives(
             request = fetch_request([(0, 1, 1 << 20), (1, 1, 1 << 20)], max_wait_ms=10_000)
             elapsed, answered = await timed_fetch(apis, request)
     assert 0.1 <= elapsed < 1 and answered == [1]
+
+
+@pytest.mark.req("PRO-6")
+async def test_the_long_poll_waits_in_the_broker_and_issues_no_waiting_reads(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    async with in_process() as (cluster, apis):
+        await three_partitions_of_one_batch(cluster)
+        broker = apis.broker
+        read = broker.consumer_fetch
+        waits: list[int] = []
+
+        async def recording(request: ConsumerFetchRequest) -> ConsumerFetchResponse:
+            waits.append(request.max_wait_ms)
+            return await read(request)
+
+        broker.consumer_fetch = recording  # type: ignore[method-assign]
+        producer = cluster.producer(acks="all")
+
+        async def produce_later() -> None:
+            await trio.sleep(0.1)
+            assert (await producer.send(TOPIC, VALUE, partition=1)).status is SendStatus.OK
+
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(produce_later)
+            request = fetch_request([(0, 1, 1 << 20), (1, 1, 1 << 20)], max_wait_ms=10_000)
+            elapsed, answered = await timed_fetch(apis, request)
+    assert 0.1 <= elapsed < 1 and answered == [1]
+    assert waits and set(waits) == {0}  # every read looks and returns; only the broker's wait waits
 
 
 @pytest.mark.req("PRO-6")

@@ -27,7 +27,7 @@ case $group in
                 reflog/replication/controller.py reflog/replication/_controller_change.py
                 reflog/replication/controller_config.py reflog/replication/controller_values.py
                 reflog/replication/controller_events.py reflog/replication/_controller_alter.py
-                reflog/replication/_controller_topics.py"
+                reflog/replication/_controller_topics.py reflog/replication/_controller_sessions.py"
         tests="tests/replication/test_partition.py tests/replication/test_controller.py
                tests/replication/test_partition_rules.py tests/replication/test_controller_rules.py" ;;
     log)
