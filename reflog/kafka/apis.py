@@ -1,10 +1,12 @@
 """One broker's Kafka API handlers: a decoded request in, a kafka-python response body out (PRO-3..12).
 
-:class:`KafkaApis` translates between the Kafka protocol and the in-process broker
-(:class:`reflog.broker.Broker`): Produce, Fetch and ListOffsets go to the broker's own handlers,
-partition by partition; Metadata and CreateTopics go through the controller; the group APIs go to
-the process's :class:`~reflog.kafka.groups.GroupCoordinator`. Every error is a Kafka error code in
-the response; :meth:`KafkaApis.handle` never raises for a request, however wrong its contents.
+:class:`KafkaApis` dispatches by API key and translates between the Kafka protocol and the
+in-process broker (:class:`reflog.broker.Broker`): Produce, Fetch and ListOffsets go to the
+broker's own handlers, partition by partition, here; Metadata and CreateTopics go through the
+controller (:class:`reflog.kafka.topic_apis.TopicApis`); the group APIs go to the process's
+:class:`~reflog.kafka.groups.GroupCoordinator` (:class:`reflog.kafka.group_apis.GroupApis`).
+Every error is a Kafka error code in the response; :meth:`KafkaApis.handle` never raises for a
+request, however wrong its contents.
 
 A Fetch answer carries the batch bytes the log returned, as they are on disk (PRO-6).
 """
@@ -13,7 +15,7 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable
 from typing import Final, TypeAlias
 
 import attrs
@@ -32,9 +34,12 @@ from reflog.broker.api import (
 )
 from reflog.broker.changes import ChangeWatch
 from reflog.cluster import Cluster
-from reflog.errors import CorruptRecordError, Errors, InvalidConfigError, ReflogError, StorageError
+from reflog.errors import CorruptRecordError, Errors, StorageError
 from reflog.kafka.codec import DecodedRequest, KafkaMessage, response_class
+from reflog.kafka.group_apis import GroupApis
 from reflog.kafka.groups import GroupCoordinator
+from reflog.kafka.listeners import Addresses
+from reflog.kafka.topic_apis import TopicApis
 from reflog.kafka.transfer import (
     Part,
     TransferMetrics,
@@ -44,29 +49,13 @@ from reflog.kafka.transfer import (
     placeholder,
 )
 from reflog.kafka.versions import ADVERTISED, ApiKey
-from reflog.log.config import validate_topic_configs
 from reflog.log.log import Log
 from reflog.log.reads import TimestampAndOffset
 from reflog.net.errors import NetError
 from reflog.records import Compression
-from reflog.replication.messages import PartitionMetadata
 from reflog.replication.partition import Role
 from reflog.vocabulary import TopicPartition, topic_name_error
 
-CLUSTER_ID: Final = "reflog-cluster"
-MAX_PARTITIONS: Final = 1000
-"""Partitions per topic reflog creates (a deviation that bounds memory; Kafka has no fixed limit)."""
-_CREATE_ERRORS: Final = frozenset(
-    {
-        Errors.INVALID_CONFIG,
-        Errors.TOPIC_ALREADY_EXISTS,
-        Errors.INVALID_REPLICATION_FACTOR,
-        Errors.INVALID_PARTITIONS,
-    }
-)
-"""The refusals of a topic creation that CreateTopics and auto-creation pass on as they are."""
-CREATE_CONCURRENCY: Final = 32
-"""Topics one CreateTopics or Metadata request creates at the same time."""
 _NOT_FOUND: Final = TimestampAndOffset(-1, -1, -1)
 READ_COMMITTED: Final = 1
 """Fetch's ``isolation_level`` for READ_COMMITTED (0 is READ_UNCOMMITTED)."""
@@ -74,8 +63,6 @@ _ATTRIBUTES_AT: Final = 21
 """Where a batch's int16 attributes start (the codec is in the low bits of the second byte)."""
 
 log = logging.getLogger(__name__)
-
-Addresses = Callable[[], Mapping[int, tuple[str, int]]]
 
 
 class WithPayloads:
@@ -97,8 +84,8 @@ Reply: TypeAlias = "KafkaMessage | WithPayloads | None"
 """What :meth:`KafkaApis.handle` answers: a response body, one with payloads (Fetch), or nothing
 (Produce ``acks=0``)."""
 
-
-"""Broker id -> (host, port) of its Kafka listener, for the brokers that serve clients now."""
+Handler: TypeAlias = Callable[[int, KafkaMessage], Awaitable[Reply]]
+"""One API's handler: the request's version and decoded body in, its reply out."""
 
 
 def _one_entry_per_partition(topic_data: KafkaMessage) -> dict[tuple[str, int], bytes]:
@@ -120,7 +107,13 @@ def _is_zstd(records: bytes) -> bool:
 
 
 class KafkaApis:
-    """The Kafka APIs of broker ``broker_id`` in ``cluster``."""
+    """The Kafka APIs of broker ``broker_id`` in ``cluster``.
+
+    ``addresses`` lists the listeners serving clients now (Metadata, FindCoordinator);
+    ``groups`` is the process's group coordinator; ``auto_create_topics``,
+    ``default_replication_factor`` and ``num_partitions`` are Metadata's and CreateTopics'
+    (:class:`~reflog.kafka.topic_apis.TopicApis`); ``transfer`` and ``verify_fetches`` are Fetch's.
+    """
 
     def __init__(
         self,
@@ -146,9 +139,32 @@ class KafkaApis:
         self.broker_id = broker_id
         self.addresses = addresses
         self.groups = groups
-        self.auto_create_topics = auto_create_topics
-        self.default_replication_factor = default_replication_factor
-        self.num_partitions = num_partitions
+        #: Metadata and CreateTopics.
+        self.topic_apis = TopicApis(
+            cluster,
+            addresses,
+            auto_create_topics=auto_create_topics,
+            default_replication_factor=default_replication_factor,
+            num_partitions=num_partitions,
+        )
+        #: FindCoordinator, JoinGroup, SyncGroup, Heartbeat, LeaveGroup, OffsetCommit, OffsetFetch.
+        self.group_apis = GroupApis(cluster, broker_id, addresses, groups)
+        self._handlers: dict[ApiKey, Handler] = {
+            ApiKey.API_VERSIONS: self._api_versions,
+            ApiKey.METADATA: self.topic_apis.metadata,
+            ApiKey.CREATE_TOPICS: self.topic_apis.create_topics,
+            ApiKey.PRODUCE: self._produce,
+            ApiKey.FETCH: self._fetch,
+            ApiKey.LIST_OFFSETS: self._list_offsets,
+            ApiKey.INIT_PRODUCER_ID: self._init_producer_id,
+            ApiKey.FIND_COORDINATOR: self.group_apis.find_coordinator,
+            ApiKey.JOIN_GROUP: self.group_apis.join_group,
+            ApiKey.SYNC_GROUP: self.group_apis.sync_group,
+            ApiKey.HEARTBEAT: self.group_apis.heartbeat,
+            ApiKey.LEAVE_GROUP: self.group_apis.leave_group,
+            ApiKey.OFFSET_COMMIT: self.group_apis.offset_commit,
+            ApiKey.OFFSET_FETCH: self.group_apis.offset_fetch,
+        }
 
     @property
     def broker(self) -> Broker:
@@ -157,8 +173,26 @@ class KafkaApis:
 
     async def handle(self, request: DecodedRequest) -> Reply:
         """The response body for ``request``, or ``None`` when Kafka sends none (Produce ``acks=0``)."""
-        handler = self._HANDLERS[request.api_key]
-        return await handler(self, request.version, request.body)
+        return await self._handlers[request.api_key](request.version, request.body)
+
+    @property
+    def auto_create_topics(self) -> bool:
+        """Whether Metadata creates a missing topic (``auto.create.topics.enable``)."""
+        return self.topic_apis.auto_create_topics
+
+    @property
+    def default_replication_factor(self) -> int:
+        """Replicas of an auto-created topic, and of a CreateTopics entry asking for -1."""
+        return self.topic_apis.default_replication_factor
+
+    @property
+    def num_partitions(self) -> int:
+        """Partitions of an auto-created topic, and of a CreateTopics entry asking for -1."""
+        return self.topic_apis.num_partitions
+
+    def coordinator_id(self) -> int:
+        """The broker that coordinates every group (:meth:`GroupApis.coordinator_id`)."""
+        return self.group_apis.coordinator_id()
 
     # ------------------------------------------------------------------ ApiVersions
     async def _api_versions(self, version: int, body: KafkaMessage) -> KafkaMessage:
@@ -168,161 +202,6 @@ class KafkaApis:
             for k, (lo, hi) in ADVERTISED.items()
         ]
         return cls(error_code=0, api_keys=keys, throttle_time_ms=0)
-
-    # ------------------------------------------------------------------ Metadata and topics
-    def _topic_partitions(self) -> dict[str, list[PartitionMetadata]]:
-        topics: dict[str, list[PartitionMetadata]] = {}
-        for metadata in self.cluster.controller.partitions():
-            topics.setdefault(metadata.topic_partition.topic, []).append(metadata)
-        for parts in topics.values():
-            parts.sort(key=lambda m: m.topic_partition.partition)
-        return topics
-
-    async def _create(
-        self, name: str, partitions: int, replication_factor: int, configs: dict[str, int]
-    ) -> Errors:
-        try:
-            await self.cluster.create_topic(
-                name, partitions=partitions, replication_factor=replication_factor, configs=configs
-            )
-        except ReflogError as exc:
-            # The controller's refusal (RequestRefusedError) or a config check (InvalidConfigError)
-            # carries its Errors member; anything else is an invalid request.
-            if exc.error_code in _CREATE_ERRORS:
-                return exc.error_code
-            return Errors.INVALID_REQUEST
-        except (NetError, trio.TooSlowError):
-            return Errors.REQUEST_TIMED_OUT
-        return Errors.NONE
-
-    async def _create_all(self, wanted: list[tuple[str, int, int, dict[str, int]]]) -> list[Errors]:
-        """Create topics ``(name, partitions, replication factor, configs)`` concurrently, at most
-        :data:`CREATE_CONCURRENCY` at a time; their errors in order. Each creation waits for its
-        leaders (a heartbeat or so), so one request creating hundreds of topics takes seconds, not
-        minutes, and never holds the event loop: other brokers' heartbeats go on meanwhile."""
-        errors = [Errors.NONE] * len(wanted)
-        limiter = trio.CapacityLimiter(CREATE_CONCURRENCY)
-
-        async def one(
-            index: int, name: str, partitions: int, replication: int, configs: dict[str, int]
-        ) -> None:
-            async with limiter:
-                errors[index] = await self._create(name, partitions, replication, configs)
-
-        if len(wanted) == 1:
-            await one(0, *wanted[0])
-        elif wanted:
-            async with trio.open_nursery() as nursery:
-                for index, args in enumerate(wanted):
-                    nursery.start_soon(one, index, *args)
-        return errors
-
-    async def _metadata(self, version: int, body: KafkaMessage) -> KafkaMessage:
-        cls = response_class(ApiKey.METADATA, version)
-        addresses = self.addresses()
-        live = {b.broker_id for b in self.cluster.controller.brokers() if b.is_active} & set(addresses)
-        brokers = [
-            cls.MetadataResponseBroker(node_id=b, host=addresses[b][0], port=addresses[b][1], rack=None)
-            for b in sorted(live)
-        ]
-        known = self._topic_partitions()
-        requested = body.topics
-        # A topic named twice is answered once (Kafka collects the requested names in a set).
-        names = sorted(known) if requested is None else list(dict.fromkeys(t.name for t in requested))
-        errors: dict[str, Errors] = {}
-        for name in names:
-            if topic_name_error(name) is not None:
-                errors[name] = Errors.INVALID_TOPIC_EXCEPTION
-            elif name not in known:
-                errors[name] = Errors.UNKNOWN_TOPIC_OR_PARTITION
-            else:
-                errors[name] = Errors.NONE
-        missing = [n for n, e in errors.items() if e is Errors.UNKNOWN_TOPIC_OR_PARTITION]
-        if missing and self.auto_create_topics and getattr(body, "allow_auto_topic_creation", True):
-            replication = min(self.default_replication_factor, max(1, len(live)))
-            created = await self._create_all([(n, self.num_partitions, replication, {}) for n in missing])
-            known = self._topic_partitions()
-            for name, outcome in zip(missing, created, strict=True):
-                if outcome in (Errors.NONE, Errors.TOPIC_ALREADY_EXISTS):
-                    errors[name] = Errors.NONE if name in known else Errors.LEADER_NOT_AVAILABLE
-        topics = []
-        for name in names:
-            await trio.lowlevel.checkpoint()  # one request never holds the loop for all its topics
-            error = errors[name]
-            partitions = []
-            for metadata in known.get(name, []) if error is Errors.NONE else []:
-                leader = metadata.leader if metadata.leader in live else -1
-                partitions.append(
-                    cls.MetadataResponseTopic.MetadataResponsePartition(
-                        error_code=int(Errors.NONE if leader >= 0 else Errors.LEADER_NOT_AVAILABLE),
-                        partition_index=metadata.topic_partition.partition,
-                        leader_id=leader,
-                        leader_epoch=metadata.leader_epoch,
-                        replica_nodes=list(metadata.replicas),
-                        isr_nodes=list(metadata.isr),
-                        offline_replicas=[r for r in metadata.replicas if r not in live],
-                    )
-                )
-            topics.append(
-                cls.MetadataResponseTopic(
-                    error_code=int(error), name=name, is_internal=False, partitions=partitions
-                )
-            )
-        return cls(
-            throttle_time_ms=0,
-            brokers=brokers,
-            cluster_id=CLUSTER_ID,
-            controller_id=min(live, default=-1),
-            topics=topics,
-        )
-
-    async def _create_topics(self, version: int, body: KafkaMessage) -> KafkaMessage:
-        cls = response_class(ApiKey.CREATE_TOPICS, version)
-        results: list[KafkaMessage] = []
-        to_create: list[tuple[int, tuple[str, int, int, dict[str, int]]]] = []
-        existing = set(self._topic_partitions())  # once, not per topic: a request may name thousands
-        live = len([b for b in self.cluster.controller.brokers() if b.is_active])
-        named: dict[str, int] = {}
-        for topic in body.topics:
-            named[topic.name] = named.get(topic.name, 0) + 1
-        for topic in body.topics:
-            await trio.lowlevel.checkpoint()  # one request never holds the loop for all its topics
-            error, message = Errors.NONE, None
-            configs: dict[str, int] = {}
-            invalid = topic_name_error(topic.name)
-            try:
-                configs = validate_topic_configs({c.name: c.value for c in topic.configs or []})
-            except InvalidConfigError as exc:
-                error, message = Errors.INVALID_CONFIG, str(exc)
-            partitions = topic.num_partitions if topic.num_partitions > 0 else self.num_partitions
-            replication = (
-                topic.replication_factor if topic.replication_factor > 0 else self.default_replication_factor
-            )
-            if named[topic.name] > 1:  # Kafka refuses every entry of a topic named twice
-                error, message = Errors.INVALID_REQUEST, "Found multiple entries for this topic."
-            elif invalid is not None:
-                error, message = Errors.INVALID_TOPIC_EXCEPTION, invalid
-            elif not 1 <= partitions <= MAX_PARTITIONS:
-                error, message = Errors.INVALID_PARTITIONS, f"partitions must be in [1, {MAX_PARTITIONS}]"
-            elif not 1 <= replication <= live:
-                error, message = (
-                    Errors.INVALID_REPLICATION_FACTOR,
-                    f"replication factor must be in [1, {live}]",
-                )
-            elif topic.assignments:
-                error, message = Errors.INVALID_REQUEST, "manual replica assignments are not supported"
-            elif error is Errors.NONE and topic.name in existing:
-                error, message = Errors.TOPIC_ALREADY_EXISTS, f"topic {topic.name!r} already exists"
-            elif error is Errors.NONE and not body.validate_only:
-                to_create.append((len(results), (topic.name, partitions, replication, configs)))
-            results.append(
-                cls.CreatableTopicResult(name=topic.name, error_code=int(error), error_message=message)
-            )
-        created = await self._create_all([args for _, args in to_create])
-        for (index, _), error in zip(to_create, created, strict=True):
-            results[index].error_code = int(error)
-            results[index].error_message = None if error is Errors.NONE else error.name
-        return cls(throttle_time_ms=0, topics=results)
 
     # ------------------------------------------------------------------ Produce
     async def _produce(self, version: int, body: KafkaMessage) -> KafkaMessage | None:
@@ -601,174 +480,5 @@ class KafkaApis:
             producer_epoch=response.producer_epoch,
         )
 
-    # ------------------------------------------------------------------ groups
-    def coordinator_id(self) -> int:
-        """The broker that coordinates every group: the lowest-numbered one serving clients."""
-        addresses = self.addresses()
-        live = {b.broker_id for b in self.cluster.controller.brokers() if b.is_active} & set(addresses)
-        return min(live, default=-1)
 
-    async def _find_coordinator(self, version: int, body: KafkaMessage) -> KafkaMessage:
-        cls = response_class(ApiKey.FIND_COORDINATOR, version)
-        coordinator = self.coordinator_id()
-        if coordinator < 0:
-            return cls(
-                throttle_time_ms=0,
-                error_code=int(Errors.COORDINATOR_NOT_AVAILABLE),
-                error_message=None,
-                node_id=-1,
-                host="",
-                port=-1,
-            )
-        host, port = self.addresses()[coordinator]
-        return cls(
-            throttle_time_ms=0, error_code=0, error_message=None, node_id=coordinator, host=host, port=port
-        )
-
-    def _not_coordinator(self) -> bool:
-        return self.coordinator_id() != self.broker_id
-
-    async def _join_group(self, version: int, body: KafkaMessage) -> KafkaMessage:
-        cls = response_class(ApiKey.JOIN_GROUP, version)
-        if self._not_coordinator():
-            return cls(
-                throttle_time_ms=0,
-                error_code=int(Errors.NOT_COORDINATOR),
-                generation_id=-1,
-                protocol_name="",
-                leader="",
-                member_id=body.member_id,
-                members=[],
-            )
-        rebalance_ms = getattr(body, "rebalance_timeout_ms", body.session_timeout_ms)
-        if rebalance_ms is None or rebalance_ms < 0:
-            rebalance_ms = body.session_timeout_ms
-        result = await self.groups.join(
-            body.group_id,
-            body.member_id or "",
-            client_id="client",
-            session_timeout_ms=body.session_timeout_ms,
-            rebalance_timeout_ms=rebalance_ms,
-            protocol_type=body.protocol_type,
-            protocols=[(p.name, bytes(p.metadata)) for p in body.protocols],
-            require_known_member_id=version >= 4,
-        )
-        members = [
-            cls.JoinGroupResponseMember(member_id=m, group_instance_id=None, metadata=md)
-            for m, md in result.members
-        ]
-        return cls(
-            throttle_time_ms=0,
-            error_code=int(result.error),
-            generation_id=result.generation_id,
-            protocol_name=result.protocol_name,
-            leader=result.leader_id,
-            member_id=result.member_id,
-            members=members,
-        )
-
-    async def _sync_group(self, version: int, body: KafkaMessage) -> KafkaMessage:
-        cls = response_class(ApiKey.SYNC_GROUP, version)
-        if self._not_coordinator():
-            return cls(throttle_time_ms=0, error_code=int(Errors.NOT_COORDINATOR), assignment=b"")
-        error, assignment = await self.groups.sync(
-            body.group_id,
-            body.generation_id,
-            body.member_id,
-            [(a.member_id, bytes(a.assignment)) for a in body.assignments],
-        )
-        return cls(throttle_time_ms=0, error_code=int(error), assignment=assignment)
-
-    async def _heartbeat(self, version: int, body: KafkaMessage) -> KafkaMessage:
-        cls = response_class(ApiKey.HEARTBEAT, version)
-        if self._not_coordinator():
-            return cls(throttle_time_ms=0, error_code=int(Errors.NOT_COORDINATOR))
-        error = self.groups.heartbeat(body.group_id, body.generation_id, body.member_id)
-        return cls(throttle_time_ms=0, error_code=int(error))
-
-    async def _leave_group(self, version: int, body: KafkaMessage) -> KafkaMessage:
-        cls = response_class(ApiKey.LEAVE_GROUP, version)
-        if self._not_coordinator():
-            return cls(throttle_time_ms=0, error_code=int(Errors.NOT_COORDINATOR), members=[])
-        if version >= 3:
-            ids = [m.member_id for m in body.members]
-            error = self.groups.leave(body.group_id, ids)
-            members = [cls.MemberResponse(member_id=m, group_instance_id=None, error_code=0) for m in ids]
-            return cls(throttle_time_ms=0, error_code=int(error), members=members)
-        return cls(throttle_time_ms=0, error_code=int(self.groups.leave(body.group_id, [body.member_id])))
-
-    async def _offset_commit(self, version: int, body: KafkaMessage) -> KafkaMessage:
-        cls = response_class(ApiKey.OFFSET_COMMIT, version)
-        generation = getattr(body, "generation_id_or_member_epoch", -1)
-        offsets = [
-            (topic.name, p.partition_index, p.committed_offset, p.committed_metadata or "")
-            for topic in body.topics
-            for p in topic.partitions
-        ]
-        error = (
-            Errors.NOT_COORDINATOR
-            if self._not_coordinator()
-            else self.groups.commit(body.group_id, generation, body.member_id or "", offsets)
-        )
-        topics = [
-            cls.OffsetCommitResponseTopic(
-                name=topic.name,
-                partitions=[
-                    cls.OffsetCommitResponseTopic.OffsetCommitResponsePartition(
-                        partition_index=p.partition_index, error_code=int(error)
-                    )
-                    for p in topic.partitions
-                ],
-            )
-            for topic in body.topics
-        ]
-        return cls(throttle_time_ms=0, topics=topics)
-
-    async def _offset_fetch(self, version: int, body: KafkaMessage) -> KafkaMessage:
-        cls = response_class(ApiKey.OFFSET_FETCH, version)
-        if self._not_coordinator():
-            return cls(throttle_time_ms=0, topics=[], error_code=int(Errors.NOT_COORDINATOR))
-        committed = self.groups.fetch_offsets(body.group_id)
-        if body.topics is None:
-            wanted: dict[str, list[int]] = {}
-            for topic, partition in committed:
-                wanted.setdefault(topic, []).append(partition)
-        else:
-            wanted = {t.name: list(t.partition_indexes) for t in body.topics}
-        topic_cls = cls.OffsetFetchResponseTopic
-        topics = []
-        for name, indexes in wanted.items():
-            parts = []
-            for index in indexes:
-                offset, metadata = committed.get((name, index), (-1, ""))
-                parts.append(
-                    topic_cls.OffsetFetchResponsePartition(
-                        partition_index=index,
-                        committed_offset=offset,
-                        committed_leader_epoch=-1,
-                        metadata=metadata,
-                        error_code=0,
-                    )
-                )
-            topics.append(topic_cls(name=name, partitions=parts))
-        return cls(throttle_time_ms=0, topics=topics, error_code=0)
-
-    _HANDLERS: Final[dict[ApiKey, Callable[[KafkaApis, int, KafkaMessage], Awaitable[Reply]]]] = {
-        ApiKey.API_VERSIONS: _api_versions,
-        ApiKey.METADATA: _metadata,
-        ApiKey.CREATE_TOPICS: _create_topics,
-        ApiKey.PRODUCE: _produce,
-        ApiKey.FETCH: _fetch,
-        ApiKey.LIST_OFFSETS: _list_offsets,
-        ApiKey.INIT_PRODUCER_ID: _init_producer_id,
-        ApiKey.FIND_COORDINATOR: _find_coordinator,
-        ApiKey.JOIN_GROUP: _join_group,
-        ApiKey.SYNC_GROUP: _sync_group,
-        ApiKey.HEARTBEAT: _heartbeat,
-        ApiKey.LEAVE_GROUP: _leave_group,
-        ApiKey.OFFSET_COMMIT: _offset_commit,
-        ApiKey.OFFSET_FETCH: _offset_fetch,
-    }
-
-
-__all__ = ["CLUSTER_ID", "KafkaApis"]
+__all__ = ["KafkaApis", "Reply", "WithPayloads"]

@@ -10,8 +10,11 @@ carries the stored batches as they are.
   or :class:`MalformedRequestError` (anything else wrong with the bytes). The third-party decoder
   can fail with many exception types on hostile input; every one becomes
   ``MalformedRequestError``, so a caller needs exactly two ``except`` clauses.
-* :func:`encode_response` frames a response body after the v0 response header (every served
-  version is non-flexible, so the header is just the correlation id).
+* :func:`encode_response` frames a response body after its response header: v0 (the
+  correlation id) below the API's flexible versions, v1 (plus an empty tagged-field section,
+  KIP-482) from them on; ApiVersions answers with header v0 at every version, as Kafka does, so
+  a client that does not yet know the broker's versions can read it. Request headers v1 and v2
+  are decoded by kafka-python from the version's flexibility.
 """
 
 from __future__ import annotations
@@ -140,10 +143,23 @@ def response_class(api_key: ApiKey, version: int) -> KafkaMessage:
     return MESSAGES[api_key][1][version]
 
 
+def flexible_response(api_key: ApiKey, version: int) -> bool:
+    """Whether a response of ``api_key`` at ``version`` carries response header v1 (KIP-482).
+
+    True for an API's flexible versions, except ApiVersions, whose response header is always
+    v0 (KIP-511: the client parses it before it knows the broker's versions).
+    """
+    if api_key == ApiKey.API_VERSIONS:
+        return False
+    return bool(MESSAGES[api_key][1].flexible_version_q(version))
+
+
 def encode_response(correlation_id: int, version: int, body: KafkaMessage) -> bytes:
-    """The frame of a response: size, correlation id (response header v0), then the body."""
+    """The frame of a response: size, the response header (v0 or v1, see above), then the body."""
     encoded = bytes(body.encode(version=version))
-    return struct.pack(">ii", len(encoded) + 4, correlation_id) + encoded
+    flexible = flexible_response(ApiKey(body.API_KEY), version)
+    header = struct.pack(">i", correlation_id) + (b"\x00" if flexible else b"")
+    return struct.pack(">i", len(encoded) + len(header)) + header + encoded
 
 
 def unsupported_api_versions_response(correlation_id: int, table: dict[ApiKey, tuple[int, int]]) -> bytes:
@@ -161,6 +177,7 @@ __all__ = [
     "UnsupportedVersionError",
     "decode_request",
     "encode_response",
+    "flexible_response",
     "peek_header",
     "response_class",
     "unsupported_api_versions_response",

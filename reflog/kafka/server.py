@@ -47,6 +47,7 @@ from reflog.kafka.codec import (
     UnsupportedVersionError,
     decode_request,
     encode_response,
+    flexible_response,
     unsupported_api_versions_response,
 )
 from reflog.kafka.limits import MAX_PARTITIONS_PER_REQUEST, TooManyPartitionsError, check_partition_entries
@@ -286,7 +287,9 @@ async def serve_connection(
 def _response_parts(correlation_id: int, version: int, body: object) -> list[Part]:
     if isinstance(body, WithPayloads):
         encoded = bytes(body.body.encode(version=version))
-        return frame_parts(correlation_id, split_payloads(encoded, body.payloads))
+        flexible = flexible_response(ApiKey(body.body.API_KEY), version)
+        parts = split_payloads(encoded, body.payloads, compact=flexible)
+        return frame_parts(correlation_id, parts, flexible=flexible)
     return [encode_response(correlation_id, version, body)]
 
 

@@ -120,29 +120,44 @@ def placeholder(index: int, salt: bytes) -> bytes:
     return b"\xff\x00" + salt[:6] + index.to_bytes(8, "big")
 
 
-def split_payloads(encoded: bytes, payloads: dict[bytes, Part]) -> list[Part]:
+def split_payloads(encoded: bytes, payloads: dict[bytes, Part], *, compact: bool = False) -> list[Part]:
     """``encoded`` cut around each placeholder, whose length-prefixed slot takes its payload.
 
-    A placeholder stands where a ``NULLABLE_BYTES`` field (``int32`` length, then bytes) was
-    encoded; its 4-byte length prefix is replaced by the payload's. Raises
+    A placeholder stands where a records field was encoded: ``NULLABLE_BYTES`` (``int32``
+    length, then bytes) below an API's flexible versions, ``COMPACT_RECORDS`` (unsigned varint
+    of length + 1, KIP-482) when ``compact``; the prefix is replaced by the payload's. Raises
     :class:`PlaceholderError` unless each placeholder occurs exactly once after its prefix.
     """
-    found: list[tuple[int, bytes]] = []
+    found: list[tuple[int, int, bytes]] = []
     for token in payloads:
         at = encoded.find(token)
-        if at < 4 or encoded.find(token, at + 1) != -1 or encoded[at - 4 : at] != _SIZE.pack(len(token)):
+        expected = _compact_size(len(token)) if compact else _SIZE.pack(len(token))
+        width = len(expected)
+        if at < width or encoded.find(token, at + 1) != -1 or encoded[at - width : at] != expected:
             raise PlaceholderError(f"placeholder {token.hex()} not found exactly once")
-        found.append((at, token))
+        found.append((at, width, token))
     found.sort()
     parts: list[Part] = []
     cursor = 0
-    for at, token in found:
+    for at, width, token in found:
         payload = payloads[token]
-        parts.append(encoded[cursor : at - 4] + _SIZE.pack(part_size(payload)))
+        size = part_size(payload)
+        parts.append(encoded[cursor : at - width] + (_compact_size(size) if compact else _SIZE.pack(size)))
         parts.append(payload)
         cursor = at + len(token)
     parts.append(encoded[cursor:])
     return parts
+
+
+def _compact_size(length: int) -> bytes:
+    """The ``COMPACT_*`` length prefix of ``length`` bytes: unsigned varint of ``length + 1``."""
+    value = length + 1
+    out = bytearray()
+    while value >= 0x80:
+        out.append((value & 0x7F) | 0x80)
+        value >>= 7
+    out.append(value)
+    return bytes(out)
 
 
 def part_size(part: Part) -> int:
@@ -151,10 +166,15 @@ def part_size(part: Part) -> int:
     return memoryview(part).nbytes
 
 
-def frame_parts(correlation_id: int, parts: list[Part]) -> list[Part]:
-    """Prefix the frame size and the response header (v0: the correlation id) to ``parts``."""
-    total = 4 + sum(part_size(p) for p in parts)
-    head = struct.pack(">ii", total, correlation_id)
+def frame_parts(correlation_id: int, parts: list[Part], *, flexible: bool = False) -> list[Part]:
+    """Prefix the frame size and the response header to ``parts``.
+
+    Response header v0 is the correlation id; v1 (``flexible``, KIP-482) adds an empty
+    tagged-field section (one zero byte).
+    """
+    header = struct.pack(">i", correlation_id) + (b"\x00" if flexible else b"")
+    total = len(header) + sum(part_size(p) for p in parts)
+    head = struct.pack(">i", total) + header
     if parts and not isinstance(parts[0], FileRegion):
         return [head + bytes(parts[0]), *parts[1:]]
     return [head, *parts]

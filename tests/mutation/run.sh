@@ -43,11 +43,11 @@ case $group in
     groups-interop)  # the real-client tests, the only ones that reached groups.py before test_group_rules.py
         mutate="reflog/kafka/groups.py"
         tests="tests/kafka/test_interop.py" ;;
-    apis-unit)  # in process, affordable in full: run.sh apis-unit 'reflog.kafka.apis.*ǁ_offset_fetch__mutmut_*'
-        mutate="reflog/kafka/apis.py"
+    apis-unit)  # in process, affordable in full: run.sh apis-unit 'reflog.kafka.group_apis.*ǁoffset_fetch__mutmut_*'
+        mutate="reflog/kafka/apis.py reflog/kafka/group_apis.py reflog/kafka/topic_apis.py"
         tests="tests/kafka/test_apis_rules.py" ;;
     apis)  # real sockets: sample, e.g. run.sh apis 'reflog.kafka.apis.*_fetch__mutmut_*0'
-        mutate="reflog/kafka/apis.py"
+        mutate="reflog/kafka/apis.py reflog/kafka/group_apis.py reflog/kafka/topic_apis.py"
         tests="tests/kafka/test_protocol.py tests/kafka/test_transfer_paths.py tests/kafka/test_interop.py
                tests/kafka/test_fetch_bounds_rules.py" ;;
     *)
