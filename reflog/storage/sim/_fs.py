@@ -250,13 +250,13 @@ class SimFilesystem(OracleViews):
         h, inode = self._check(handle)
         self.faults.check_crash("fsync", h.normalized)
         self.stats.fsyncs += 1
-        self._cache.write_back_inode(inode, "ascending")
+        self._cache.writeback.write_back_inode(inode, "ascending")
         if inode.errseq != h.errseq_seen:
             h.errseq_seen = inode.errseq
             inode.err_seen = True
             self.stats.fsync_errors += 1
             code = next(
-                (f.errno for f in reversed(self._cache.failed_writes) if f.ino == inode.ino),
+                (f.errno for f in reversed(self._cache.writeback.failed_writes) if f.ino == inode.ino),
                 errno.EIO,
             )
             raise StorageError(
@@ -340,7 +340,7 @@ class SimFilesystem(OracleViews):
         """
         busy = self.stats.device_busy_seconds - self._busy_charged
         self._busy_charged = self.stats.device_busy_seconds
-        return self._cache.take_throttle_delay() + busy
+        return self._cache.writeback.take_throttle_delay() + busy
 
     # -- write-back control -----------------------------------------------------------------------------
 
@@ -352,11 +352,11 @@ class SimFilesystem(OracleViews):
         and background write-back while more than the background threshold is dirty.
         Write-back errors are not raised here; they surface at the next ``fsync``.
         """
-        return self._cache.tick()
+        return self._cache.writeback.tick()
 
     def next_writeback_due(self) -> float:
         """Clock time at which :meth:`writeback_tick` next has work (``math.inf``: nothing dirty)."""
-        return self._cache.next_due()
+        return self._cache.writeback.next_due()
 
     def set_wakeup_hook(self, hook: Callable[[], None] | None) -> None:
         """Register the (single) callback run when write-back becomes due earlier than announced.
@@ -365,16 +365,16 @@ class SimFilesystem(OracleViews):
         the background threshold is crossed. It must not call back into the file system
         (a trio flusher just cancels its sleep). Raises ReflogUsageError if one is already set.
         """
-        if hook is not None and self._cache.wakeup is not None:
+        if hook is not None and self._cache.writeback.wakeup is not None:
             raise ReflogUsageError("a write-back wake-up hook (flusher) is already attached")
-        self._cache.wakeup = hook
+        self._cache.writeback.wakeup = hook
 
     def sync(self) -> None:
         """``sync(2)``: write back everything, flush, make every size and directory entry durable.
 
         Write-back errors are recorded as usual (and reported by later fsyncs), not raised.
         """
-        self._cache.write_back_all()
+        self._cache.writeback.write_back_all()
         self._device.flush()
         for inode in self._inodes.values():
             self._device.commit_size(inode.ino, inode.size)
@@ -395,7 +395,7 @@ class SimFilesystem(OracleViews):
         self._handles.clear()
         for inode in self._inodes.values():
             self._release(inode)
-        self._cache.forget_debt()
+        self._cache.writeback.forget_debt()
         return count
 
     def crash_process(self) -> None:

@@ -90,12 +90,12 @@ class OracleViews:
     @property
     def failed_writes(self) -> tuple[FailedWrite, ...]:
         """Every failed write-back I/O so far (the ranges whose new bytes never reached the device)."""
-        return tuple(self._cache.failed_writes)
+        return tuple(self._cache.writeback.failed_writes)
 
     @property
     def dirty_page_count(self) -> int:
         """Dirty pages in the page cache."""
-        return self._cache.dirty_pages
+        return self._cache.writeback.dirty_pages
 
     @property
     def cached_page_count(self) -> int:
