@@ -80,6 +80,57 @@ class LinkFaults:
 NO_FAULTS = LinkFaults()
 
 
+class LinkFaultTable:
+    """The standing fault policy and the "drop the next ``n`` frames" budget of every link.
+
+    A link with no entry has :data:`NO_FAULTS` and no budget; a clean policy or a zero
+    budget removes the entry.
+    """
+
+    def __init__(self) -> None:
+        self._faults: dict[LinkKey, LinkFaults] = {}
+        self._drop_budget: dict[LinkKey, int] = {}
+
+    def set(self, link: LinkKey, faults: LinkFaults) -> None:
+        """Replace ``link``'s standing policy."""
+        if faults.is_clean:
+            self._faults.pop(link, None)
+        else:
+            self._faults[link] = faults
+
+    def get(self, link: LinkKey) -> LinkFaults:
+        """``link``'s standing policy."""
+        return self._faults.get(link, NO_FAULTS)
+
+    def drop_next(self, link: LinkKey, n: int) -> None:
+        """Lose exactly the next ``n`` frames on ``link`` (replacing any budget left).
+
+        Raises :class:`~reflog.errors.ReflogUsageError` for a negative ``n``.
+        """
+        if n < 0:
+            raise ReflogUsageError(f"n must be >= 0, got {n}")
+        if n:
+            self._drop_budget[link] = n
+        else:
+            self._drop_budget.pop(link, None)
+
+    def take_drop_next(self, link: LinkKey) -> bool:
+        """Consume one frame of ``link``'s budget; False when none is left."""
+        left = self._drop_budget.get(link, 0)
+        if left <= 0:
+            return False
+        if left == 1:
+            del self._drop_budget[link]
+        else:
+            self._drop_budget[link] = left - 1
+        return True
+
+    def clear(self) -> None:
+        """Remove every policy and budget."""
+        self._faults.clear()
+        self._drop_budget.clear()
+
+
 @dataclass
 class LinkStats:
     """Frame counters of one link since the network started (the model only increments them).

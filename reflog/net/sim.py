@@ -47,7 +47,6 @@ from __future__ import annotations
 
 import random
 import ssl
-from collections import deque
 from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Set
 from contextlib import asynccontextmanager
 from typing import final
@@ -55,17 +54,23 @@ from typing import final
 import trio
 
 from reflog.errors import ReflogUsageError
-from reflog.net._links import NO_FAULTS, Delay, EventKind, LinkFaults, LinkKey, LinkStats, NetEvent
+from reflog.net._links import (
+    NO_FAULTS,
+    Delay,
+    EventKind,
+    LinkFaults,
+    LinkFaultTable,
+    LinkKey,
+    LinkStats,
+    NetEvent,
+)
+from reflog.net._listener import NetStream, SimListener
 from reflog.net._pipe import Connection, Direction, Mode, SimStream
 from reflog.net._topology import Topology
 from reflog.net._util import background
 from reflog.net.errors import ConnectRefusedError
 from reflog.net.framing import DEFAULT_MAX_FRAME_SIZE
-from reflog.net.tls import TlsMaterial, TlsSide, TlsStats, TlsStream
-
-#: What :meth:`SimNetwork.connect` and :meth:`SimListener.accept` return: a plaintext end,
-#: or a TLS end when the listening node has TLS enabled.
-NetStream = SimStream | TlsStream
+from reflog.net.tls import TlsMaterial, TlsNodes, TlsSide, TlsStats, TlsStream
 
 __all__ = [
     "NO_FAULTS",
@@ -84,73 +89,6 @@ __all__ = [
     "TlsStats",
     "TlsStream",
 ]
-
-
-@final
-class SimListener(trio.abc.Listener[NetStream]):
-    """A node's listening endpoint; works with ``trio.serve_listeners``.
-
-    Connections are queued without limit until accepted. A connection made while the node
-    had TLS enabled is accepted as a server-side :class:`~reflog.net.tls.TlsStream` (wrapped
-    at accept time; its handshake runs on first use), any other as a :class:`SimStream`.
-    :meth:`accept` raises
-    ``trio.ClosedResourceError`` once the listener is closed (by :meth:`aclose` or because
-    the node was taken down), waking a blocked ``accept``; connections still queued then are
-    reset. Concurrent ``accept`` calls are served in arrival order.
-    """
-
-    def __init__(self, network: SimNetwork, node: str) -> None:
-        self._network = network
-        self._node = node
-        self._queue: deque[tuple[SimStream, TlsMaterial | None]] = deque()
-        self._lot = trio.lowlevel.ParkingLot()
-        self._closed = False
-
-    @property
-    def node(self) -> str:
-        """The listening node."""
-        return self._node
-
-    @property
-    def closed(self) -> bool:
-        """True once closed."""
-        return self._closed
-
-    async def accept(self) -> NetStream:
-        """The next incoming connection's server end (blocks until one arrives; cancellable).
-
-        A TLS connection is returned before its handshake: a failing handshake breaks that
-        connection alone (``trio.BrokenResourceError`` on its first use), never the listener.
-        """
-        await trio.lowlevel.checkpoint()
-        while True:
-            if self._closed:
-                raise trio.ClosedResourceError(f"listener of {self._node!r} is closed")
-            if self._queue:
-                stream, material = self._queue.popleft()
-                if material is None:
-                    return stream
-                return self._network._wrap_server(stream, material)
-            await self._lot.park()
-
-    async def aclose(self) -> None:
-        """Stop listening (idempotent); the node may :meth:`SimNetwork.listen` again afterwards."""
-        self.close()
-        await trio.lowlevel.checkpoint()
-
-    def close(self) -> None:
-        """Synchronous :meth:`aclose`."""
-        if self._closed:
-            return
-        self._closed = True
-        while self._queue:
-            self._network._reset_connection(self._queue.popleft()[0].conn_id)
-        self._lot.unpark_all()
-        self._network._listener_closed(self)
-
-    def _enqueue(self, stream: SimStream, material: TlsMaterial | None) -> None:
-        self._queue.append((stream, material))
-        self._lot.unpark_all()
 
 
 @final
@@ -176,16 +114,13 @@ class SimNetwork:
         self._topology = Topology()
         self._listeners: dict[str, SimListener] = {}
         self._connections: dict[int, Connection] = {}
-        self._faults: dict[LinkKey, LinkFaults] = {}
-        self._drop_budget: dict[LinkKey, int] = {}
+        self._link_faults = LinkFaultTable()
         self._stats: dict[LinkKey, LinkStats] = {}
         self._link_connects: dict[LinkKey, int] = {}
         self._next_conn_id = 1
         self._nursery: trio.Nursery | None = None
         self._fabric = _Fabric(self)
-        self._tls: dict[str, TlsMaterial] = {}
-        self._tls_material: TlsMaterial | None = None
-        self._tls_stats: dict[tuple[str, TlsSide], TlsStats] = {}
+        self._tls = TlsNodes()
 
     # ---- lifecycle ---------------------------------------------------------------------
 
@@ -251,7 +186,7 @@ class SimNetwork:
             raise ReflogUsageError(f"node {node!r} is down; bring_up() it first")
         if node in self._listeners:
             raise ReflogUsageError(f"node {node!r} is already listening")
-        listener = SimListener(self, node)
+        listener = SimListener(self._fabric, node)
         self._listeners[node] = listener
         return listener
 
@@ -290,7 +225,7 @@ class SimNetwork:
         self._next_conn_id += 1
         index = self._link_connects.get(link, 0)
         self._link_connects[link] = index + 1
-        material = self._tls.get(dst)
+        material = self._tls.material_of(dst)
         mode: Mode = "frames" if framed and material is None else "chunks"
         up, down = (
             Direction(
@@ -315,7 +250,7 @@ class SimNetwork:
         if material is None:
             return client
         context = material.client_context() if ssl_context is None else ssl_context
-        return TlsStream(client, context, server_side=False, stats=self._tls_stats_for(src, "client"))
+        return TlsStream(client, context, server_side=False, stats=self._tls.stats(src, "client"))
 
     def connections(self, node: str | None = None) -> list[SimStream]:
         """Client ends of the live connections (those touching ``node`` when given), by id.
@@ -370,30 +305,19 @@ class SimNetwork:
         their fate. Raises :class:`~reflog.errors.ReflogUsageError` for invalid values.
         """
         faults = LinkFaults(drop=drop, delay=delay, duplicate=duplicate, reorder=reorder)
-        key = LinkKey(src, dst)
-        if faults.is_clean:
-            self._faults.pop(key, None)
-        else:
-            self._faults[key] = faults
+        self._link_faults.set(LinkKey(src, dst), faults)
 
     def link_faults(self, src: str, dst: str) -> LinkFaults:
         """The standing fault policy of ``src -> dst``."""
-        return self._faults.get(LinkKey(src, dst), NO_FAULTS)
+        return self._link_faults.get(LinkKey(src, dst))
 
     def drop_next(self, src: str, dst: str, n: int) -> None:
         """Lose exactly the next ``n`` frames that enter ``src -> dst`` (replacing any budget left)."""
-        if n < 0:
-            raise ReflogUsageError(f"n must be >= 0, got {n}")
-        key = LinkKey(src, dst)
-        if n:
-            self._drop_budget[key] = n
-        else:
-            self._drop_budget.pop(key, None)
+        self._link_faults.drop_next(LinkKey(src, dst), n)
 
     def clear_faults(self) -> None:
         """Remove every link fault policy and drop budget (cuts stay: see :meth:`heal`)."""
-        self._faults.clear()
-        self._drop_budget.clear()
+        self._link_faults.clear()
 
     # ---- process death -----------------------------------------------------------------
 
@@ -420,9 +344,7 @@ class SimNetwork:
     @property
     def tls_material(self) -> TlsMaterial:
         """The network's default :class:`~reflog.net.tls.TlsMaterial` (created on first use)."""
-        if self._tls_material is None:
-            self._tls_material = TlsMaterial()
-        return self._tls_material
+        return self._tls.material
 
     def enable_tls(self, node: str, material: TlsMaterial | None = None) -> None:
         """Switch ``node``'s listener to TLS with ``material``'s certificates (default :attr:`tls_material`).
@@ -438,27 +360,22 @@ class SimNetwork:
         certificate can carry raises :class:`~reflog.errors.ReflogUsageError` here (and
         nothing changes).
         """
-        if material is None:
-            material = self.tls_material
-        material.server_context(node)
-        if self._tls.get(node) is material:
-            return
-        self._tls[node] = material
-        self._reset_listener_connections(node)
+        if self._tls.enable(node, material):
+            self._reset_listener_connections(node)
 
     def disable_tls(self, node: str) -> None:
         """Switch ``node``'s listener back to plaintext: its TLS connections are reset (no-op if not TLS)."""
-        if self._tls.pop(node, None) is not None:
+        if self._tls.disable(node):
             self._reset_listener_connections(node)
 
     def tls_enabled(self, node: str) -> bool:
         """True while ``node``'s listener is a TLS listener."""
-        return node in self._tls
+        return self._tls.material_of(node) is not None
 
     def tls_stats(self, node: str, *, side: TlsSide = "server") -> TlsStats:
         """The live TLS counters of ``node`` (zeros if none): its listener's side, or with
         ``side="client"`` its connections to TLS listeners. They accumulate across switches."""
-        return self._tls_stats_for(node, side)
+        return self._tls.stats(node, side)
 
     # ---- counters ----------------------------------------------------------------------
 
@@ -476,16 +393,6 @@ class SimNetwork:
     def _emit(self, kind: EventKind, link: LinkKey, conn: int, size: int = 0) -> None:
         if self._observer is not None:
             self._observer(NetEvent(trio.current_time(), kind, link, conn, size))
-
-    def _take_drop_next(self, link: LinkKey) -> bool:
-        left = self._drop_budget.get(link, 0)
-        if left <= 0:
-            return False
-        if left == 1:
-            del self._drop_budget[link]
-        else:
-            self._drop_budget[link] = left - 1
-        return True
 
     def _refusal(self, link: LinkKey) -> str | None:
         topology = self._topology
@@ -517,16 +424,6 @@ class SimNetwork:
             if connection.nodes[1] == node:
                 self._reset_connection(conn_id)
 
-    def _tls_stats_for(self, node: str, side: TlsSide) -> TlsStats:
-        stats = self._tls_stats.get((node, side))
-        if stats is None:
-            stats = self._tls_stats[node, side] = TlsStats()
-        return stats
-
-    def _wrap_server(self, stream: SimStream, material: TlsMaterial) -> TlsStream:
-        context = material.server_context(stream.local)
-        return TlsStream(stream, context, server_side=True, stats=self._tls_stats_for(stream.local, "server"))
-
     def _direction_finished(self, direction: Direction) -> None:
         connection = self._connections.get(direction.conn_id)
         if connection is not None and connection.finished:
@@ -539,16 +436,17 @@ class SimNetwork:
 
 @final
 class _Fabric:
-    """The :class:`~reflog.net._pipe.Fabric` a network gives its pumps (kept off the public API)."""
+    """The :class:`~reflog.net._pipe.Fabric` a network gives its pumps and the
+    :class:`~reflog.net._listener.ListenerHost` it gives its listeners (kept off the public API)."""
 
     def __init__(self, network: SimNetwork) -> None:
         self._network = network
 
     def faults_for(self, link: LinkKey) -> LinkFaults:
-        return self._network._faults.get(link, NO_FAULTS)
+        return self._network._link_faults.get(link)
 
     def take_drop_next(self, link: LinkKey) -> bool:
-        return self._network._take_drop_next(link)
+        return self._network._link_faults.take_drop_next(link)
 
     def is_cut_link(self, link: LinkKey) -> bool:
         return self._network._topology.is_cut(link)
@@ -561,3 +459,14 @@ class _Fabric:
 
     def emit(self, kind: EventKind, link: LinkKey, conn: int, size: int = 0) -> None:
         self._network._emit(kind, link, conn, size)
+
+    # The ListenerHost a network gives its listeners.
+
+    def wrap_server(self, stream: SimStream, material: TlsMaterial) -> TlsStream:
+        return self._network._tls.wrap_server(stream, material)
+
+    def reset_connection(self, conn_id: int) -> None:
+        self._network._reset_connection(conn_id)
+
+    def listener_closed(self, listener: SimListener) -> None:
+        self._network._listener_closed(listener)

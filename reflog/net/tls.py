@@ -286,3 +286,58 @@ class TlsStream(trio.abc.Stream):
     def __repr__(self) -> str:
         side = "server" if self._server_side else "client"
         return f"<TlsStream #{self.conn_id} {self.local}->{self.remote} {side}>"
+
+
+@final
+class TlsNodes:
+    """Which nodes' listeners speak TLS, with what material, and every node's TLS counters.
+
+    The network owns one. The default :attr:`material` is created on first use; counters
+    are created on first use and live as long as the network.
+    """
+
+    def __init__(self) -> None:
+        self._materials: dict[str, TlsMaterial] = {}
+        self._default: TlsMaterial | None = None
+        self._stats: dict[tuple[str, TlsSide], TlsStats] = {}
+
+    @property
+    def material(self) -> TlsMaterial:
+        """The default material."""
+        if self._default is None:
+            self._default = TlsMaterial()
+        return self._default
+
+    def enable(self, node: str, material: TlsMaterial | None) -> bool:
+        """Make ``node``'s listener TLS with ``material`` (default :attr:`material`); True if that changed.
+
+        The server certificate is issued first, so a node name no certificate can carry
+        raises :class:`~reflog.errors.ReflogUsageError` and nothing changes.
+        """
+        if material is None:
+            material = self.material
+        material.server_context(node)
+        if self._materials.get(node) is material:
+            return False
+        self._materials[node] = material
+        return True
+
+    def disable(self, node: str) -> bool:
+        """Make ``node``'s listener plaintext; True if it was TLS."""
+        return self._materials.pop(node, None) is not None
+
+    def material_of(self, node: str) -> TlsMaterial | None:
+        """The material of ``node``'s TLS listener, ``None`` for plaintext."""
+        return self._materials.get(node)
+
+    def stats(self, node: str, side: TlsSide) -> TlsStats:
+        """``node``'s live counters for ``side``."""
+        stats = self._stats.get((node, side))
+        if stats is None:
+            stats = self._stats[node, side] = TlsStats()
+        return stats
+
+    def wrap_server(self, stream: SimStream, material: TlsMaterial) -> TlsStream:
+        """The server-side TLS end over ``stream``, counted in its node's server counters."""
+        context = material.server_context(stream.local)
+        return TlsStream(stream, context, server_side=True, stats=self.stats(stream.local, "server"))

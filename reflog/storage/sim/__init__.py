@@ -15,7 +15,8 @@ given the clock and the seed.
 from __future__ import annotations
 
 from reflog.storage.sim._faults import CRASH_OPS, CrashOp, DiskFaults, SimulatedCrash
-from reflog.storage.sim._fs import SimFileHandle, SimFilesystem
+from reflog.storage.sim._fs import SimFilesystem
+from reflog.storage.sim._handle import SimFileHandle
 from reflog.storage.sim._policy import (
     PAGE_SIZE,
     SECTOR_SIZE,

@@ -4,7 +4,8 @@ It implements :class:`reflog.storage._fs.Filesystem` exactly (same methods, same
 failure modes) on top of a page cache (:mod:`._pagecache`), a device (:mod:`._device`)
 and a namespace with durable and visible directory entries (:mod:`._namespace`), and
 adds what a test needs: write-back ticks, crash and power-loss simulation, oracle views
-of visible and durable bytes, I/O counters and fault hooks.
+of visible and durable bytes (:mod:`._oracle`), I/O counters and fault hooks. Paths and
+handles are checked by :mod:`._handle`.
 
 Everything is synchronous, like the system calls it stands for. Time is read only from
 the injected :class:`~reflog.clock.Clock`; randomness comes only from
@@ -30,61 +31,18 @@ from reflog.errors import ReflogUsageError, StorageError
 from reflog.storage._fs import FileHandle, Filesystem
 from reflog.storage.sim._device import Device
 from reflog.storage.sim._faults import DiskFaults
-from reflog.storage.sim._inode import Inode, ReadAhead
+from reflog.storage.sim._handle import SimFileHandle, normalize
+from reflog.storage.sim._inode import Inode
 from reflog.storage.sim._namespace import Dir, Namespace
+from reflog.storage.sim._oracle import OracleViews
 from reflog.storage.sim._pagecache import PageCache
-from reflog.storage.sim._policy import PAGE_SIZE, PowerLossMode, WritebackPolicy
+from reflog.storage.sim._policy import PAGE_SIZE, PowerLossMode, WritebackPolicy, pages_spanning
 from reflog.storage.sim._powerloss import lose_power
-from reflog.storage.sim._report import CrashReport, DeviceIO, FailedWrite
+from reflog.storage.sim._report import CrashReport
 from reflog.storage.sim._stats import IOStats
 
 
-def normalize(path: str) -> str:
-    """Canonical form of a relative ``/``-separated path (``""`` is the root).
-
-    Empty and ``.`` components are dropped; absolute paths and ``..`` raise
-    :class:`~reflog.errors.ReflogUsageError`.
-    """
-    if not isinstance(path, str):
-        raise ReflogUsageError(f"paths are str, got {type(path).__name__}")
-    if path.startswith("/"):
-        raise ReflogUsageError(f"absolute paths are refused: {path!r}")
-    parts = [p for p in path.split("/") if p not in ("", ".")]
-    if ".." in parts:
-        raise ReflogUsageError(f"'..' is refused in paths: {path!r}")
-    return "/".join(parts)
-
-
-def _pages(size: int) -> int:
-    return -(-size // PAGE_SIZE)
-
-
-class SimFileHandle:
-    """An open file of a :class:`SimFilesystem`; opaque except for :attr:`path`."""
-
-    __slots__ = ("_closed", "_epoch", "_fs", "_path", "errseq_seen", "ino", "normalized", "ra")
-
-    def __init__(self, fs: SimFilesystem, path: str, ino: int, epoch: int, errseq_seen: int) -> None:
-        self._fs = fs
-        self._path = path
-        #: The canonical form of :attr:`path` (what crash-point globs are matched against).
-        self.normalized = normalize(path)
-        self._epoch = epoch
-        self._closed = False
-        self.ino = ino
-        self.errseq_seen = errseq_seen
-        self.ra = ReadAhead()
-
-    @property
-    def path(self) -> str:
-        """The path the file was opened with."""
-        return self._path
-
-    def __repr__(self) -> str:
-        return f"<SimFileHandle {self._path!r} ino={self.ino}>"
-
-
-class SimFilesystem:
+class SimFilesystem(OracleViews):
     """A page cache over a simulated device, with crash, power-loss and fault injection.
 
     ``clock`` drives dirty expiry and write-back; use :class:`~reflog.trio_clock.TrioClock`
@@ -137,14 +95,9 @@ class SimFilesystem:
     # -- internals --------------------------------------------------------------------------------------
 
     def _check(self, handle: FileHandle) -> tuple[SimFileHandle, Inode]:
-        if not isinstance(handle, SimFileHandle) or handle._fs is not self:
+        if not isinstance(handle, SimFileHandle):
             raise ReflogUsageError(f"{handle!r} is not a handle of this SimFilesystem")
-        if handle._closed:
-            raise ReflogUsageError(f"handle for {handle.path!r} is closed")
-        if handle._epoch != self._epoch:
-            raise ReflogUsageError(
-                f"handle for {handle.path!r} belongs to a process that crashed; reopen the file"
-            )
+        handle.validate(self, self._epoch)
         return handle, self._inodes[handle.ino]
 
     def _path_of(self, ino: int) -> str:
@@ -153,19 +106,12 @@ class SimFilesystem:
                 return path
         return f"#{ino}"
 
-    def _resolve_ino(self, path: str) -> int:
-        p = normalize(path)
-        node = self._namespace.lookup(p)
-        if node is None or isinstance(node, Dir):
-            raise FileNotFoundError(errno.ENOENT, "no such file", path)
-        return node
-
     def _flip_bit(self, ino: int, offset: int, bit: int) -> None:
         self._device.flip_bit(ino, offset, bit)
 
     def _used_bytes(self) -> int:
         return sum(
-            _pages(inode.size) * PAGE_SIZE
+            pages_spanning(inode.size) * PAGE_SIZE
             for inode in self._inodes.values()
             if inode.linked or inode.open_count > 0
         )
@@ -174,7 +120,7 @@ class SimFilesystem:
         capacity = self.faults.capacity_bytes
         if capacity is None or new_size <= inode.size:
             return
-        growth = (_pages(new_size) - _pages(inode.size)) * PAGE_SIZE
+        growth = (pages_spanning(new_size) - pages_spanning(inode.size)) * PAGE_SIZE
         if growth > 0 and self._used_bytes() + growth > capacity:
             raise StorageError(f"ENOSPC: no space left for {path!r}", errno=errno.ENOSPC, path=path)
 
@@ -226,7 +172,7 @@ class SimFilesystem:
     def close(self, handle: FileHandle) -> None:
         """Release ``handle``; dirty pages stay cached. Using it afterwards raises ReflogUsageError."""
         h, inode = self._check(handle)
-        h._closed = True
+        h.mark_closed()
         self._handles.remove(h)
         inode.open_count -= 1
         self._release(inode)
@@ -304,13 +250,13 @@ class SimFilesystem:
         h, inode = self._check(handle)
         self.faults.check_crash("fsync", h.normalized)
         self.stats.fsyncs += 1
-        self._cache.write_back_inode(inode, "ascending")
+        self._cache.writeback.write_back_inode(inode, "ascending")
         if inode.errseq != h.errseq_seen:
             h.errseq_seen = inode.errseq
             inode.err_seen = True
             self.stats.fsync_errors += 1
             code = next(
-                (f.errno for f in reversed(self._cache.failed_writes) if f.ino == inode.ino),
+                (f.errno for f in reversed(self._cache.writeback.failed_writes) if f.ino == inode.ino),
                 errno.EIO,
             )
             raise StorageError(
@@ -394,7 +340,7 @@ class SimFilesystem:
         """
         busy = self.stats.device_busy_seconds - self._busy_charged
         self._busy_charged = self.stats.device_busy_seconds
-        return self._cache.take_throttle_delay() + busy
+        return self._cache.writeback.take_throttle_delay() + busy
 
     # -- write-back control -----------------------------------------------------------------------------
 
@@ -406,11 +352,11 @@ class SimFilesystem:
         and background write-back while more than the background threshold is dirty.
         Write-back errors are not raised here; they surface at the next ``fsync``.
         """
-        return self._cache.tick()
+        return self._cache.writeback.tick()
 
     def next_writeback_due(self) -> float:
         """Clock time at which :meth:`writeback_tick` next has work (``math.inf``: nothing dirty)."""
-        return self._cache.next_due()
+        return self._cache.writeback.next_due()
 
     def set_wakeup_hook(self, hook: Callable[[], None] | None) -> None:
         """Register the (single) callback run when write-back becomes due earlier than announced.
@@ -419,16 +365,16 @@ class SimFilesystem:
         the background threshold is crossed. It must not call back into the file system
         (a trio flusher just cancels its sleep). Raises ReflogUsageError if one is already set.
         """
-        if hook is not None and self._cache.wakeup is not None:
+        if hook is not None and self._cache.writeback.wakeup is not None:
             raise ReflogUsageError("a write-back wake-up hook (flusher) is already attached")
-        self._cache.wakeup = hook
+        self._cache.writeback.wakeup = hook
 
     def sync(self) -> None:
         """``sync(2)``: write back everything, flush, make every size and directory entry durable.
 
         Write-back errors are recorded as usual (and reported by later fsyncs), not raised.
         """
-        self._cache.write_back_all()
+        self._cache.writeback.write_back_all()
         self._device.flush()
         for inode in self._inodes.values():
             self._device.commit_size(inode.ino, inode.size)
@@ -449,7 +395,7 @@ class SimFilesystem:
         self._handles.clear()
         for inode in self._inodes.values():
             self._release(inode)
-        self._cache.forget_debt()
+        self._cache.writeback.forget_debt()
         return count
 
     def crash_process(self) -> None:
@@ -497,72 +443,6 @@ class SimFilesystem:
         )
         self._collect_garbage()
         return report
-
-    # -- oracle views -------------------------------------------------------------------------------------
-
-    def _file_ino(self, node: Dir | int | None, path: str) -> int:
-        if node is None:
-            raise FileNotFoundError(errno.ENOENT, os.strerror(errno.ENOENT), path)
-        if isinstance(node, Dir):
-            raise IsADirectoryError(errno.EISDIR, os.strerror(errno.EISDIR), path)
-        return node
-
-    def visible_bytes(self, path: str) -> bytes:
-        """The whole file as a reader sees it now (no I/O, counters or cache effects)."""
-        inode = self._inodes[self._file_ino(self._namespace.lookup(normalize(path)), path)]
-        data = b"".join(self._cache.peek(inode, i) for i in range(_pages(inode.size)))
-        return data[: inode.size]
-
-    def durable_bytes(self, path: str) -> bytes:
-        """The file as a ``CLEAN`` power loss now would leave it (durable name, size and media).
-
-        Raises FileNotFoundError if the name is not durable.
-        """
-        ino = self._file_ino(self._namespace.durable_lookup(normalize(path)), path)
-        size = self._device.durable_size(ino)
-        data = b"".join(self._device.peek_media(ino, i) or bytes(PAGE_SIZE) for i in range(_pages(size)))
-        return data[:size]
-
-    def durable_exists(self, path: str) -> bool:
-        """Whether ``path`` (file or directory) would exist after a ``CLEAN`` power loss now."""
-        return self._namespace.durable_lookup(normalize(path)) is not None
-
-    def visible_paths(self) -> list[str]:
-        """Every visible file path, sorted."""
-        return [p for p, _ in self._namespace.visible_files()]
-
-    def durable_paths(self) -> list[str]:
-        """Every file path that would exist after a ``CLEAN`` power loss now, sorted."""
-        return [p for p, _ in self._namespace.durable_files()]
-
-    @property
-    def io_trace(self) -> list[DeviceIO]:
-        """Device operations in order (empty unless constructed with ``trace_io=True``); clear it freely."""
-        return self._device.trace if self._device.trace is not None else []
-
-    def ino_of(self, path: str) -> int:
-        """The inode number of visible file ``path`` (to match :class:`DeviceIO` and report records)."""
-        return self._resolve_ino(path)
-
-    @property
-    def failed_writes(self) -> tuple[FailedWrite, ...]:
-        """Every failed write-back I/O so far (the ranges whose new bytes never reached the device)."""
-        return tuple(self._cache.failed_writes)
-
-    @property
-    def dirty_page_count(self) -> int:
-        """Dirty pages in the page cache."""
-        return self._cache.dirty_pages
-
-    @property
-    def cached_page_count(self) -> int:
-        """Pages in the page cache."""
-        return self._cache.cached_pages
-
-    @property
-    def pending_directory_ops(self) -> tuple[str, ...]:
-        """Directory operations visible but not yet durable, in journal order."""
-        return tuple(op.describe() for op in self._namespace.journal)
 
 
 if TYPE_CHECKING:

@@ -20,6 +20,12 @@ SECTOR_SIZE = 512
 #: Sectors per page.
 SECTORS_PER_PAGE = PAGE_SIZE // SECTOR_SIZE
 
+
+def pages_spanning(size: int) -> int:
+    """How many pages hold the first ``size`` bytes of a file (``size`` rounded up to pages)."""
+    return -(-size // PAGE_SIZE)
+
+
 WritebackOrder = Literal["cyclic", "ascending", "random"]
 AfterEio = Literal["clean_keep_new", "clean_revert_old"]
 

@@ -84,7 +84,7 @@ def lose_power(
         return names.get(ino, f"#{ino}")
 
     writes = [(ino, page, data) for ino, page, data in device.unsynced_writes()]
-    writes.extend((p.inode.ino, p.index, bytes(p.data)) for p in cache.unsynced())
+    writes.extend((p.inode.ino, p.index, bytes(p.data)) for p in cache.writeback.unsynced())
     survivors: list[tuple[int, int, bytes]] = []
     lost: set[PageRef] = set()
     for ino, page, data in writes:
