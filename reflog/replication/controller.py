@@ -34,13 +34,20 @@ requirements and the Kafka version each one reproduces):
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from typing import Literal
 
 import attrs
 
 from reflog.errors import Errors, ReflogUsageError, TopicRefusedError
 from reflog.replication._controller_alter import alter_partition_error
-from reflog.replication._controller_change import PartitionChange, build_partition_change
+from reflog.replication._controller_change import PartitionChange
+from reflog.replication._controller_elections import (
+    AdminElection,
+    admin_election,
+    election_outcome,
+    election_targets,
+    removal_change,
+    topic_change,
+)
 from reflog.replication._controller_invariants import invariant_violations
 from reflog.replication._controller_sessions import BrokerSessions
 from reflog.replication._controller_topics import new_topic
@@ -409,16 +416,12 @@ class Controller:
         error = alter_partition_error(request, partition, self._brokers)
         if partition is None or error is not Errors.NONE:
             return AlterPartitionResponse(tp, error)
-        new_isr = [broker for broker, _ in request.new_isr]
-        topic = self._topics[tp.topic]
-        change = build_partition_change(
+        change = topic_change(
             partition,
-            target_isr=new_isr,
+            self._topics[tp.topic],
+            self.config,
+            target_isr=[broker for broker, _ in request.new_isr],
             is_acceptable_leader=self._is_active,
-            min_isr=topic.effective_min_isr,
-            elr_enabled=self.config.eligible_leader_replicas_enable,
-            last_known_leader=self.config.elect_last_known_leader,
-            election="unclean" if topic.unclean_leader_election_enable else "online",
             target_leader_recovery_state=request.leader_recovery_state,
         )
         if change is not None:
@@ -429,7 +432,7 @@ class Controller:
 
     def elect_leaders(
         self,
-        election: Literal["preferred", "unclean"],
+        election: AdminElection,
         partitions: Iterable[TopicPartition] | None = None,
         *,
         now: float | None = None,
@@ -448,35 +451,15 @@ class Controller:
             self._advance(now)
         if election not in ("preferred", "unclean"):
             raise ReflogUsageError(f"election must be 'preferred' or 'unclean', got {election!r}")
-        targets = list(self._partitions) if partitions is None else [TopicPartition(*tp) for tp in partitions]
-        for tp in targets:
-            if tp not in self._partitions:
-                raise ReflogUsageError(f"unknown partition {tp.topic}-{tp.partition}")
         outcomes: list[ElectionOutcome] = []
-        for tp in targets:
-            partition = self._partitions[tp]
-            if (election == "preferred" and partition.leader == partition.replicas[0]) or (
-                election == "unclean" and partition.leader != NO_LEADER
-            ):
-                outcomes.append(ElectionOutcome(tp, "not_needed", partition))
-                continue
-            change = build_partition_change(
-                partition,
-                target_isr=partition.isr,
-                is_acceptable_leader=self._is_active,
-                min_isr=self._topics[tp.topic].effective_min_isr,
-                elr_enabled=self.config.eligible_leader_replicas_enable,
-                last_known_leader=self.config.elect_last_known_leader,
-                election=election,
+        for tp in election_targets(self._partitions, partitions):
+            result = admin_election(
+                self._partitions[tp], election, self._topics[tp.topic], self.config, is_active=self._is_active
             )
-            if change is None:
-                outcomes.append(ElectionOutcome(tp, "not_available", partition))
-                continue
-            self._apply(change, "elect_leaders")
-            outcome: Literal["elected", "not_available"] = (
-                "elected" if change.after.leader != NO_LEADER else "not_available"
-            )
-            outcomes.append(ElectionOutcome(tp, outcome, change.after))
+            if isinstance(result, PartitionChange):
+                self._apply(result, "elect_leaders")
+                result = election_outcome(result)
+            outcomes.append(result)
         return tuple(outcomes)
 
     # ---------------------------------------------------------------------------------- internals
@@ -532,23 +515,14 @@ class Controller:
         unclean_shutdown: int = NO_LEADER,
     ) -> None:
         """generateLeaderAndIsrUpdates: drop ``remove``/``unclean_shutdown`` from each ISR, re-elect."""
-        excluded = {remove, unclean_shutdown} - {NO_LEADER}
-
-        def acceptable(replica: int) -> bool:
-            return replica not in excluded and self._is_active(replica)
-
         for tp in list(partitions):
-            partition = self._partitions[tp]
-            topic = self._topics[tp.topic]
-            change = build_partition_change(
-                partition,
-                target_isr=[r for r in partition.isr if r not in excluded],
-                is_acceptable_leader=acceptable,
-                min_isr=topic.effective_min_isr,
-                elr_enabled=self.config.eligible_leader_replicas_enable,
-                last_known_leader=self.config.elect_last_known_leader,
-                election="unclean" if topic.unclean_leader_election_enable else "online",
-                unclean_shutdown_replicas=(unclean_shutdown,) if unclean_shutdown != NO_LEADER else (),
+            change = removal_change(
+                self._partitions[tp],
+                self._topics[tp.topic],
+                self.config,
+                is_active=self._is_active,
+                remove=remove,
+                unclean_shutdown=unclean_shutdown,
             )
             if change is not None:
                 self._apply(change, cause)
