@@ -28,9 +28,6 @@ HW on every leadership change) so tests can show which scenarios it fails.
 from __future__ import annotations
 
 import dataclasses
-import enum
-
-import attrs
 
 from reflog.errors import CorruptRecordError, Errors, OffsetOutOfRangeError, ReflogError
 from reflog.log.validator import ValidatedBatch, validate_client_batch
@@ -45,58 +42,20 @@ from reflog.replication.messages import (
     LeaderRecoveryState,
     PartitionMetadata,
 )
+from reflog.replication.partition_values import FollowerFetchOutcome, PartitionConfig, ProduceResult, Role
 from reflog.replication.producer_state import Duplicate, ProducerStateTable, Refused
 from reflog.replication.replica_log import ReplicaLog
 from reflog.vocabulary import NO_LEADER, UNDEFINED_EPOCH, UNDEFINED_OFFSET, TopicPartition
 
-
-class Role(enum.Enum):
-    """What this replica currently is for the partition."""
-
-    NONE = "none"
-    LEADER = "leader"
-    FOLLOWER = "follower"
-
-
-@attrs.frozen
-class PartitionConfig:
-    """Kafka's settings that the replication rules read, with Kafka's defaults."""
-
-    #: ``min.insync.replicas``; the effective value is ``min(min_insync_replicas, len(replicas))``.
-    min_insync_replicas: int = 1
-    #: ``replica.lag.time.max.ms``: a follower not caught up for this long leaves the ISR.
-    replica_lag_time_max_ms: int = 30_000
-    #: The pre-KIP-101 protocol (Kafka <= 0.10.2): truncate to the local HW on a leadership change,
-    #: and fetch without ``lastFetchedEpoch`` (so the leader cannot detect divergence).
-    legacy_truncate_to_high_watermark: bool = False
-
-
-@attrs.frozen
-class ProduceResult:
-    """The leader's decision on a produce request.
-
-    ``error`` is final for acks 0/1 and for failures; an ``acks=all`` success is *pending*
-    (``error is None``) until :meth:`Partition.produce_status` reports the HW passed
-    ``required_offset``.
-    """
-
-    error: Errors | None
-    base_offset: int = UNDEFINED_OFFSET
-    last_offset: int = UNDEFINED_OFFSET
-
-    @property
-    def required_offset(self) -> int:
-        return self.last_offset + 1
-
-
-@attrs.frozen
-class FollowerFetchOutcome:
-    """What a follower did with a fetch response."""
-
-    error: Errors
-    appended_records: int = 0
-    truncated_to: int | None = None
-    high_watermark: int = UNDEFINED_OFFSET
+# Partition's signatures use these values: they stay importable from here, where users import them.
+__all__ = [
+    "FollowerFetchOutcome",
+    "FollowerState",
+    "Partition",
+    "PartitionConfig",
+    "ProduceResult",
+    "Role",
+]
 
 
 class Partition:
