@@ -34,33 +34,34 @@ requirements and the Kafka version each one reproduces):
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from typing import Literal
 
 import attrs
 
 from reflog.errors import Errors, ReflogUsageError, TopicRefusedError
 from reflog.replication._controller_alter import alter_partition_error
-from reflog.replication._controller_change import PartitionChange, build_partition_change
-from reflog.replication._controller_invariants import invariant_violations
-from reflog.replication._controller_sessions import BrokerSessions
+from reflog.replication._controller_change import PartitionChange
+from reflog.replication._controller_elections import (
+    AdminElection,
+    admin_election,
+    election_outcome,
+    election_targets,
+    removal_change,
+    topic_change,
+)
+from reflog.replication._controller_state import ControllerState
 from reflog.replication._controller_topics import new_topic
-from reflog.replication.controller_config import ControllerConfig, TopicConfig
 from reflog.replication.controller_events import (
     BrokerControlledShutdown,
     BrokerFenced,
     BrokerRegistered,
     BrokerUnfenced,
     ChangeCause,
-    ControllerEvent,
     FenceReason,
     TopicCreated,
-    partition_change_events,
 )
 from reflog.replication.controller_values import (
     BrokerHeartbeatReply,
     BrokerRegistration,
-    ClusterMetadata,
-    ControllerSnapshot,
     DuplicateBrokerRegistrationError,
     ElectionOutcome,
 )
@@ -70,7 +71,7 @@ from reflog.vocabulary import NO_LEADER, TopicPartition
 __all__ = ["Controller"]
 
 
-class Controller:
+class Controller(ControllerState):
     """The single, reliable controller of a reflog cluster (sans-IO).
 
     Time (``now``, seconds) must never go backwards across calls: a smaller ``now`` than
@@ -80,123 +81,6 @@ class Controller:
     valid (:class:`DuplicateBrokerRegistrationError`, as Kafka throws it); misuse of the API
     (unknown topic on an admin call, invalid arguments) raises :class:`ReflogUsageError`.
     """
-
-    def __init__(self, config: ControllerConfig | None = None) -> None:
-        self.config = config if config is not None else ControllerConfig()
-        self._brokers: dict[int, BrokerRegistration] = {}
-        self._sessions = BrokerSessions(self.config.broker_session_timeout_ms)
-        self._topics: dict[str, TopicConfig] = {}
-        self._partitions: dict[TopicPartition, PartitionMetadata] = {}
-        self._metadata_version = 0
-        self._events: list[ControllerEvent] = []
-        self._drained = 0
-        self._now = 0.0
-
-    @classmethod
-    def restored(
-        cls, snapshot: ControllerSnapshot, config: ControllerConfig | None = None, *, now: float
-    ) -> Controller:
-        """A controller resuming from ``snapshot`` (its metadata log) at time ``now`` (CTL-26).
-
-        As Kafka's controller does when it becomes active (``BrokerHeartbeatManager`` starts
-        fresh), every unfenced broker gets a new session from ``now``: a new incarnation of it is
-        refused until that session expires or it is fenced. The event history starts empty.
-        """
-        controller = cls(config)
-        controller._metadata_version = snapshot.metadata_version
-        controller._brokers = {b.broker_id: b for b in snapshot.brokers}
-        controller._topics = dict(snapshot.topics)
-        controller._partitions = {p.topic_partition: p for p in snapshot.partitions}
-        controller._now = now
-        controller._sessions.start_fresh((b.broker_id for b in snapshot.brokers if not b.fenced), now)
-        return controller
-
-    def snapshot(self) -> ControllerSnapshot:
-        """The state :meth:`restored` resumes from: metadata version, brokers, topics, partitions."""
-        return ControllerSnapshot(
-            self._metadata_version, self.brokers(), tuple(self._topics.items()), self.partitions()
-        )
-
-    # ---------------------------------------------------------------------------------- views
-
-    @property
-    def metadata_version(self) -> int:
-        """Increases by one with every metadata change (each registration, fencing, partition change)."""
-        return self._metadata_version
-
-    @property
-    def now(self) -> float:
-        """The latest time (seconds) any call gave; calls may not go below it. 0.0 at start."""
-        return self._now
-
-    @property
-    def events(self) -> tuple[ControllerEvent, ...]:
-        """Every event since the controller started, oldest first."""
-        return tuple(self._events)
-
-    def drain_events(self) -> tuple[ControllerEvent, ...]:
-        """The events recorded since the previous call (all of them on the first call)."""
-        fresh = tuple(self._events[self._drained :])
-        self._drained = len(self._events)
-        return fresh
-
-    def broker(self, broker_id: int) -> BrokerRegistration | None:
-        """The current registration of ``broker_id``, or ``None`` if it never registered."""
-        return self._brokers.get(broker_id)
-
-    def brokers(self) -> tuple[BrokerRegistration, ...]:
-        """Every registration, by broker id."""
-        return tuple(self._brokers[b] for b in sorted(self._brokers))
-
-    def topic_config(self, topic: str) -> TopicConfig:
-        """The resolved configuration of ``topic``; :class:`ReflogUsageError` if it does not exist."""
-        try:
-            return self._topics[topic]
-        except KeyError:
-            raise ReflogUsageError(f"unknown topic {topic!r}") from None
-
-    def partition(self, topic: str, partition: int) -> PartitionMetadata:
-        """The current state of one partition; :class:`ReflogUsageError` if it does not exist."""
-        try:
-            return self._partitions[TopicPartition(topic, partition)]
-        except KeyError:
-            raise ReflogUsageError(f"unknown partition {topic}-{partition}") from None
-
-    def has_partition(self, tp: TopicPartition) -> bool:
-        """Whether the partition exists (Kafka's ``metadataCache.contains``)."""
-        return tp in self._partitions
-
-    def partitions(self) -> tuple[PartitionMetadata, ...]:
-        """Every partition, in creation order (topic, then index)."""
-        return tuple(self._partitions.values())
-
-    def metadata(self) -> ClusterMetadata:
-        """The whole metadata: every broker registration and every partition."""
-        return ClusterMetadata(self._metadata_version, self.brokers(), self.partitions())
-
-    def metadata_for_broker(self, broker_id: int) -> ClusterMetadata:
-        """What ``broker_id`` needs: every registration, and every partition it is a replica of."""
-        mine = tuple(p for p in self._partitions.values() if broker_id in p.replicas)
-        return ClusterMetadata(self._metadata_version, self.brokers(), mine)
-
-    def invariant_violations(self) -> tuple[str, ...]:
-        """Every violated state invariant (CTL-22), one line each; empty when the state is valid.
-
-        Checked: the leader is in the ISR and active; ISR, ELR and LastKnownELR are duplicate-free
-        subsets of the replicas and pairwise disjoint; ELR and LastKnownELR are empty when the
-        ISR reaches the effective min ISR or ELR is disabled; no inactive broker is in an ISR
-        (except the last replica standing when ELR is disabled); without ELR no ISR is empty; a
-        RECOVERING partition has at most one ISR member; broker epochs are distinct.
-        """
-        return invariant_violations(
-            elr_enabled=self.config.eligible_leader_replicas_enable,
-            last_known_leader=self.config.elect_last_known_leader,
-            effective_min_isr={name: t.effective_min_isr for name, t in self._topics.items()},
-            partitions=self._partitions,
-            active_brokers=frozenset(b for b, r in self._brokers.items() if r.is_active),
-            broker_epochs={b: r.broker_epoch for b, r in self._brokers.items()},
-            metadata_version=self._metadata_version,
-        )
 
     # ---------------------------------------------------------------------------------- brokers
 
@@ -409,16 +293,12 @@ class Controller:
         error = alter_partition_error(request, partition, self._brokers)
         if partition is None or error is not Errors.NONE:
             return AlterPartitionResponse(tp, error)
-        new_isr = [broker for broker, _ in request.new_isr]
-        topic = self._topics[tp.topic]
-        change = build_partition_change(
+        change = topic_change(
             partition,
-            target_isr=new_isr,
+            self._topics[tp.topic],
+            self.config,
+            target_isr=[broker for broker, _ in request.new_isr],
             is_acceptable_leader=self._is_active,
-            min_isr=topic.effective_min_isr,
-            elr_enabled=self.config.eligible_leader_replicas_enable,
-            last_known_leader=self.config.elect_last_known_leader,
-            election="unclean" if topic.unclean_leader_election_enable else "online",
             target_leader_recovery_state=request.leader_recovery_state,
         )
         if change is not None:
@@ -429,7 +309,7 @@ class Controller:
 
     def elect_leaders(
         self,
-        election: Literal["preferred", "unclean"],
+        election: AdminElection,
         partitions: Iterable[TopicPartition] | None = None,
         *,
         now: float | None = None,
@@ -448,50 +328,20 @@ class Controller:
             self._advance(now)
         if election not in ("preferred", "unclean"):
             raise ReflogUsageError(f"election must be 'preferred' or 'unclean', got {election!r}")
-        targets = list(self._partitions) if partitions is None else [TopicPartition(*tp) for tp in partitions]
-        for tp in targets:
-            if tp not in self._partitions:
-                raise ReflogUsageError(f"unknown partition {tp.topic}-{tp.partition}")
         outcomes: list[ElectionOutcome] = []
-        for tp in targets:
-            partition = self._partitions[tp]
-            if (election == "preferred" and partition.leader == partition.replicas[0]) or (
-                election == "unclean" and partition.leader != NO_LEADER
-            ):
-                outcomes.append(ElectionOutcome(tp, "not_needed", partition))
-                continue
-            change = build_partition_change(
-                partition,
-                target_isr=partition.isr,
-                is_acceptable_leader=self._is_active,
-                min_isr=self._topics[tp.topic].effective_min_isr,
-                elr_enabled=self.config.eligible_leader_replicas_enable,
-                last_known_leader=self.config.elect_last_known_leader,
-                election=election,
+        for tp in election_targets(self._partitions, partitions):
+            result = admin_election(
+                self._partitions[tp], election, self._topics[tp.topic], self.config, is_active=self._is_active
             )
-            if change is None:
-                outcomes.append(ElectionOutcome(tp, "not_available", partition))
-                continue
-            self._apply(change, "elect_leaders")
-            outcome: Literal["elected", "not_available"] = (
-                "elected" if change.after.leader != NO_LEADER else "not_available"
-            )
-            outcomes.append(ElectionOutcome(tp, outcome, change.after))
+            if isinstance(result, PartitionChange):
+                self._apply(result, "elect_leaders")
+                result = election_outcome(result)
+            outcomes.append(result)
         return tuple(outcomes)
 
     # ---------------------------------------------------------------------------------- internals
 
-    def _advance(self, now: float) -> None:
-        if now < self._now:
-            raise ReflogUsageError(f"time went backwards: {now} after {self._now}")
-        self._now = now
-
-    def _emit(self, event: ControllerEvent) -> None:
-        self._events.append(event)
-
-    def _is_active(self, broker_id: int) -> bool:
-        registration = self._brokers.get(broker_id)
-        return registration is not None and registration.is_active
+    # ---------------------------------------------------------------------------------- internals
 
     def _reply(self, broker_id: int, caught_up: bool) -> BrokerHeartbeatReply:
         registration = self._brokers[broker_id]
@@ -532,31 +382,14 @@ class Controller:
         unclean_shutdown: int = NO_LEADER,
     ) -> None:
         """generateLeaderAndIsrUpdates: drop ``remove``/``unclean_shutdown`` from each ISR, re-elect."""
-        excluded = {remove, unclean_shutdown} - {NO_LEADER}
-
-        def acceptable(replica: int) -> bool:
-            return replica not in excluded and self._is_active(replica)
-
         for tp in list(partitions):
-            partition = self._partitions[tp]
-            topic = self._topics[tp.topic]
-            change = build_partition_change(
-                partition,
-                target_isr=[r for r in partition.isr if r not in excluded],
-                is_acceptable_leader=acceptable,
-                min_isr=topic.effective_min_isr,
-                elr_enabled=self.config.eligible_leader_replicas_enable,
-                last_known_leader=self.config.elect_last_known_leader,
-                election="unclean" if topic.unclean_leader_election_enable else "online",
-                unclean_shutdown_replicas=(unclean_shutdown,) if unclean_shutdown != NO_LEADER else (),
+            change = removal_change(
+                self._partitions[tp],
+                self._topics[tp.topic],
+                self.config,
+                is_active=self._is_active,
+                remove=remove,
+                unclean_shutdown=unclean_shutdown,
             )
             if change is not None:
                 self._apply(change, cause)
-
-    def _apply(self, change: PartitionChange, cause: ChangeCause) -> None:
-        self._metadata_version += 1
-        self._partitions[change.after.topic_partition] = change.after
-        for event in partition_change_events(
-            change, cause, time=self._now, metadata_version=self._metadata_version
-        ):
-            self._emit(event)

@@ -28,13 +28,11 @@ HW on every leadership change) so tests can show which scenarios it fails.
 from __future__ import annotations
 
 import dataclasses
-import enum
-
-import attrs
 
 from reflog.errors import CorruptRecordError, Errors, OffsetOutOfRangeError, ReflogError
 from reflog.log.validator import ValidatedBatch, validate_client_batch
 from reflog.records import verified_batches
+from reflog.replication.follower_state import FollowerState, high_watermark_candidate
 from reflog.replication.messages import (
     AlterPartitionRequest,
     AlterPartitionResponse,
@@ -44,78 +42,20 @@ from reflog.replication.messages import (
     LeaderRecoveryState,
     PartitionMetadata,
 )
+from reflog.replication.partition_values import FollowerFetchOutcome, PartitionConfig, ProduceResult, Role
 from reflog.replication.producer_state import Duplicate, ProducerStateTable, Refused
 from reflog.replication.replica_log import ReplicaLog
 from reflog.vocabulary import NO_LEADER, UNDEFINED_EPOCH, UNDEFINED_OFFSET, TopicPartition
 
-UNKNOWN_OFFSET = -1
-
-
-class Role(enum.Enum):
-    """What this replica currently is for the partition."""
-
-    NONE = "none"
-    LEADER = "leader"
-    FOLLOWER = "follower"
-
-
-@attrs.frozen
-class PartitionConfig:
-    """Kafka's settings that the replication rules read, with Kafka's defaults."""
-
-    #: ``min.insync.replicas``; the effective value is ``min(min_insync_replicas, len(replicas))``.
-    min_insync_replicas: int = 1
-    #: ``replica.lag.time.max.ms``: a follower not caught up for this long leaves the ISR.
-    replica_lag_time_max_ms: int = 30_000
-    #: The pre-KIP-101 protocol (Kafka <= 0.10.2): truncate to the local HW on a leadership change,
-    #: and fetch without ``lastFetchedEpoch`` (so the leader cannot detect divergence).
-    legacy_truncate_to_high_watermark: bool = False
-
-
-@attrs.define
-class FollowerState:
-    """What a leader knows about one follower (Kafka's ``Replica`` state)."""
-
-    broker_id: int
-    broker_epoch: int = -1
-    log_end_offset: int = UNKNOWN_OFFSET
-    last_caught_up_time: float = 0.0
-    last_fetch_time: float = 0.0
-    last_fetch_leader_log_end_offset: int = UNKNOWN_OFFSET
-
-    def is_caught_up(self, leader_end_offset: int, now: float, lag_time_max_ms: int) -> bool:
-        """Kafka's ``isCaughtUp``: at the leader's LEO, or caught up within the lag time."""
-        return leader_end_offset == self.log_end_offset or (
-            (now - self.last_caught_up_time) * 1000 <= lag_time_max_ms
-        )
-
-
-@attrs.frozen
-class ProduceResult:
-    """The leader's decision on a produce request.
-
-    ``error`` is final for acks 0/1 and for failures; an ``acks=all`` success is *pending*
-    (``error is None``) until :meth:`Partition.produce_status` reports the HW passed
-    ``required_offset``.
-    """
-
-    error: Errors | None
-    base_offset: int = UNDEFINED_OFFSET
-    last_offset: int = UNDEFINED_OFFSET
-
-    @property
-    def required_offset(self) -> int:
-        return self.last_offset + 1
-
-
-@attrs.frozen
-class FollowerFetchOutcome:
-    """What a follower did with a fetch response."""
-
-    error: Errors
-    appended_records: int = 0
-    truncated_to: int | None = None
-    high_watermark: int = UNDEFINED_OFFSET
+# Partition's signatures use these values: they stay importable from here, where users import them.
+__all__ = [
+    "FollowerFetchOutcome",
+    "FollowerState",
+    "Partition",
+    "PartitionConfig",
+    "ProduceResult",
+    "Role",
+]
 
 
 class Partition:
@@ -347,40 +287,22 @@ class Partition:
             return FetchResponse(tp, Errors.OFFSET_OUT_OF_RANGE, hw, leo, start)
         except CorruptRecordError:
             return FetchResponse(tp, Errors.CORRUPT_MESSAGE, hw, leo, start)
-        self._update_follower(follower, request, leo, now)
-        return FetchResponse(tp, Errors.NONE, hw, leo, start, records)
-
-    def _update_follower(
-        self, follower: FollowerState, request: FetchRequest, leader_leo: int, now: float
-    ) -> None:
-        # Kafka's Replica.updateFetchStateOrThrow.
-        if request.fetch_offset >= leader_leo:
-            follower.last_caught_up_time = max(follower.last_caught_up_time, now)
-        elif request.fetch_offset >= follower.last_fetch_leader_log_end_offset >= 0:
-            follower.last_caught_up_time = max(follower.last_caught_up_time, follower.last_fetch_time)
-        follower.broker_epoch = request.replica_epoch
-        follower.log_end_offset = request.fetch_offset
-        follower.last_fetch_leader_log_end_offset = leader_leo
-        follower.last_fetch_time = now
+        follower.update_fetch_state(request.fetch_offset, request.replica_epoch, leo, now)
         self._maybe_increment_high_watermark(now)
+        return FetchResponse(tp, Errors.NONE, hw, leo, start, records)
 
     # ================================================================== leader: HW and ISR
     def _maybe_increment_high_watermark(self, now: float) -> bool:
         """Kafka's ``maybeIncrementLeaderHW``: the minimum LEO over the maximal ISR and caught-up replicas."""
         if self.role is not Role.LEADER or self.is_under_min_isr:
             return False
-        leo = self.log.log_end_offset
-        candidate = leo
-        maximal = self.maximal_isr
-        for follower in self.followers.values():
-            if follower.log_end_offset >= candidate:
-                continue
-            counts = follower.broker_id in maximal or (
-                follower.log_end_offset >= 0
-                and follower.is_caught_up(leo, now, self.config.replica_lag_time_max_ms)
-            )
-            if counts:
-                candidate = follower.log_end_offset
+        candidate = high_watermark_candidate(
+            self.log.log_end_offset,
+            self.followers.values(),
+            self.maximal_isr,
+            now,
+            self.config.replica_lag_time_max_ms,
+        )
         if candidate > self._high_watermark:
             self._high_watermark = candidate
             return True
@@ -396,10 +318,9 @@ class Partition:
             f.broker_id
             for f in self.followers.values()
             if f.broker_id not in self.isr
-            and f.log_end_offset >= 0
-            and f.log_end_offset >= self._high_watermark
-            and f.log_end_offset >= self.leader_epoch_start_offset
-            and f.broker_epoch == self.broker_epochs.get(f.broker_id, -2)
+            and f.may_join_isr(
+                self._high_watermark, self.leader_epoch_start_offset, self.broker_epochs.get(f.broker_id, -2)
+            )
         ]
         if not joining:
             return None
@@ -409,14 +330,11 @@ class Partition:
         """An AlterPartition removing followers out of sync for ``replica.lag.time.max.ms``, if any."""
         if self.role is not Role.LEADER or self.pending_isr is not None:
             return None
-        leo = self.log.log_end_offset
-        lag = self.config.replica_lag_time_max_ms
+        leo, lag = self.log.log_end_offset, self.config.replica_lag_time_max_ms
         out = {
             f.broker_id
             for f in self.followers.values()
-            if f.broker_id in self.isr
-            and f.log_end_offset != leo
-            and (now - f.last_caught_up_time) * 1000 > lag
+            if f.broker_id in self.isr and f.is_out_of_sync(leo, now, lag)
         }
         if not out:
             return None

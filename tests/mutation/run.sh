@@ -27,9 +27,12 @@ case $group in
                 reflog/replication/controller.py reflog/replication/_controller_change.py
                 reflog/replication/controller_config.py reflog/replication/controller_values.py
                 reflog/replication/controller_events.py reflog/replication/_controller_alter.py
-                reflog/replication/_controller_topics.py reflog/replication/_controller_sessions.py"
+                reflog/replication/_controller_topics.py reflog/replication/_controller_sessions.py
+                reflog/replication/_controller_state.py reflog/replication/_controller_elections.py
+                reflog/replication/follower_state.py reflog/replication/partition_values.py"
         tests="tests/replication/test_partition.py tests/replication/test_controller.py
-               tests/replication/test_partition_rules.py tests/replication/test_controller_rules.py" ;;
+               tests/replication/test_partition_rules.py tests/replication/test_controller_rules.py
+               tests/replication/test_follower_state.py" ;;
     log)
         mutate="reflog/log/log.py reflog/log/recovery.py reflog/log/reads.py reflog/log/append.py
                 reflog/log/segment.py reflog/log/index.py"
