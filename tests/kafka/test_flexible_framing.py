@@ -63,10 +63,9 @@ def test_flexibility_follows_the_schema() -> None:
     assert flexible_response(ApiKey.PRODUCE, 9) and not flexible_response(ApiKey.PRODUCE, 8)
 
 
-@pytest.mark.parametrize("payload_size", [0, 1, 126, 127, 128, 20_000])
-def test_records_go_out_as_compact_records_at_flexible_fetch_versions(payload_size: int) -> None:
-    token = placeholder(0, b"salt!!")
-    cls = response_class(ApiKey.FETCH, 12)
+def _fetch_response(version: int, records: bytes) -> object:
+    """A Fetch response with one partition (``t``-3, HW 9) whose records field holds ``records``."""
+    cls = response_class(ApiKey.FETCH, version)
     partition = cls.FetchableTopicResponse.PartitionData(
         partition_index=3,
         error_code=0,
@@ -75,16 +74,17 @@ def test_records_go_out_as_compact_records_at_flexible_fetch_versions(payload_si
         log_start_offset=0,
         aborted_transactions=None,
         preferred_read_replica=-1,
-        records=token,
+        records=records,
     )
-    body = cls(
-        throttle_time_ms=0,
-        error_code=0,
-        session_id=0,
-        responses=[cls.FetchableTopicResponse(topic="t", partitions=[partition])],
-    )
+    topic = cls.FetchableTopicResponse(topic="t", partitions=[partition])
+    return cls(throttle_time_ms=0, error_code=0, session_id=0, responses=[topic])
+
+
+@pytest.mark.parametrize("payload_size", [0, 1, 126, 127, 128, 20_000])
+def test_records_go_out_as_compact_records_at_flexible_fetch_versions(payload_size: int) -> None:
+    token = placeholder(0, b"salt!!")
     payload = bytes(range(256)) * (payload_size // 256) + bytes(payload_size % 256)
-    encoded = bytes(body.encode(version=12))
+    encoded = bytes(_fetch_response(12, token).encode(version=12))  # type: ignore[attr-defined]
     parts = frame_parts(11, split_payloads(encoded, {token: payload}, compact=True), flexible=True)
     frame = b"".join(bytes(p) for p in parts)  # type: ignore[arg-type]
     assert int.from_bytes(frame[:4], "big") == len(frame) - 4
@@ -97,22 +97,6 @@ def test_records_go_out_as_compact_records_at_flexible_fetch_versions(payload_si
 
 def test_a_non_compact_prefix_is_not_taken_for_a_compact_one() -> None:
     token = placeholder(0, b"salt!!")
-    cls = response_class(ApiKey.FETCH, 11)
-    partition = cls.FetchableTopicResponse.PartitionData(
-        partition_index=0,
-        error_code=0,
-        high_watermark=0,
-        last_stable_offset=0,
-        log_start_offset=0,
-        aborted_transactions=None,
-        preferred_read_replica=-1,
-        records=token,
-    )
-    body = cls(
-        throttle_time_ms=0,
-        error_code=0,
-        session_id=0,
-        responses=[cls.FetchableTopicResponse(topic="t", partitions=[partition])],
-    )
+    encoded = bytes(_fetch_response(11, token).encode(version=11))  # type: ignore[attr-defined]
     with pytest.raises(PlaceholderError):
-        split_payloads(bytes(body.encode(version=11)), {token: b"x"}, compact=True)
+        split_payloads(encoded, {token: b"x"}, compact=True)
