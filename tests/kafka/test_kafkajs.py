@@ -157,6 +157,35 @@ def test_kafkajs_admin_creates_lists_and_describes_topics(served: ServedCluster)
     assert described_cluster["controller"] in served.kafka.addresses
 
 
+@pytest.mark.req("PRO-145")
+def test_kafkajs_admin_creates_a_topic_with_a_replica_assignment(served: ServedCluster) -> None:
+    topic = fresh("js-placed")
+    placement = [{"partition": 0, "replicas": [3, 1]}, {"partition": 1, "replicas": [2, 3]}]
+    placed, metadata, refused = admin(
+        served.bootstrap,
+        ("createTopics", [{"topics": [{"topic": topic, "replicaAssignment": placement}]}]),
+        ("fetchTopicMetadata", [{"topics": [topic]}]),
+        (
+            "createTopics",
+            [
+                {
+                    "topics": [
+                        {
+                            "topic": fresh("js-unplaced"),
+                            "replicaAssignment": [{"partition": 0, "replicas": [1, 7]}],
+                        }
+                    ]
+                }
+            ],
+        ),
+    )
+    assert result(placed) is True
+    (described,) = result(metadata)["topics"]
+    partitions = sorted(described["partitions"], key=lambda p: p["partitionId"])
+    assert [(p["replicas"], p["leader"]) for p in partitions] == [([3, 1], 3), ([2, 3], 2)]
+    assert [e["type"] for e in refused["error"]["errors"]] == ["INVALID_REPLICA_ASSIGNMENT"]
+
+
 @pytest.mark.req("PRO-7", "PRO-12", "PRO-22")
 def test_kafkajs_admin_fetches_offsets_by_position_timestamp_and_group(served: ServedCluster) -> None:
     topic = fresh("js-offsets")
