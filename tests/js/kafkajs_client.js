@@ -18,6 +18,10 @@
 //            `produce` (if any), consumes until `expect` distinct records arrived, commits each
 //            member's next offsets explicitly and prints {event: "consumed", member, records}
 //            and {event: "committed", member, offsets}.
+//   produce-through {topic, count, pauseAt}: an idempotent producer sends r0..r<count-1> one by
+//            one at acks=-1, retrying through failovers; prints {event: "acked", value, offset} or
+//            {event: "failed", value, error} for each; before each index in `pauseAt` it prints
+//            {event: "paused", at} and waits for a line on stdin (the harness injects a fault).
 'use strict'
 
 const { Kafka, logLevel, CompressionTypes } = require('kafkajs')
@@ -182,7 +186,40 @@ async function group(kafka, { topic, groupId, members = 1, expect, produce: toPr
   }
 }
 
-const COMMANDS = { admin, produce, group }
+// One line of stdin (the harness's "go"), or end of input.
+function stdinLines() {
+  const lines = require('readline').createInterface({ input: process.stdin })[Symbol.asyncIterator]()
+  return () => lines.next()
+}
+
+async function produceThrough(kafka, { topic, count, pauseAt = [] }) {
+  const nextLine = stdinLines()
+  const producer = kafka.producer({
+    idempotent: true,
+    maxInFlightRequests: 1,
+    retry: { retries: 40, initialRetryTime: 100, maxRetryTime: 2000 },
+  })
+  await producer.connect()
+  try {
+    for (let i = 0; i < count; i++) {
+      if (pauseAt.includes(i)) {
+        emit({ event: 'paused', at: i })
+        await nextLine()
+      }
+      const value = `r${i}`
+      try {
+        const [metadata] = await producer.send({ topic, acks: -1, messages: [{ value }] })
+        emit({ event: 'acked', value, partition: metadata.partition, offset: metadata.baseOffset })
+      } catch (e) {
+        emit({ event: 'failed', value, error: errorInfo(e) })
+      }
+    }
+  } finally {
+    await producer.disconnect()
+  }
+}
+
+const COMMANDS = { admin, produce, group, 'produce-through': produceThrough }
 
 async function main() {
   const [command, bootstrap, json] = process.argv.slice(2)

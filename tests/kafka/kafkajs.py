@@ -2,7 +2,8 @@
 
 :func:`run_kafkajs` runs one command of that script (``admin``, ``produce``, ``group``: the script's
 header says what each takes and prints) against a bootstrap address, with a timeout, and returns
-the JSON objects it printed, one per stdout line. KafkaJS's own log goes to the script's stderr
+the JSON objects it printed, one per stdout line; :class:`KafkaJSProcess` runs one while the test
+injects faults. KafkaJS's own log goes to the script's stderr
 at ``ERROR`` (``KAFKAJS_LOG_LEVEL=DEBUG`` shows every request and response).
 
 Failure modes, each a :class:`KafkaJSError` whose message carries the command, the JSON lines
@@ -18,8 +19,12 @@ from __future__ import annotations
 
 import json
 import os
+import queue
 import shutil
 import subprocess
+import tempfile
+import threading
+import time
 from pathlib import Path
 from typing import Any
 
@@ -66,6 +71,107 @@ def run_kafkajs(
         return [json.loads(line) for line in done.stdout.splitlines() if line.strip()]
     except json.JSONDecodeError as exc:
         raise KafkaJSError(f"not JSON ({exc}): " + _describe(command, done.stdout, done.stderr)) from None
+
+
+class KafkaJSProcess:
+    """A KafkaJS command running while the test acts: :meth:`until` reads its JSON lines up to
+    one of a kind, :meth:`go` answers a ``paused`` line, :meth:`finish` waits for the exit.
+
+    Every failure (timeout, non-zero exit, a line that is not JSON) is a :class:`KafkaJSError`
+    with the lines so far and the stderr; the process is killed by then. Use it as a context
+    manager so the process never outlives the test.
+    """
+
+    def __init__(self, command: str, bootstrap: str, args: dict[str, Any]) -> None:
+        self.command = command
+        self.events: list[dict[str, Any]] = []
+        self._stderr = tempfile.TemporaryFile(mode="w+")  # noqa: SIM115 (closed in __exit__)
+        env = {**os.environ, "KAFKAJS_NO_PARTITIONER_WARNING": "1"}
+        env.setdefault("KAFKAJS_LOG_LEVEL", "ERROR")
+        self._process = subprocess.Popen(
+            [_node(), str(SCRIPT), command, bootstrap, json.dumps(args)],
+            cwd=JS_DIR,
+            env=env,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=self._stderr,
+            text=True,
+        )
+        self._lines: queue.Queue[str | None] = queue.Queue()
+        self._reader = threading.Thread(target=self._read, name=f"kafkajs-{command}", daemon=True)
+        self._reader.start()
+
+    def _read(self) -> None:
+        assert self._process.stdout is not None
+        for line in self._process.stdout:
+            self._lines.put(line)
+        self._lines.put(None)
+
+    def _fail(self, why: str) -> KafkaJSError:
+        self._process.kill()
+        self._process.wait()
+        self._stderr.seek(0)
+        out = "".join(json.dumps(e) + "\n" for e in self.events)
+        return KafkaJSError(f"{why}: " + _describe(self.command, out, self._stderr.read()))
+
+    def until(self, kind: str, timeout: float = 60.0) -> dict[str, Any]:
+        """Read events until one whose ``event`` is ``kind``; that one."""
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                line = self._lines.get(timeout=max(0.0, deadline - time.monotonic()))
+            except queue.Empty:
+                raise self._fail(f"no {kind!r} event within {timeout} s") from None
+            if line is None:
+                raise self._fail(f"exited (status {self._process.wait()}) before a {kind!r} event")
+            if not line.strip():
+                continue
+            try:
+                event: dict[str, Any] = json.loads(line)
+            except json.JSONDecodeError:
+                raise self._fail(f"not JSON: {line!r}") from None
+            self.events.append(event)
+            if event.get("event") == kind:
+                return event
+
+    def go(self) -> None:
+        """Let a paused command go on."""
+        assert self._process.stdin is not None
+        self._process.stdin.write("go\n")
+        self._process.stdin.flush()
+
+    def finish(self, timeout: float = 60.0) -> list[dict[str, Any]]:
+        """Every event, once the command has exited with status 0."""
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                line = self._lines.get(timeout=max(0.0, deadline - time.monotonic()))
+            except queue.Empty:
+                raise self._fail(f"still running after {timeout} s") from None
+            if line is None:
+                break
+            if line.strip():
+                try:
+                    self.events.append(json.loads(line))
+                except json.JSONDecodeError:
+                    raise self._fail(f"not JSON: {line!r}") from None
+        status = self._process.wait()
+        if status != 0:
+            raise self._fail(f"exit status {status}")
+        return self.events
+
+    def __enter__(self) -> KafkaJSProcess:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._process.poll() is None:
+            self._process.kill()
+            self._process.wait()
+        self._reader.join(10)
+        for pipe in (self._process.stdin, self._process.stdout):
+            if pipe is not None:
+                pipe.close()
+        self._stderr.close()
 
 
 def admin(bootstrap: str, *calls: tuple[str, list[Any]]) -> list[dict[str, Any]]:

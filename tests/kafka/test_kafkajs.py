@@ -18,8 +18,9 @@ import pytest
 
 from reflog.kafka.topic_apis import CLUSTER_ID
 from reflog.records import Compression, parse_header
+from reflog.storage.sim import PowerLossMode
 from reflog.vocabulary import TopicPartition
-from tests.kafka.kafkajs import admin, result, run_kafkajs
+from tests.kafka.kafkajs import KafkaJSProcess, admin, result, run_kafkajs
 from tests.kafka.real_client import read_partition
 from tests.kafka.served import ServedCluster
 
@@ -241,6 +242,45 @@ def test_kafkajs_idempotent_producer_produces_with_acks_all(served: ServedCluste
         producer_ids = [h.producer_id for h in headers]
         assert all(pid >= 0 for pid in producer_ids) and len(set(producer_ids)) == 2, producer_ids
         assert [h.base_sequence for h in headers] == [0, 0]
+
+
+@pytest.mark.req("PRO-14")
+def test_records_acknowledged_to_kafkajs_survive_the_leader_losing_power() -> None:
+    """PRO-14 for KafkaJS: its idempotent producer sends one record at a time at ``acks=-1`` while the
+    partition leader loses power (page cache gone) and later restarts; KafkaJS retries through the
+    failover, and every record it saw acknowledged is read back afterwards, each once."""
+    count = 90
+    served = ServedCluster(3)
+    try:
+        topic = fresh("js-durable")
+        served.create_topic(topic, partitions=1, replication_factor=3, min_insync_replicas=2)
+        assert served.kafka is not None
+        cluster = served.kafka.cluster
+        leader = cluster.controller.partition(topic, 0).leader
+        args = {"topic": topic, "count": count, "pauseAt": [count // 3, 2 * count // 3]}
+        with KafkaJSProcess("produce-through", served.bootstrap, args) as producer:
+            producer.until("paused")
+            report = served.call(cluster.broker(leader).power_off, PowerLossMode.CLEAN)
+            producer.go()
+            producer.until("paused")
+            served.call(cluster.broker(leader).restart)
+            producer.go()
+            events = producer.finish(timeout=120)
+        acked = [e for e in events if e["event"] == "acked"]
+        assert len(acked) > 2 * count // 3, [e for e in events if e["event"] == "failed"][:3]
+        assert report.lost_pages, "the leader had unflushed pages, and lost them"
+        assert cluster.controller.partition(topic, 0).leader_epoch > 0, "leadership moved"
+        # Offsets KafkaJS was given grow with each acknowledgement (one record per send).
+        offsets = [int(e["offset"]) for e in acked]
+        assert offsets == sorted(set(offsets)), offsets
+
+        read = read_partition(served.bootstrap, topic)
+        assert sorted(set(read)) == sorted(read), "a retried send was written twice"
+        missing = [e["value"] for e in acked if e["value"].encode() not in read]
+        assert not missing, f"{len(missing)} acknowledged records lost: {missing[:5]}"
+        assert [read.index(e["value"].encode()) for e in acked] == offsets
+    finally:
+        served.close()
 
 
 # ---------------------------------------------------------------------------------- consumer group
