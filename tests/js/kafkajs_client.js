@@ -6,6 +6,7 @@
 // WARN unless KAFKAJS_LOG_LEVEL says otherwise), so the harness can show it when a test fails.
 // A command that fails prints {"event": "error", ...} and exits 1.
 //
+// Every command's args may hold `tls` ({ca, cert, key}: PEM paths) to connect over mutual TLS.
 // Commands:
 //   admin    {calls: [{call, args}]}: each admin call in turn; prints {event: "result", call,
 //            result} or {event: "failed", call, error} (a KafkaJS error: name, type, message),
@@ -41,11 +42,14 @@ const stderrLogger = () => ({ namespace, level, label, log }) => {
   process.stderr.write(`[${label}] ${namespace}: ${JSON.stringify(log)}\n`)
 }
 
-function makeKafka(bootstrap) {
+// `tls`: {ca, cert, key} PEM file paths: TLS with a client certificate (mutual TLS).
+function makeKafka(bootstrap, tls) {
   const level = logLevel[process.env.KAFKAJS_LOG_LEVEL || 'WARN']
+  const read = (path) => require('fs').readFileSync(path, 'utf-8')
   return new Kafka({
     clientId: 'reflog-kafkajs',
     brokers: bootstrap.split(','),
+    ssl: tls ? { ca: [read(tls.ca)], cert: read(tls.cert), key: read(tls.key) } : false,
     logLevel: level === undefined ? logLevel.WARN : level,
     logCreator: stderrLogger,
     retry: { retries: 5, initialRetryTime: 100 },
@@ -224,7 +228,8 @@ const COMMANDS = { admin, produce, group, 'produce-through': produceThrough }
 async function main() {
   const [command, bootstrap, json] = process.argv.slice(2)
   if (!COMMANDS[command]) throw new Error(`unknown command ${command}`)
-  await COMMANDS[command](makeKafka(bootstrap), JSON.parse(json || '{}'))
+  const args = JSON.parse(json || '{}')
+  await COMMANDS[command](makeKafka(bootstrap, args.tls), args)
 }
 
 main().then(

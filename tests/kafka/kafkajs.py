@@ -174,13 +174,19 @@ class KafkaJSProcess:
         self._stderr.close()
 
 
-def admin(bootstrap: str, *calls: tuple[str, list[Any]]) -> list[dict[str, Any]]:
+def admin(
+    bootstrap: str, *calls: tuple[str, list[Any]], tls: dict[str, str] | None = None
+) -> list[dict[str, Any]]:
     """Run admin ``calls`` (method name, positional args) in one admin client; one event each.
+    ``tls`` (``ca``, ``cert``, ``key``: PEM paths) connects over mutual TLS.
 
     Each event is ``{"event": "result", "call", "result"}`` or ``{"event": "failed", "call",
     "error": {"name", "type", "message", "retriable"}}``.
     """
-    events = run_kafkajs("admin", bootstrap, {"calls": [{"call": c, "args": a} for c, a in calls]})
+    args: dict[str, Any] = {"calls": [{"call": c, "args": a} for c, a in calls]}
+    if tls is not None:
+        args["tls"] = tls
+    events = run_kafkajs("admin", bootstrap, args)
     if [e.get("call") for e in events] != [c for c, _ in calls]:
         raise KafkaJSError(f"expected one event per call {[c for c, _ in calls]}, got {events}")
     return events
