@@ -17,7 +17,7 @@ Time is trio's clock: run under ``trio.testing.MockClock`` to make runs determin
 from __future__ import annotations
 
 import os
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import asynccontextmanager
 from typing import Literal, TypeVar
 
@@ -226,8 +226,13 @@ class Cluster:
         partitions: int = 1,
         replication_factor: int = 3,
         configs: Mapping[str, int] | None = None,
+        replica_assignment: Sequence[Sequence[int]] | None = None,
     ) -> tuple[PartitionMetadata, ...]:
         """Create a topic and wait until every partition's leader serves it.
+
+        ``replica_assignment`` names each partition's replicas (the first is the preferred
+        leader); then ``partitions`` and ``replication_factor`` must match it, and the controller
+        refuses an unregistered or repeated broker (``INVALID_REPLICA_ASSIGNMENT``).
 
         ``configs`` takes Kafka's topic config names (``min.insync.replicas``,
         ``unclean.leader.election.enable``, ``flush.messages``, ``segment.bytes``, ...), checked
@@ -245,6 +250,7 @@ class Cluster:
             replication_factor,
             settings.get("min.insync.replicas"),
             None if unclean is None else bool(unclean),
+            None if replica_assignment is None else tuple(tuple(r) for r in replica_assignment),
         )
         response = await self.controller_call(request)
         if response.error is not Errors.NONE:

@@ -168,3 +168,6 @@ class CreateTopicRequest(Request[CreateTopicResponse]):
     replication_factor: int
     min_insync_replicas: int | None = None
     unclean_leader_election_enable: bool | None = None
+    replica_assignment: tuple[tuple[int, ...], ...] | None = None
+    """Each partition's replicas, in partition order (then ``partitions`` and
+    ``replication_factor`` match it); ``None``: the controller places them."""

@@ -194,6 +194,7 @@ class ControllerService:
                 request.replication_factor,
                 min_insync_replicas=request.min_insync_replicas,
                 unclean_leader_election_enable=request.unclean_leader_election_enable,
+                replica_assignment=request.replica_assignment,
                 now=trio.current_time(),
             )
         except RequestRefusedError as exc:

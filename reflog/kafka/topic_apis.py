@@ -3,8 +3,9 @@
 :class:`TopicApis` answers from the controller's view of the cluster: Metadata lists the brokers
 serving clients now and each requested topic's partitions (a leader that is not serving is -1,
 LEADER_NOT_AVAILABLE), and creates missing topics when auto-creation is on; CreateTopics checks
-each topic (name, configs, partitions, replication factor) and creates the valid ones through the
-controller, concurrently. Topic names are checked by :func:`reflog.vocabulary.topic_name_error`.
+each topic (name, configs, partitions, replication factor, or a manual replica assignment:
+:mod:`reflog.kafka.assignments`) and creates the valid ones through the controller,
+concurrently. Topic names are checked by :func:`reflog.vocabulary.topic_name_error`.
 Every refusal is an error code in the response; no handler raises for a request.
 """
 
@@ -16,6 +17,7 @@ import trio
 
 from reflog.cluster import Cluster
 from reflog.errors import Errors, InvalidConfigError, ReflogError
+from reflog.kafka.assignments import ManualAssignmentRefused, manual_assignment
 from reflog.kafka.codec import KafkaMessage, response_class
 from reflog.kafka.listeners import Addresses, live_brokers
 from reflog.kafka.versions import ApiKey
@@ -33,10 +35,14 @@ _CREATE_ERRORS: Final = frozenset(
         Errors.TOPIC_ALREADY_EXISTS,
         Errors.INVALID_REPLICATION_FACTOR,
         Errors.INVALID_PARTITIONS,
+        Errors.INVALID_REPLICA_ASSIGNMENT,
     }
 )
 """The refusals of a topic creation that CreateTopics and auto-creation pass on as they are."""
 CREATE_CONCURRENCY: Final = 32
+
+_Creation = tuple[str, int, int, dict[str, int], tuple[tuple[int, ...], ...] | None]
+"""A topic to create: name, partitions, replication factor, configs, manual replica assignment."""
 
 
 class TopicApis:
@@ -71,11 +77,20 @@ class TopicApis:
         return topics
 
     async def _create(
-        self, name: str, partitions: int, replication_factor: int, configs: dict[str, int]
+        self,
+        name: str,
+        partitions: int,
+        replication_factor: int,
+        configs: dict[str, int],
+        assignment: tuple[tuple[int, ...], ...] | None = None,
     ) -> Errors:
         try:
             await self.cluster.create_topic(
-                name, partitions=partitions, replication_factor=replication_factor, configs=configs
+                name,
+                partitions=partitions,
+                replication_factor=replication_factor,
+                configs=configs,
+                replica_assignment=assignment,
             )
         except ReflogError as exc:
             # The controller's refusal (RequestRefusedError) or a config check (InvalidConfigError)
@@ -87,19 +102,17 @@ class TopicApis:
             return Errors.REQUEST_TIMED_OUT
         return Errors.NONE
 
-    async def _create_all(self, wanted: list[tuple[str, int, int, dict[str, int]]]) -> list[Errors]:
-        """Create topics ``(name, partitions, replication factor, configs)`` concurrently, at most
+    async def _create_all(self, wanted: list[_Creation]) -> list[Errors]:
+        """Create topics (:data:`_Creation` each) concurrently, at most
         :data:`CREATE_CONCURRENCY` at a time; their errors in order. Each creation waits for its
         leaders (a heartbeat or so), so one request creating hundreds of topics takes seconds, not
         minutes, and never holds the event loop: other brokers' heartbeats go on meanwhile."""
         errors = [Errors.NONE] * len(wanted)
         limiter = trio.CapacityLimiter(CREATE_CONCURRENCY)
 
-        async def one(
-            index: int, name: str, partitions: int, replication: int, configs: dict[str, int]
-        ) -> None:
+        async def one(index: int, *creation: *_Creation) -> None:
             async with limiter:
-                errors[index] = await self._create(name, partitions, replication, configs)
+                errors[index] = await self._create(*creation)
 
         if len(wanted) == 1:
             await one(0, *wanted[0])
@@ -132,7 +145,9 @@ class TopicApis:
         missing = [n for n, e in errors.items() if e is Errors.UNKNOWN_TOPIC_OR_PARTITION]
         if missing and self.auto_create_topics and getattr(body, "allow_auto_topic_creation", True):
             replication = min(self.default_replication_factor, max(1, len(live)))
-            created = await self._create_all([(n, self.num_partitions, replication, {}) for n in missing])
+            created = await self._create_all(
+                [(n, self.num_partitions, replication, {}, None) for n in missing]
+            )
             known = self._topic_partitions()
             for name, outcome in zip(missing, created, strict=True):
                 if outcome in (Errors.NONE, Errors.TOPIC_ALREADY_EXISTS):
@@ -171,9 +186,11 @@ class TopicApis:
     async def create_topics(self, version: int, body: KafkaMessage) -> KafkaMessage:
         cls = response_class(ApiKey.CREATE_TOPICS, version)
         results: list[KafkaMessage] = []
-        to_create: list[tuple[int, tuple[str, int, int, dict[str, int]]]] = []
+        to_create: list[tuple[int, _Creation]] = []
         existing = set(self._topic_partitions())  # once, not per topic: a request may name thousands
-        live = len([b for b in self.cluster.controller.brokers() if b.is_active])
+        registrations = self.cluster.controller.brokers()
+        live = len([b for b in registrations if b.is_active])
+        registered = {b.broker_id: b for b in registrations}
         named: dict[str, int] = {}
         for topic in body.topics:
             named[topic.name] = named.get(topic.name, 0) + 1
@@ -190,23 +207,39 @@ class TopicApis:
             replication = (
                 topic.replication_factor if topic.replication_factor > 0 else self.default_replication_factor
             )
+            assignment: tuple[tuple[int, ...], ...] | None = None
+            refusal: ManualAssignmentRefused | None = None
+            if topic.assignments:  # PRO-145: Kafka checks these in place of the counts
+                checked = manual_assignment(
+                    topic.num_partitions,
+                    topic.replication_factor,
+                    [(a.partition_index, list(a.broker_ids)) for a in topic.assignments],
+                    registered=registered,
+                    is_active=lambda b: registered[b].is_active,
+                )
+                if isinstance(checked, ManualAssignmentRefused):
+                    refusal = checked
+                else:
+                    assignment = checked
+                    partitions, replication = len(checked), len(checked[0])
             if named[topic.name] > 1:  # Kafka refuses every entry of a topic named twice
                 error, message = Errors.INVALID_REQUEST, "Found multiple entries for this topic."
             elif invalid is not None:
                 error, message = Errors.INVALID_TOPIC_EXCEPTION, invalid
+            elif refusal is not None and error is Errors.NONE and topic.name not in existing:
+                # Kafka checks the configs and whether the topic exists first
+                error, message = refusal.error, refusal.message
             elif not 1 <= partitions <= MAX_PARTITIONS:
                 error, message = Errors.INVALID_PARTITIONS, f"partitions must be in [1, {MAX_PARTITIONS}]"
-            elif not 1 <= replication <= live:
+            elif not topic.assignments and not 1 <= replication <= live:
                 error, message = (
                     Errors.INVALID_REPLICATION_FACTOR,
                     f"replication factor must be in [1, {live}]",
                 )
-            elif topic.assignments:
-                error, message = Errors.INVALID_REQUEST, "manual replica assignments are not supported"
             elif error is Errors.NONE and topic.name in existing:
                 error, message = Errors.TOPIC_ALREADY_EXISTS, f"topic {topic.name!r} already exists"
             elif error is Errors.NONE and not body.validate_only:
-                to_create.append((len(results), (topic.name, partitions, replication, configs)))
+                to_create.append((len(results), (topic.name, partitions, replication, configs, assignment)))
             results.append(
                 cls.CreatableTopicResult(name=topic.name, error_code=int(error), error_message=message)
             )

@@ -1,5 +1,5 @@
-"""TLS listeners with certificates made by trustme: a real client over TLS, and a client without a
-certificate refused before any request is served (PRO-15)."""
+"""TLS listeners with certificates made by trustme: real clients (kafka-python, KafkaJS) over TLS, and
+a client without a certificate refused before any request is served (PRO-15)."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ import pytest
 import trustme
 
 from reflog.kafka.server import server_ssl_context
+from tests.kafka.kafkajs import admin, result, run_kafkajs
 from tests.kafka.served import ServedCluster
 
 with warnings.catch_warnings():
@@ -76,6 +77,24 @@ def test_kafka_python_produces_and_consumes_over_tls_with_a_client_certificate(
     consumer.seek_to_beginning()
     assert [m.value for m in consumer] == [f"s{i}".encode() for i in range(10)]
     consumer.close()
+
+
+@pytest.mark.req("PRO-15")
+def test_kafkajs_produces_and_consumes_over_tls_with_a_client_certificate(
+    tls_served: ServedCluster, pki: dict[str, str]
+) -> None:
+    tls = {"ca": pki["ca"], "cert": pki["client_cert"], "key": pki["client_key"]}
+    bootstrap = tls_served.bootstrap
+    spec = {"topic": "secure-js", "numPartitions": 1, "replicationFactor": 3}
+    (created,) = admin(bootstrap, ("createTopics", [{"topics": [spec]}]), tls=tls)
+    assert result(created) is True
+    messages = [{"value": f"j{i}"} for i in range(10)]
+    (sent,) = run_kafkajs("produce", bootstrap, {"topic": "secure-js", "messages": messages, "tls": tls})
+    assert [m["baseOffset"] for m in sent["metadata"]] == ["0"]
+    args = {"topic": "secure-js", "groupId": "secure-js-g", "expect": 10, "tls": tls}
+    events = run_kafkajs("group", bootstrap, args)
+    (consumed,) = [e["records"] for e in events if e["event"] == "consumed"]
+    assert [(r["offset"], r["value"]) for r in consumed] == [(str(i), f"j{i}") for i in range(10)]
 
 
 @pytest.mark.req("PRO-15")
