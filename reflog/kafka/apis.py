@@ -164,6 +164,10 @@ class KafkaApis:
             ApiKey.LEAVE_GROUP: self.group_apis.leave_group,
             ApiKey.OFFSET_COMMIT: self.group_apis.offset_commit,
             ApiKey.OFFSET_FETCH: self.group_apis.offset_fetch,
+            ApiKey.LIST_GROUPS: self.group_apis.admin.list_groups,
+            ApiKey.DESCRIBE_GROUPS: self.group_apis.admin.describe_groups,
+            ApiKey.DELETE_GROUPS: self.group_apis.admin.delete_groups,
+            ApiKey.OFFSET_DELETE: self.group_apis.admin.offset_delete,
         }
 
     @property

@@ -17,6 +17,7 @@ from __future__ import annotations
 from reflog.cluster import Cluster
 from reflog.errors import Errors
 from reflog.kafka.codec import KafkaMessage, response_class
+from reflog.kafka.group_admin_apis import GroupAdminApis
 from reflog.kafka.group_store import GroupStore
 from reflog.kafka.groups import GroupCoordinator, JoinResult
 from reflog.kafka.listeners import Addresses
@@ -39,6 +40,8 @@ class GroupApis:
         self.groups = groups
         #: This broker's offsets partitions: who coordinates a group, loads, writes.
         self.store = GroupStore(cluster, broker_id, addresses, groups)
+        #: ListGroups, DescribeGroups, DeleteGroups, OffsetDelete.
+        self.admin = GroupAdminApis(self.store)
 
     def coordinator_id(self, group_id: str = "") -> int:
         """The broker that coordinates ``group_id`` now, or -1 (FindCoordinator's answer)."""
