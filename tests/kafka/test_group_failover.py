@@ -11,8 +11,8 @@ import pytest
 
 from reflog.kafka.offsets_records import OFFSETS_TOPIC, partition_for
 from reflog.storage.sim import PowerLossMode
-from tests.kafka.served import ServedCluster
 from tests.kafka.real_client import retrying_producer
+from tests.kafka.served import ServedCluster
 
 with warnings.catch_warnings():
     warnings.simplefilter("ignore", DeprecationWarning)
