@@ -388,10 +388,14 @@ class GroupStore:
             self._nursery.start_soon(self.write_group, group)
 
     # ------------------------------------------------------------------ timers
+    def attach(self, nursery: trio.Nursery) -> None:
+        """Run loads, background writes and the topic's creation in ``nursery`` (:meth:`run` does)."""
+        self._nursery = nursery
+
     async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
         """Every 100 ms: the coordinator's timers, then :meth:`maintain`; loads run here too."""
         async with trio.open_nursery() as nursery:
-            self._nursery = nursery
+            self.attach(nursery)
             task_status.started()
             while True:
                 await trio.sleep(0.1)
