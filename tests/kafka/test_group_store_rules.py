@@ -237,7 +237,7 @@ async def test_a_commit_is_answered_only_once_its_record_is_committed(
 async def test_a_stable_groups_metadata_is_written_and_loaded_by_the_next_leader(
     autojump_clock: trio.testing.MockClock,
 ) -> None:
-    async with brokers(1) as (cluster, apis, nursery):
+    async with brokers(1) as (cluster, apis, _):
         api = apis[1]
         await loaded(api)
         coordinator = api.groups
