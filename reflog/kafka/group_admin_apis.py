@@ -71,7 +71,7 @@ class GroupAdminApis:
         # Not asked for: the schema's default, -2147483648 (kafka-python writes it for None).
         operations = set(GROUP_OPERATIONS) if asked and version >= 3 else None
         described = []
-        for group_id in body.groups:
+        for group_id in [g or "" for g in body.groups]:
             error = self.store.status(group_id)
             group = self.groups.groups.get(group_id) if error is Errors.NONE else None
             message = None
@@ -113,7 +113,7 @@ class GroupAdminApis:
     async def delete_groups(self, version: int, body: KafkaMessage) -> KafkaMessage:
         cls = response_class(ApiKey.DELETE_GROUPS, version)
         results = []
-        for group_id in dict.fromkeys(body.groups_names):
+        for group_id in dict.fromkeys(g or "" for g in body.groups_names):
             error = self.store.status(group_id)
             if error is Errors.NONE:
                 error = self.groups.validate_delete_group(group_id)
@@ -124,7 +124,7 @@ class GroupAdminApis:
 
     async def offset_delete(self, version: int, body: KafkaMessage) -> KafkaMessage:
         cls = response_class(ApiKey.OFFSET_DELETE, version)
-        group_id = body.group_id
+        group_id = body.group_id or ""
         error = self.store.status(group_id)
         if error is Errors.NONE:
             error = self.groups.validate_offset_delete(group_id)

@@ -142,8 +142,9 @@ class GroupStore:
     def broker(self) -> Broker:
         return self.cluster.broker(self.broker_id).broker
 
-    def partition_of(self, group_id: str) -> int:
-        return partition_for(group_id, self.config.offsets_topic_num_partitions)
+    def partition_of(self, group_id: str | None) -> int:
+        """The group's offsets partition (a null id, which only a malformed request sends, is "")."""
+        return partition_for(group_id or "", self.config.offsets_topic_num_partitions)
 
     def _tp(self, index: int) -> TopicPartition:
         return TopicPartition(OFFSETS_TOPIC, index)
@@ -152,7 +153,7 @@ class GroupStore:
         return self.cluster.controller.has_partition(self._tp(0))
 
     # ------------------------------------------------------------------ who coordinates
-    def coordinator_for(self, group_id: str) -> tuple[Errors, int]:
+    def coordinator_for(self, group_id: str | None) -> tuple[Errors, int]:
         """FindCoordinator: the leader of the group's offsets partition, if it serves clients.
 
         Creates ``__consumer_offsets`` in the background on first use (``COORDINATOR_NOT_AVAILABLE``
@@ -197,7 +198,7 @@ class GroupStore:
         finally:
             self._creating = False
 
-    def status(self, group_id: str) -> Errors:
+    def status(self, group_id: str | None) -> Errors:
         """``NONE`` if this broker coordinates ``group_id`` now and has loaded its partition;
         else ``NOT_COORDINATOR`` or ``COORDINATOR_LOAD_IN_PROGRESS`` (the load is started)."""
         return self.partition_status(self.partition_of(group_id))
