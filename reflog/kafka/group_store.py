@@ -331,9 +331,17 @@ class GroupStore:
         group.state = GroupState.STABLE if group.members else GroupState.EMPTY
 
     # ------------------------------------------------------------------ writing
-    async def append(self, group_id: str, writes: Sequence[Write], applied: Callable[[], None]) -> Errors:
+    async def append(
+        self,
+        group_id: str,
+        writes: Sequence[Write],
+        applied: Callable[[], None],
+        *,
+        wanted: Callable[[], bool] | None = None,
+    ) -> Errors:
         """Append ``writes`` to the group's partition (``acks=-1``) and wait until committed; then
-        call ``applied`` (still in append order). Answers the mapped error if it was not."""
+        call ``applied`` (still in append order). Answers the mapped error if it was not.
+        ``wanted`` is asked once the partition's earlier appends are done: false skips this one."""
         if not writes:
             applied()
             return Errors.NONE
@@ -343,6 +351,8 @@ class GroupStore:
         async with lock:
             if self.status(group_id) is not Errors.NONE:
                 return Errors.NOT_COORDINATOR
+            if wanted is not None and not wanted():
+                return Errors.NONE
             response = await self.broker.produce(
                 ProduceRequest(self._tp(index), batch, -1, self.config.offsets_commit_timeout_ms)
             )
@@ -381,12 +391,25 @@ class GroupStore:
     async def write_group(self, group: Group) -> Errors:
         """:class:`~reflog.kafka.groups.GroupPersistence`: the group's metadata, committed."""
         writes = [(encode_group_key(GroupKey(group.group_id)), encode_group_value(group_value(group)))]
-        return await self.append(group.group_id, writes, lambda: None)
+        return await self.append(group.group_id, writes, lambda: None, wanted=lambda: self._current(group))
+
+    def _current(self, group: Group) -> bool:
+        """Whether ``group`` is still the coordinator's (not deleted or unloaded meanwhile)."""
+        return self.coordinator.groups.get(group.group_id) is group
 
     def group_emptied(self, group: Group) -> None:
         """:class:`~reflog.kafka.groups.GroupPersistence`: write the empty group in the background."""
         if self._nursery is not None:
-            self._nursery.start_soon(self.write_group, group)
+            self._nursery.start_soon(self._write_emptied, group)
+
+    async def _write_emptied(self, group: Group) -> None:
+        writes = [(encode_group_key(GroupKey(group.group_id)), encode_group_value(group_value(group)))]
+        await self.append(
+            group.group_id,
+            writes,
+            lambda: None,
+            wanted=lambda: self._current(group) and not group.members,
+        )
 
     # ------------------------------------------------------------------ timers
     def attach(self, nursery: trio.Nursery) -> None:

@@ -38,6 +38,7 @@ from tests.kafka.test_apis_rules import answers, call, commit_request, offset_fe
 
 with warnings.catch_warnings():
     warnings.simplefilter("ignore", DeprecationWarning)
+    from kafka.protocol.admin import DeleteGroupsRequest  # type: ignore[import-untyped]
     from kafka.protocol.consumer import HeartbeatRequest  # type: ignore[import-untyped]
     from kafka.protocol.metadata import FindCoordinatorRequest  # type: ignore[import-untyped]
 
@@ -271,3 +272,40 @@ async def test_a_stable_groups_metadata_is_written_and_loaded_by_the_next_leader
         )
         # the member heartbeats on without rejoining
         assert coordinator.heartbeat("g", joined.generation_id, joined.member_id) is Errors.NONE
+
+
+@pytest.mark.req("PRO-125", "PRO-130")
+async def test_an_emptied_group_is_written_empty_and_a_deleted_one_stays_deleted(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    async with brokers(1) as (cluster, apis, _):
+        api = apis[1]
+        await loaded(api)
+        coordinator = api.groups
+        for group in ("g", "h"):
+            joined = await coordinator.join(
+                group,
+                "",
+                client_id="c",
+                session_timeout_ms=10000,
+                rebalance_timeout_ms=30000,
+                protocol_type="consumer",
+                protocols=[("range", b"")],
+                require_known_member_id=False,
+            )
+            await coordinator.sync(group, joined.generation_id, joined.member_id, [])
+            commit = commit_request([(0, 3, None)], generation=joined.generation_id, member=joined.member_id)
+            commit.group_id = group
+            assert (await call(api, commit, 7)).topics[0].partitions[0].error_code == 0
+            assert coordinator.leave(group, [joined.member_id]) is Errors.NONE
+        deleted = await call(api, DeleteGroupsRequest[2](groups_names=["h"]), 2)  # before "h"'s write ran
+        assert deleted.results[0].error_code == 0
+        await trio.testing.wait_all_tasks_blocked()
+
+        await cluster.broker(1).stop()
+        await cluster.broker(1).restart()
+        await loaded(api)
+        await loaded(api, "h")
+        assert "h" not in coordinator.groups, "the deleted group's tombstone is its last record"
+        group = coordinator.groups["g"]
+        assert (group.state, group.members, group.offsets) == (GroupState.EMPTY, {}, {("t", 0): (3, "")})
