@@ -160,7 +160,9 @@ async def serve(directory: str, size_mib: int) -> None:
             variants = [(mode.value, mode, True) for mode in TransferMode]
             variants.append(("zero-copy-unverified", TransferMode.ZERO_COPY, False))
             for name, mode, verify in variants:
-                api = KafkaApis(cluster, 1, kafka.listed, kafka.groups, transfer=mode, verify_fetches=verify)
+                api = KafkaApis(
+                    cluster, 1, kafka.listed, kafka.groups[1], transfer=mode, verify_fetches=verify
+                )
                 apis[name] = api
                 listeners[name] = await open_kafka_listener(
                     nursery,

@@ -39,6 +39,7 @@ from reflog.kafka.codec import DecodedRequest, KafkaMessage, response_class
 from reflog.kafka.group_apis import GroupApis
 from reflog.kafka.groups import GroupCoordinator
 from reflog.kafka.listeners import Addresses
+from reflog.kafka.offsets_records import OFFSETS_TOPIC
 from reflog.kafka.topic_apis import TopicApis
 from reflog.kafka.transfer import (
     Part,
@@ -164,6 +165,10 @@ class KafkaApis:
             ApiKey.LEAVE_GROUP: self.group_apis.leave_group,
             ApiKey.OFFSET_COMMIT: self.group_apis.offset_commit,
             ApiKey.OFFSET_FETCH: self.group_apis.offset_fetch,
+            ApiKey.LIST_GROUPS: self.group_apis.admin.list_groups,
+            ApiKey.DESCRIBE_GROUPS: self.group_apis.admin.describe_groups,
+            ApiKey.DELETE_GROUPS: self.group_apis.admin.delete_groups,
+            ApiKey.OFFSET_DELETE: self.group_apis.admin.offset_delete,
         }
 
     @property
@@ -220,7 +225,8 @@ class KafkaApis:
 
             appends: list[tuple[TopicPartition, bytes]] = []
             for (name, index), records in _one_entry_per_partition(body.topic_data).items():
-                if topic_name_error(name) is not None:
+                if topic_name_error(name) is not None or name == OFFSETS_TOPIC:
+                    # ReplicaManager.appendRecords: "Cannot append to internal topic" from a client.
                     results[(name, index)] = (Errors.INVALID_TOPIC_EXCEPTION, -1)
                 elif not self.cluster.controller.has_partition(TopicPartition(name, index)):
                     # KafkaApis.handleProduceRequest: not in the metadata cache, before any record check.

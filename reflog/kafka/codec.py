@@ -27,7 +27,16 @@ import attrs
 
 with warnings.catch_warnings():  # kafka-python 3 loads its schemas with a deprecated importlib call
     warnings.simplefilter("ignore", DeprecationWarning)
-    from kafka.protocol.admin import CreateTopicsRequest, CreateTopicsResponse
+    from kafka.protocol.admin import (
+        CreateTopicsRequest,
+        CreateTopicsResponse,
+        DeleteGroupsRequest,
+        DeleteGroupsResponse,
+        DescribeGroupsRequest,
+        DescribeGroupsResponse,
+        ListGroupsRequest,
+        ListGroupsResponse,
+    )
     from kafka.protocol.consumer import (
         FetchRequest,
         FetchResponse,
@@ -41,6 +50,8 @@ with warnings.catch_warnings():  # kafka-python 3 loads its schemas with a depre
         ListOffsetsResponse,
         OffsetCommitRequest,
         OffsetCommitResponse,
+        OffsetDeleteRequest,
+        OffsetDeleteResponse,
         OffsetFetchRequest,
         OffsetFetchResponse,
         SyncGroupRequest,
@@ -83,9 +94,13 @@ MESSAGES: Final[dict[ApiKey, tuple[KafkaMessage, KafkaMessage]]] = {
     ApiKey.HEARTBEAT: (HeartbeatRequest, HeartbeatResponse),
     ApiKey.LEAVE_GROUP: (LeaveGroupRequest, LeaveGroupResponse),
     ApiKey.SYNC_GROUP: (SyncGroupRequest, SyncGroupResponse),
+    ApiKey.DESCRIBE_GROUPS: (DescribeGroupsRequest, DescribeGroupsResponse),
+    ApiKey.LIST_GROUPS: (ListGroupsRequest, ListGroupsResponse),
     ApiKey.API_VERSIONS: (ApiVersionsRequest, ApiVersionsResponse),
     ApiKey.CREATE_TOPICS: (CreateTopicsRequest, CreateTopicsResponse),
     ApiKey.INIT_PRODUCER_ID: (InitProducerIdRequest, InitProducerIdResponse),
+    ApiKey.DELETE_GROUPS: (DeleteGroupsRequest, DeleteGroupsResponse),
+    ApiKey.OFFSET_DELETE: (OffsetDeleteRequest, OffsetDeleteResponse),
 }
 """API key -> (kafka-python request class, response class); subscript a class with a version."""
 

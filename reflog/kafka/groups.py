@@ -10,9 +10,11 @@ timeout removes the laggards) -> ``CompletingRebalance`` (waiting for the leader
 to rejoin with (KIP-394). A member whose heartbeats stop for ``session.timeout.ms`` is removed
 at the first tick at or after that deadline (Kafka's session timer fires at its deadline).
 
-Deviation (specs/protocol.md): group state and committed offsets live in this object, shared by
-every broker of the process, not in the ``__consumer_offsets`` topic; they survive broker
-restarts and power losses but not the process.
+Each broker has one coordinator, holding the groups of the ``__consumer_offsets`` partitions it
+leads (:mod:`reflog.kafka.group_store` loads, writes and unloads them, PRO-120..PRO-127): a
+commit is validated here (:meth:`GroupCoordinator.validate_commit`), written to the log, and
+applied (:meth:`GroupCoordinator.apply_commit`) once committed; the leader's SyncGroup writes the
+group's metadata (``persistence``) before the group is Stable.
 
 Every method answers with a Kafka error code; none raises for a bad request.
 """
@@ -22,11 +24,13 @@ from __future__ import annotations
 import enum
 import itertools
 from collections.abc import Sequence
+from typing import Protocol
 
 import attrs
 import trio
 
 from reflog.errors import Errors
+from reflog.kafka.offsets_records import subscribed_topics
 
 
 class GroupState(enum.Enum):
@@ -34,6 +38,7 @@ class GroupState(enum.Enum):
     PREPARING_REBALANCE = "PreparingRebalance"
     COMPLETING_REBALANCE = "CompletingRebalance"
     STABLE = "Stable"
+    DEAD = "Dead"
 
 
 @attrs.define
@@ -46,6 +51,7 @@ class Member:
     protocols: list[tuple[str, bytes]]
     last_heartbeat: float
     assignment: bytes = b""
+    client_host: str = ""
     joined: bool = False
     """It has sent JoinGroup in the rebalance under way."""
 
@@ -87,6 +93,21 @@ class GroupConfig:
     group_initial_rebalance_delay_ms: int = 3000
     group_min_session_timeout_ms: int = 6000
     group_max_session_timeout_ms: int = 1_800_000
+    offsets_topic_num_partitions: int = 50
+    offsets_topic_replication_factor: int = 3
+    """Capped to the brokers serving clients when the topic is created, as Kafka 4 does."""
+    offsets_commit_timeout_ms: int = 5000
+    """How long a commit (or a group's metadata) waits for its record to be committed."""
+
+
+class GroupPersistence(Protocol):
+    """Where a group's metadata goes before the group is Stable (``__consumer_offsets``)."""
+
+    async def write_group(self, group: Group) -> Errors:
+        """Write ``group``'s metadata and wait until it is committed; the error if it is not."""
+
+    def group_emptied(self, group: Group) -> None:
+        """``group`` lost its last member: write its (empty) metadata in the background."""
 
 
 class GroupCoordinator:
@@ -96,6 +117,8 @@ class GroupCoordinator:
         self.config = config or GroupConfig()
         self.groups: dict[str, Group] = {}
         self._ids = itertools.count(1)
+        #: Writes group metadata (``None``: in memory only, for rule tests).
+        self.persistence: GroupPersistence | None = None
 
     def _group(self, group_id: str) -> Group:
         group = self.groups.get(group_id)
@@ -110,6 +133,7 @@ class GroupCoordinator:
         member_id: str,
         *,
         client_id: str,
+        client_host: str = "",
         session_timeout_ms: int,
         rebalance_timeout_ms: int,
         protocol_type: str,
@@ -136,6 +160,7 @@ class GroupCoordinator:
                 protocol_type,
                 list(protocols),
                 now,
+                client_host=client_host,
             )
 
         if not member_id:
@@ -192,6 +217,7 @@ class GroupCoordinator:
             group.protocol_name = ""
             group.leader_id = ""
             done.set()
+            self._emptied(group)
             return
         members = list(group.members.values())
         group.leader_id = group.leader_id if group.leader_id in group.members else members[0].member_id
@@ -231,6 +257,19 @@ class GroupCoordinator:
                 given = dict(assignments)
                 for member in group.members.values():
                     member.assignment = given.get(member.member_id, b"")
+                if self.persistence is not None:
+                    # GroupMetadataManager.storeGroup: Stable only once the metadata is committed.
+                    error = await self.persistence.write_group(group)
+                    if (
+                        group.state is not GroupState.COMPLETING_REBALANCE
+                        or generation_id != group.generation_id
+                    ):
+                        return Errors.REBALANCE_IN_PROGRESS, b""
+                    if error is not Errors.NONE:
+                        for member in group.members.values():
+                            member.assignment = b""
+                        self._prepare_rebalance(group)
+                        return error, b""
                 group.state = GroupState.STABLE
                 group.sync_done.set()
             else:
@@ -264,12 +303,17 @@ class GroupCoordinator:
             self._rebalance_after_change(group)
         return Errors.UNKNOWN_MEMBER_ID if unknown else Errors.NONE
 
+    def _emptied(self, group: Group) -> None:
+        if self.persistence is not None:
+            self.persistence.group_emptied(group)
+
     def _rebalance_after_change(self, group: Group) -> None:
         if group.state is GroupState.PREPARING_REBALANCE:
             self._maybe_complete_join(group)
         elif not group.members:
             group.state = GroupState.EMPTY
             group.sync_done.set()
+            self._emptied(group)
         else:
             self._prepare_rebalance(group)
 
@@ -277,8 +321,15 @@ class GroupCoordinator:
     def commit(
         self, group_id: str, generation_id: int, member_id: str, offsets: Sequence[tuple[str, int, int, str]]
     ) -> Errors:
-        """OffsetCommit: ``(topic, partition, offset, metadata)`` each, validated as Kafka's
-        ``OffsetMetadataManager.validateOffsetCommit`` and ``ClassicGroup.validateOffsetCommit`` do.
+        """:meth:`validate_commit`, then :meth:`apply_commit` if it is valid (in memory only)."""
+        error = self.validate_commit(group_id, generation_id, member_id)
+        if error is Errors.NONE:
+            self.apply_commit(group_id, offsets)
+        return error
+
+    def validate_commit(self, group_id: str, generation_id: int, member_id: str) -> Errors:
+        """Whether an OffsetCommit may be written, as Kafka's
+        ``OffsetMetadataManager.validateOffsetCommit`` and ``ClassicGroup.validateOffsetCommit`` decide.
 
         Generation -1 on an empty (or new) group is a manual commit: the admin client's, or a
         consumer's without group management, whatever member id it names. Otherwise the member
@@ -297,8 +348,8 @@ class GroupCoordinator:
                 return Errors.ILLEGAL_GENERATION  # GROUP_ID_NOT_FOUND from OffsetCommit v9, not served
             group = self._group(group_id)
         if generation_id < 0 and group.state is GroupState.EMPTY:
-            pass
-        elif generation_id >= 0 or member_id:
+            return Errors.NONE
+        if generation_id >= 0 or member_id:
             member = group.members.get(member_id)
             if member is None:
                 return Errors.UNKNOWN_MEMBER_ID
@@ -307,11 +358,68 @@ class GroupCoordinator:
             if group.state is GroupState.COMPLETING_REBALANCE:
                 return Errors.REBALANCE_IN_PROGRESS
             member.last_heartbeat = trio.current_time()
-        else:
-            return Errors.UNKNOWN_MEMBER_ID
+            return Errors.NONE
+        return Errors.UNKNOWN_MEMBER_ID
+
+    def apply_commit(self, group_id: str, offsets: Sequence[tuple[str, int, int, str]]) -> None:
+        """Record committed offsets ``(topic, partition, offset, metadata)`` (the write succeeded)."""
+        group = self._group(group_id)
         for topic, partition, offset, metadata in offsets:
             group.offsets[(topic, partition)] = (offset, metadata)
+
+    # ------------------------------------------------------------------ admin
+    def validate_delete_group(self, group_id: str) -> Errors:
+        """DeleteGroups: ``GROUP_ID_NOT_FOUND`` for no such group, ``NON_EMPTY_GROUP`` unless Empty
+        (Kafka's ``ClassicGroup.validateDeleteGroup``)."""
+        group = self.groups.get(group_id)
+        if group is None:
+            return Errors.GROUP_ID_NOT_FOUND
+        if group.state is not GroupState.EMPTY:
+            return Errors.NON_EMPTY_GROUP
         return Errors.NONE
+
+    def remove_group(self, group_id: str) -> None:
+        """Forget ``group_id`` (deleted, or its partition unloaded); waiting members wake up."""
+        group = self.groups.pop(group_id, None)
+        if group is not None:
+            group.state = GroupState.DEAD
+            group.members.clear()
+            group.rebalance_done.set()
+            group.sync_done.set()
+
+    def validate_offset_delete(self, group_id: str) -> Errors:
+        """OffsetDelete on the whole group (Kafka's ``ClassicGroup.validateOffsetDelete``): no such
+        group is ``GROUP_ID_NOT_FOUND``; a group with members not of protocol type ``consumer``
+        is ``NON_EMPTY_GROUP``."""
+        group = self.groups.get(group_id)
+        if group is None:
+            return Errors.GROUP_ID_NOT_FOUND
+        if group.members and group.protocol_type != "consumer":
+            return Errors.NON_EMPTY_GROUP
+        return Errors.NONE
+
+    def subscribed(self, group_id: str, topic: str) -> bool:
+        """Whether a member of the group still consumes ``topic`` (``GROUP_SUBSCRIBED_TO_TOPIC``):
+        by the members' ``consumer`` subscriptions in the group's protocol; an unreadable one counts
+        every topic, as Kafka's ``ClassicGroup.isSubscribedToTopic`` does."""
+        group = self.groups.get(group_id)
+        if group is None or not group.members:
+            return False
+        for member in group.members.values():
+            metadata = dict(member.protocols).get(group.protocol_name)
+            if metadata is None and member.protocols:
+                metadata = member.protocols[0][1]
+            topics = subscribed_topics(metadata or b"")
+            if topics is None or topic in topics:
+                return True
+        return False
+
+    def delete_offsets(self, group_id: str, partitions: Sequence[tuple[str, int]]) -> None:
+        """Forget these committed offsets (their tombstones were written)."""
+        group = self.groups.get(group_id)
+        if group is not None:
+            for tp in partitions:
+                group.offsets.pop(tp, None)
 
     def fetch_offsets(self, group_id: str) -> dict[tuple[str, int], tuple[int, str]]:
         group = self.groups.get(group_id)
@@ -343,4 +451,12 @@ class GroupCoordinator:
             self.tick()
 
 
-__all__ = ["Group", "GroupConfig", "GroupCoordinator", "GroupState", "JoinResult", "Member"]
+__all__ = [
+    "Group",
+    "GroupConfig",
+    "GroupCoordinator",
+    "GroupPersistence",
+    "GroupState",
+    "JoinResult",
+    "Member",
+]

@@ -65,6 +65,9 @@ SETTINGS: Final[dict[str, Setting]] = {
     "group.initial.rebalance.delay.ms": Setting("group", "group_initial_rebalance_delay_ms"),
     "group.min.session.timeout.ms": Setting("group", "group_min_session_timeout_ms"),
     "group.max.session.timeout.ms": Setting("group", "group_max_session_timeout_ms"),
+    "offsets.topic.num.partitions": Setting("group", "offsets_topic_num_partitions", minimum=1),
+    "offsets.topic.replication.factor": Setting("group", "offsets_topic_replication_factor", minimum=1),
+    "offsets.commit.timeout.ms": Setting("group", "offsets_commit_timeout_ms", minimum=1),
     # open_kafka_cluster
     "auto.create.topics.enable": Setting("serve", "auto_create_topics", "boolean"),
     "default.replication.factor": Setting("serve", "default_replication_factor", minimum=1),

@@ -1,9 +1,10 @@
 """``reflog serve``: an in-process cluster whose brokers each listen for Kafka clients on loopback.
 
 :func:`open_kafka_cluster` wraps :func:`reflog.cluster.open_cluster`: every broker gets a real
-TCP listener speaking the Kafka protocol (:mod:`reflog.kafka.server`), and the process gets one
-group coordinator. Replication between brokers stays in process, on the simulated network, which
-is where the fault layer cuts links and adds latency (specs/protocol.md, PRO-1). The returned
+TCP listener speaking the Kafka protocol (:mod:`reflog.kafka.server`) and its own group
+coordinator, for the groups of the ``__consumer_offsets`` partitions it leads
+(:mod:`reflog.kafka.group_store`). Replication between brokers stays in process, on the simulated
+network, which is where the fault layer cuts links and adds latency (specs/protocol.md, PRO-1). The returned
 :class:`KafkaCluster` keeps the underlying :class:`~reflog.cluster.Cluster`, so a test can power a
 broker off while real clients produce to it.
 """
@@ -48,7 +49,8 @@ class KafkaCluster:
 
     cluster: Cluster
     addresses: dict[int, tuple[str, int]]
-    groups: GroupCoordinator
+    groups: dict[int, GroupCoordinator]
+    """Each broker's group coordinator (the groups of the offsets partitions it leads)."""
     stats: ConnectionStats
     transfer: dict[int, TransferMetrics] = attrs.field(factory=dict)
     """Each broker's listener's transfer-path metrics (PERF-1)."""
@@ -70,6 +72,13 @@ class KafkaCluster:
             for handle in self.cluster.brokers:
                 if handle.running:
                     await handle.stop()
+
+    def committed_offsets(self, group_id: str) -> dict[tuple[str, int], tuple[int, str]]:
+        """``group_id``'s committed offsets as its coordinator holds them (empty if none has it)."""
+        for coordinator in self.groups.values():
+            if group_id in coordinator.groups:
+                return coordinator.fetch_offsets(group_id)
+        return {}
 
     def listed(self) -> dict[int, tuple[str, int]]:
         """Every broker's listener. Metadata lists those the controller has not fenced, as Kafka
@@ -131,11 +140,10 @@ async def open_kafka_cluster(
         ) as cluster,
         trio.open_nursery() as nursery,
     ):
-        groups = GroupCoordinator(group_config)
-        await nursery.start(groups.run)
         stats = ConnectionStats()
-        kafka = KafkaCluster(cluster, {}, groups, stats, memory=RequestMemoryPool(queued_max_request_bytes))
+        kafka = KafkaCluster(cluster, {}, {}, stats, memory=RequestMemoryPool(queued_max_request_bytes))
         for handle in cluster.brokers:
+            groups = kafka.groups[handle.broker_id] = GroupCoordinator(group_config)
             apis = KafkaApis(
                 cluster,
                 handle.broker_id,
@@ -146,6 +154,7 @@ async def open_kafka_cluster(
                 transfer=transfer,
             )
             kafka.transfer[handle.broker_id] = apis.transfer_metrics
+            await nursery.start(apis.group_apis.store.run)
             bound = await open_kafka_listener(
                 nursery,
                 apis,

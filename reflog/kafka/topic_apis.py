@@ -20,6 +20,7 @@ from reflog.errors import Errors, InvalidConfigError, ReflogError
 from reflog.kafka.assignments import ManualAssignmentRefused, manual_assignment
 from reflog.kafka.codec import KafkaMessage, response_class
 from reflog.kafka.listeners import Addresses, live_brokers
+from reflog.kafka.offsets_records import OFFSETS_TOPIC
 from reflog.kafka.versions import ApiKey
 from reflog.log.config import validate_topic_configs
 from reflog.net.errors import NetError
@@ -172,7 +173,7 @@ class TopicApis:
                 )
             topics.append(
                 cls.MetadataResponseTopic(
-                    error_code=int(error), name=name, is_internal=False, partitions=partitions
+                    error_code=int(error), name=name, is_internal=name == OFFSETS_TOPIC, partitions=partitions
                 )
             )
         return cls(

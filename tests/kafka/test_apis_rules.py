@@ -22,7 +22,8 @@ from reflog.cluster import Cluster, open_cluster
 from reflog.errors import Errors
 from reflog.kafka.apis import KafkaApis, WithPayloads
 from reflog.kafka.codec import decode_request
-from reflog.kafka.groups import GroupCoordinator
+from reflog.kafka.groups import GroupConfig, GroupCoordinator
+from reflog.kafka.offsets_records import OFFSETS_TOPIC
 from reflog.kafka.transfer import part_size
 from reflog.records import Record, build_batch
 from reflog.vocabulary import TopicPartition
@@ -45,11 +46,34 @@ ADDRESS = {1: ("127.0.0.1", 9092)}
 async def in_process(
     *, coordinator: bool = True, verify: bool = True, config: BrokerConfig | None = None
 ) -> AsyncIterator[tuple[Cluster, KafkaApis]]:
-    """A one-broker cluster and broker 1's APIs; ``coordinator=False``: broker 1 serves no clients."""
+    """A one-broker cluster and broker 1's APIs, its group store running; ``coordinator=False``:
+    broker 1 serves no clients (and ``__consumer_offsets`` does not exist)."""
     addresses: Mapping[int, tuple[str, int]] = ADDRESS if coordinator else {}
-    async with open_cluster(brokers=1, seed=7, broker_config=config) as cluster:
+    async with (
+        open_cluster(brokers=1, seed=7, broker_config=config) as cluster,
+        trio.open_nursery() as nursery,
+    ):
         await cluster.wait_for_brokers()
-        yield cluster, KafkaApis(cluster, 1, lambda: addresses, GroupCoordinator(), verify_fetches=verify)
+        groups = GroupCoordinator(GroupConfig(offsets_topic_num_partitions=OFFSETS_PARTITIONS))
+        apis = KafkaApis(cluster, 1, lambda: addresses, groups, verify_fetches=verify)
+        await nursery.start(apis.group_apis.store.run)
+        if coordinator:
+            await coordinator_ready(cluster, apis)
+        yield cluster, apis
+        nursery.cancel_scope.cancel()
+
+
+OFFSETS_PARTITIONS = 3
+"""``offsets.topic.num.partitions`` of the in-process tests (Kafka's 50 would only be slower)."""
+
+
+async def coordinator_ready(cluster: Cluster, apis: KafkaApis, group_id: str = "g") -> None:
+    """Create ``__consumer_offsets`` and wait until broker 1 has loaded ``group_id``'s partition."""
+    if not cluster.controller.has_partition(TopicPartition(OFFSETS_TOPIC, 0)):
+        await cluster.create_topic(OFFSETS_TOPIC, partitions=OFFSETS_PARTITIONS, replication_factor=1)
+    with trio.fail_after(30):
+        while apis.group_apis.store.status(group_id) is not Errors.NONE:
+            await trio.sleep(0.01)
 
 
 async def call(apis: KafkaApis, request: Any, version: int) -> Any:

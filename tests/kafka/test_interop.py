@@ -203,5 +203,5 @@ def test_a_real_client_consumes(served: ServedCluster, client: str, mode: str) -
     assert sorted(got) == sorted(sent)
     if group is not None:  # the group's committed offsets are the end of each partition
         assert served.kafka is not None
-        offsets = served.kafka.groups.fetch_offsets(group)
+        offsets = served.kafka.committed_offsets(group)
         assert {k: v[0] for k, v in offsets.items()} == {(topic, 0): COUNT // 2, (topic, 1): COUNT // 2}
