@@ -424,7 +424,6 @@ def test_kafkajs_admin_describes_and_alters_topic_configs(served: ServedCluster)
     assert entries(after)["retention.ms"] == "1000"
 
 
-@needs("ListGroups, DescribeGroups and DeleteGroups")
 @pytest.mark.req("PRO-12")
 def test_kafkajs_admin_lists_describes_and_deletes_groups(served: ServedCluster) -> None:
     topic, group = fresh("js-groups"), fresh("js-g")
@@ -448,7 +447,6 @@ def test_kafkajs_admin_lists_describes_and_deletes_groups(served: ServedCluster)
     assert committed(served, group, topic) == {0: "-1", 1: "-1"}
 
 
-@needs("DescribeGroups")
 @pytest.mark.req("PRO-12")
 def test_kafkajs_admin_sets_a_groups_offsets(served: ServedCluster) -> None:
     topic, group = fresh("js-setoffsets"), fresh("js-g")
