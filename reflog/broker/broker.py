@@ -91,7 +91,7 @@ class Broker:
         network: SimNetwork,
         *,
         config: BrokerConfig | None = None,
-        topic_configs: dict[str, dict[str, int]] | None = None,
+        topic_configs: dict[str, dict[str, int | str]] | None = None,
         boot: int = 0,
     ) -> None:
         self.broker_id = broker_id

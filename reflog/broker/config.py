@@ -42,12 +42,12 @@ class BrokerConfig:
     """The pre-0.11 follower rule, for tests that show what it breaks."""
 
 
-def log_config(topic_settings: Mapping[str, int]) -> LogConfig:
+def log_config(topic_settings: Mapping[str, int | str]) -> LogConfig:
     """The log settings of a topic's partitions: the log's own names among ``topic_settings``."""
     return LogConfig.from_properties({k: v for k, v in topic_settings.items() if k in LOG_CONFIG_NAMES})
 
 
-def partition_config(config: BrokerConfig, topic_settings: Mapping[str, int]) -> PartitionConfig:
+def partition_config(config: BrokerConfig, topic_settings: Mapping[str, int | str]) -> PartitionConfig:
     """The replication settings of a topic's partition on a broker configured with ``config``."""
     return PartitionConfig(
         min_insync_replicas=int(topic_settings.get("min.insync.replicas", 1)),
