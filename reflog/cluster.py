@@ -203,7 +203,7 @@ class Cluster:
         self.network = network
         self.controller = controller
         self._nursery = nursery
-        self.topic_configs: dict[str, dict[str, int | str]] = topic_configs if topic_configs is not None else {}
+        self.topic_configs: dict[str, dict[str, int | str]] = {} if topic_configs is None else topic_configs
         self._brokers: dict[int, BrokerHandle] = {}
         self._clients = 0
         self._admin = Peers(network, "admin", nursery)

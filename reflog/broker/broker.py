@@ -356,7 +356,7 @@ class Broker:
             self._spawn("ISR expansion", self._alter_partition, partition, request)
 
     async def _maintenance_loop(self) -> None:
-        last_hw_checkpoint = trio.current_time()
+        last_hw_checkpoint = last_clean = trio.current_time()
         hw_interval = self.config.replica_high_watermark_checkpoint_interval_ms / 1000
         while True:
             await trio.sleep(self.config.log_maintenance_interval_ms / 1000)
@@ -364,6 +364,9 @@ class Broker:
                 continue
             try:
                 self.manager.tick()
+                if trio.current_time() - last_clean >= self.config.log_cleaner_backoff_ms / 1000:
+                    last_clean = trio.current_time()
+                    self.manager.clean_logs({tp: p.high_watermark for tp, p in self.partitions.items()})
                 if trio.current_time() - last_hw_checkpoint >= hw_interval:
                     self._checkpoint_high_watermarks()
                     last_hw_checkpoint = trio.current_time()

@@ -37,6 +37,8 @@ class BrokerConfig:
     broker_heartbeat_interval_ms: int = 500
     """Kafka's default is 2000; reflog heartbeats (and learns metadata) more often, see specs/."""
     log_maintenance_interval_ms: int = 1_000
+    log_cleaner_backoff_ms: int = 15_000
+    """Kafka's ``log.cleaner.backoff.ms``: how often the log cleaner looks for logs to compact."""
     replica_high_watermark_checkpoint_interval_ms: int = 5_000
     legacy_truncate_to_high_watermark: bool = False
     """The pre-0.11 follower rule, for tests that show what it breaks."""

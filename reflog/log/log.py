@@ -13,14 +13,16 @@ durable (or not) exactly as Kafka does:
 * an I/O error takes the log **offline** (Kafka's KIP-112): the failed fsync is never
   retried, and every later append, flush or read raises :class:`LogOfflineError`.
 
-Offsets are contiguous: every batch's base offset is the previous batch's last offset
-plus one. (Kafka allows gaps after compaction; reflog has no compaction.)
+Offsets increase: a leader's appends are contiguous; the log cleaner
+(:mod:`reflog.log.cleaner`) leaves gaps where it removed records or whole batches, and a
+follower copies them, as in Kafka.
 """
 
 from __future__ import annotations
 
 import bisect
 from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 
 from reflog.clock import Clock
 from reflog.errors import (
@@ -75,6 +77,7 @@ class Log:
         self._last_flush_time = clock.now()
         self.epoch_cache = LeaderEpochCache(fs, f"{directory}/leader-epoch-checkpoint")
         self.recovery_report: RecoveryReport | None = None
+        self._retired: list[LogSegment] = []
 
     # ================================================================== opening and recovery
     @classmethod
@@ -159,6 +162,33 @@ class Log:
                 f"log {self.directory} is offline after an I/O error: {self._offline}", path=self.directory
             )
 
+    @contextmanager
+    def io_guard(self) -> Iterator[None]:
+        """Storage work done for this log from outside (the cleaner): an error takes it offline.
+
+        Raises :class:`LogOfflineError` when the log is offline, closed, or a
+        :class:`StorageError` escapes the block.
+        """
+        self._check_usable()
+        try:
+            yield
+        except StorageError as exc:
+            raise self._go_offline(exc) from exc
+
+    def replace_segment(self, old: LogSegment, new: LogSegment) -> None:
+        """Put ``new`` (same base offset, swapped in by :mod:`reflog.log.swap`) in place of ``old``.
+
+        ``old`` must be a segment of this log other than the active one. It stays open until
+        the next replacement or :meth:`close`, so a region already handed to a reader stays
+        readable. Raises :class:`ReflogUsageError` otherwise.
+        """
+        if old is self.active_segment or old not in self._segments or new.base_offset != old.base_offset:
+            raise ReflogUsageError(f"cannot replace {old!r} by {new!r} in {self.directory}")
+        self._segments[self._segments.index(old)] = new
+        for retired in self._retired:
+            retired.close()
+        self._retired = [old]
+
     def _go_offline(self, exc: StorageError) -> LogOfflineError:
         self._offline = exc
         return LogOfflineError(f"log {self.directory} went offline: {exc}", errno=exc.errno, path=exc.path)
@@ -187,7 +217,7 @@ class Log:
         The first batch must start exactly at the log end offset and each next batch
         where the previous ended. As in Kafka (``ignoreRecordSize``), ``max.message.bytes`` is
         not checked: the leader accepted the batch. Raises :class:`CorruptRecordError` for bad
-        bytes or non-contiguous offsets, :class:`LogOfflineError` when offline.
+        bytes or offsets below the log end, :class:`LogOfflineError` when offline.
         """
         self._check_usable()
         return self._append(follower_batches(records, self.log_end_offset, where=f" in {self.directory}"))
@@ -342,16 +372,22 @@ class Log:
 
         Only segments that end at or below ``max_offset`` (the high watermark, when the
         caller has one) may go. When every segment qualifies the log rolls first, so an
-        empty active segment always remains.
+        empty active segment always remains. Nothing goes unless ``delete`` is in
+        ``cleanup.policy``; a segment the cleaner emptied does not stop the scan.
         """
         self._check_usable()
+        if not self.config.delete:
+            return 0
         bound = self.log_end_offset if max_offset is None else max_offset
         now_ms = self.clock.now() * 1000
         excess = self.size_in_bytes - self.config.retention_bytes if self.config.retention_bytes >= 0 else 0
         doomed = 0
         for segment in self._segments:
-            if segment.next_offset > bound or segment.is_empty:
+            if segment.next_offset > bound or (segment.is_empty and segment is self.active_segment):
                 break
+            if segment.is_empty:  # emptied by the cleaner: holds nothing to keep
+                doomed += 1
+                continue
             by_time = (
                 self.config.retention_ms >= 0
                 and segment.max_timestamp >= 0
@@ -414,9 +450,9 @@ class Log:
             for segment in self._segments[i:]:
                 found = segment.region_for(fetch_offset, max_bytes, upper)
                 if found is None:
-                    if segment.next_offset > fetch_offset:
-                        return empty
-                    continue
+                    if segment.next_offset > fetch_offset and not segment.is_empty:
+                        return empty  # the batch holding the offset reaches max_offset
+                    continue  # below the offset, or emptied by the cleaner
                 position, length, first_offset = found
                 region = FileRegion(self.fs, segment.handle, position, length, first_offset)
                 if verify and in_place:
@@ -481,7 +517,7 @@ class Log:
         if self._closed:
             return
         self._closed = True
-        for segment in self._segments:
+        for segment in [*self._segments, *self._retired]:
             segment.close()
 
     def __repr__(self) -> str:
