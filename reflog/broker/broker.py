@@ -65,6 +65,7 @@ from reflog.broker.validation import validate_in_steps
 from reflog.errors import Errors, ReflogError, StorageError
 from reflog.log import LogManager
 from reflog.log.manager import StartupReport
+from reflog.log.validator import keyless_record_errors, record_errors_message
 from reflog.net.errors import NetError
 from reflog.net.rpc import serve_rpc_listener
 from reflog.net.sim import SimNetwork
@@ -446,6 +447,10 @@ class Broker:
         validated = await validate_in_steps(request.records, partition.log.config)
         if isinstance(validated, Errors):
             return ProduceResponse(tp, validated)
+        if partition.log.config.compact and (
+            keyless := keyless_record_errors(validated, f"{tp.topic}-{tp.partition}")
+        ):
+            return ProduceResponse(tp, Errors.INVALID_RECORD, -1, record_errors_message(keyless), keyless)
         result = partition.append_records(validated, request.acks, trio.current_time())
         if result.error is Errors.KAFKA_STORAGE_ERROR:
             self._halt_if_log_dir_failed()

@@ -143,7 +143,8 @@ def test_a_gap_between_segments_is_kept_as_compaction_leaves_them(
     report = log.recovery_report
     assert report is not None and report.deleted_segments == () and report.reason is None
     assert log.log_end_offset == 8
-    assert log.read(2, 1 << 20).first_offset == 4  # a read in the gap gets the next batch
+    region = log.read(2, 1 << 20).region  # a read in the gap gets the next batch
+    assert region is not None and region.first_offset == 4
 
 
 @pytest.mark.req("LOG-16")
