@@ -8,7 +8,8 @@ The cleaner keeps, for every key, the last record written for it, and drops olde
   and the base of the first segment holding a record newer than ``min.compaction.lag.ms``
   (:func:`cleanable_range`). Nothing at or above it is read for removal, rewritten or moved.
 * **What.** The *dirty section* runs from the cleaner checkpoint (the end of the last cleaning)
-  to that offset; an offset map of it gives each key's latest offset. Every cleanable segment,
+  to that offset; an offset map of it gives each key's latest offset (records of a segment that
+  straddles the offset count, below it, though that segment is not rewritten). Every cleanable segment,
   clean and dirty, is then rewritten keeping a record unless the map holds a later offset for
   its key; a record without a key is dropped (Kafka counts it as invalid).
 * **Tombstones** (a null value) are kept until ``delete.retention.ms`` after their batch was
@@ -138,6 +139,8 @@ def build_offset_map(segments: Sequence[LogSegment], upper: int) -> dict[bytes, 
     """Each key's latest offset among the records of ``segments`` below ``upper``."""
     latest: dict[bytes, int] = {}
     for segment in segments:
+        if segment.base_offset >= upper:
+            break
         for _, batch in _stored_batches(segment):
             if batch.header.is_control:
                 continue
@@ -157,7 +160,8 @@ def clean_log(log: Log, cleanable: CleanableRange, now_ms: int) -> CleanResult:
     removed = tombstones = before = after = rewritten = 0
     horizon_kept: int | None = None
     with log.io_guard():
-        latest = build_offset_map(cleanable.dirty, cleanable.first_uncleanable)
+        mapped = [s for s in log.segments if s.next_offset > cleanable.first_dirty]
+        latest = build_offset_map(mapped, cleanable.first_uncleanable)
         last_of_producer = _last_batch_of_each_producer(log)
         for segment in cleanable.segments:
             kept: list[bytes] = []
