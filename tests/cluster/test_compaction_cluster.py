@@ -1,6 +1,7 @@
 """Compaction in the simulated cluster, on trio's MockClock: each broker's maintenance loop runs its log
 cleaner every ``log.cleaner.backoff.ms`` over its own replicas, a follower that was away copies the
-leader's compacted log with its gaps, and a compacted log survives a power loss (LOG-35, LOG-36, LOG-34).
+leader's compacted log with its gaps, and a compacted log survives a power loss (LOG-38, LOG-35,
+LOG-36, LOG-34).
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ def contents(cluster: object, broker_id: int) -> list[tuple[int, bytes | None, b
     return [(r.offset, r.key, r.value) for raw in log.iter_batches() for r in decode_batch(raw).records]
 
 
-@pytest.mark.req("LOG-35", "LOG-34")
+@pytest.mark.req("LOG-38", "LOG-35", "LOG-34")
 async def test_every_broker_cleans_its_own_replica_on_the_backoff_and_a_returning_follower_copies_the_gaps(
     autojump_clock: trio.testing.MockClock,
 ) -> None:

@@ -488,3 +488,22 @@ def test_a_read_verifies_offsets_still_increase_across_a_gap(
     assert in_place.in_place is not None and in_place.in_place.batches == 2
     with pytest.raises(CorruptRecordError):
         log.append_as_follower(build_batch([Record(b"c", b"3")], base_offset=5))
+
+
+@pytest.mark.req("LOG-37")
+def test_segments_the_cleaner_emptied_do_not_stop_retention(
+    sim_fs: SimFilesystem, clock: ManualClock
+) -> None:
+    log = compacted(sim_fs, clock, cleanup_policy="compact,delete", retention_ms=60_000)
+    model: Model = []
+    for i in range(8):
+        put(log, b"k", b"old-%d" % i, clock, model)  # the oldest segments: emptied by the cleaning
+    clock.advance(61.0)
+    for i in range(4):
+        put(log, b"u%d" % i, b"new", clock, model)
+    log.roll()
+    clean(log, clock)
+    emptied = [s.base_offset for s in log.segments if s.is_empty and s is not log.active_segment]
+    assert emptied  # the cleaner left empty segments in front
+    assert log.delete_retention_segments() == len(emptied) + 1  # and the expired one behind them
+    assert all(r[2] == b"new" for r in records(log))
