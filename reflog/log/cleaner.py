@@ -160,6 +160,7 @@ def clean_log(log: Log, cleanable: CleanableRange, now_ms: int) -> CleanResult:
     removed = tombstones = before = after = rewritten = 0
     horizon_kept: int | None = None
     with log.io_guard():
+        log.close_retired()  # the previous pass's segments: no reader holds them any more
         mapped = [s for s in log.segments if s.next_offset > cleanable.first_dirty]
         latest = build_offset_map(mapped, cleanable.first_uncleanable)
         last_of_producer = _last_batch_of_each_producer(log)

@@ -164,11 +164,8 @@ class Log:
 
     @contextmanager
     def io_guard(self) -> Iterator[None]:
-        """Storage work done for this log from outside (the cleaner): an error takes it offline.
-
-        Raises :class:`LogOfflineError` when the log is offline, closed, or a
-        :class:`StorageError` escapes the block.
-        """
+        """Storage work for this log from outside (the cleaner): a :class:`StorageError` takes it
+        offline and leaves as :class:`LogOfflineError` (also raised when offline or closed)."""
         self._check_usable()
         try:
             yield
@@ -176,18 +173,19 @@ class Log:
             raise self._go_offline(exc) from exc
 
     def replace_segment(self, old: LogSegment, new: LogSegment) -> None:
-        """Put ``new`` (same base offset, swapped in by :mod:`reflog.log.swap`) in place of ``old``.
-
-        ``old`` must be a segment of this log other than the active one. It stays open until
-        the next replacement or :meth:`close`, so a region already handed to a reader stays
-        readable. Raises :class:`ReflogUsageError` otherwise.
-        """
+        """Put ``new`` (swapped in by :mod:`reflog.log.swap`) in place of ``old``, a closed segment at
+        the same base (else :class:`ReflogUsageError`). ``old`` stays open, so a region handed to a
+        reader stays readable, until :meth:`close_retired` (the cleaner's next pass) or :meth:`close`."""
         if old is self.active_segment or old not in self._segments or new.base_offset != old.base_offset:
             raise ReflogUsageError(f"cannot replace {old!r} by {new!r} in {self.directory}")
         self._segments[self._segments.index(old)] = new
+        self._retired.append(old)
+
+    def close_retired(self) -> None:
+        """Close the segments :meth:`replace_segment` replaced (Kafka's ``file.delete.delay.ms``)."""
         for retired in self._retired:
             retired.close()
-        self._retired = [old]
+        self._retired = []
 
     def _go_offline(self, exc: StorageError) -> LogOfflineError:
         self._offline = exc
@@ -214,8 +212,8 @@ class Log:
 
         ``records`` is the fetched bytes, or the batches the caller already split and CRC-checked
         from them (:func:`reflog.records.verified_batches`): each batch's CRC is checked once.
-        The first batch must start exactly at the log end offset and each next batch
-        where the previous ended. As in Kafka (``ignoreRecordSize``), ``max.message.bytes`` is
+        Each batch must start at or above where the previous one ended (the log end offset for
+        the first): a compacted leader has gaps. As in Kafka (``ignoreRecordSize``), ``max.message.bytes`` is
         not checked: the leader accepted the batch. Raises :class:`CorruptRecordError` for bad
         bytes or offsets below the log end, :class:`LogOfflineError` when offline.
         """
