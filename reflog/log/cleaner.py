@@ -40,6 +40,7 @@ from typing import NamedTuple
 import attrs
 
 from reflog.clock import Clock
+from reflog.errors import CorruptRecordError
 from reflog.log.checkpoint import CorruptCheckpointError, parse_ints, read_checkpoint, write_checkpoint
 from reflog.log.log import Log
 from reflog.log.segment import LogSegment
@@ -270,6 +271,8 @@ class LogCleaner:
         self.first_dirty: dict[TopicPartition, int] = {}
         self.delete_horizons: dict[TopicPartition, int] = {}
         self.last_results: dict[TopicPartition, CleanResult] = {}
+        self.uncleanable: set[TopicPartition] = set()
+        """Logs a cleaning found a corrupt batch in: never cleaned again by this process."""
 
     def load(self) -> None:
         """Read the checkpoint; one that does not parse is not trusted (every log is dirty)."""
@@ -288,7 +291,8 @@ class LogCleaner:
         """Clean every compacted log that :func:`needs_cleaning`, then compact,delete retention.
 
         ``high_watermarks`` bounds each log (a log without one is not cleaned). Returns how many
-        logs were cleaned; checkpoints them durably. Raises
+        logs were cleaned; checkpoints them durably. A log holding a batch that does not decode is
+        marked uncleanable (as Kafka's ``LogCleanerManager`` does) and the pass goes on. Raises
         :class:`~reflog.errors.LogOfflineError` for a storage error (that log goes offline).
         """
         now_ms = int(self.clock.now() * 1000)
@@ -297,9 +301,15 @@ class LogCleaner:
             hw = high_watermarks.get(tp)
             if hw is None or log.offline or not log.config.compact:
                 continue
+            if tp in self.uncleanable:
+                continue
             cleanable = cleanable_range(log, self.first_dirty.get(tp, log.log_start_offset), hw, now_ms)
             if needs_cleaning(cleanable, log, now_ms, self.delete_horizons.get(tp)):
-                result = clean_log(log, cleanable, now_ms)
+                try:
+                    result = clean_log(log, cleanable, now_ms)
+                except CorruptRecordError:
+                    self.uncleanable.add(tp)  # Kafka's markPartitionUncleanable: the others go on
+                    continue
                 self.last_results[tp] = result
                 self.first_dirty[tp] = result.first_dirty
                 if result.latest_delete_horizon is None:

@@ -511,3 +511,26 @@ def test_segments_the_cleaner_emptied_do_not_stop_retention(
     assert emptied  # the cleaner left empty segments in front
     assert log.delete_retention_segments() == len(emptied) + 1  # and the expired one behind them
     assert all(r[2] == b"new" for r in records(log))
+
+
+@pytest.mark.req("LOG-35")
+def test_a_log_with_a_corrupt_batch_is_marked_uncleanable_and_the_others_are_cleaned(
+    sim_fs: SimFilesystem, clock: ManualClock
+) -> None:
+    manager = LogManager(
+        sim_fs, "data", clock, default_config=LogConfig(segment_bytes=200, cleanup_policy="compact")
+    )
+    manager.startup()
+    logs = [manager.create_log("t", p) for p in (0, 1)]
+    for log in logs:
+        for i in range(6):
+            log.append_as_leader(build_batch([Record(b"k", b"%d" % i)]), leader_epoch=0)
+    bad = logs[0].segments[1]
+    sim_fs.pwrite(bad.handle, 61 + 3, b"\xff")  # a record byte: the batch's CRC no longer matches
+    hws = {TopicPartition("t", p): log.log_end_offset for p, log in enumerate(logs)}
+    assert manager.clean_logs(hws) == 1
+    assert manager.cleaner.uncleanable == {TopicPartition("t", 0)}
+    assert TopicPartition("t", 1) in manager.cleaner.last_results  # the healthy log was cleaned
+    assert len(records(logs[1])) < 6
+    assert not logs[0].offline and logs[0].log_end_offset == 6
+    assert manager.clean_logs(hws) == 0  # not tried again
