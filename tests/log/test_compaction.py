@@ -513,7 +513,7 @@ def test_segments_the_cleaner_emptied_do_not_stop_retention(
     assert all(r[2] == b"new" for r in records(log))
 
 
-@pytest.mark.req("LOG-35")
+@pytest.mark.req("LOG-39")
 def test_a_log_with_a_corrupt_batch_is_marked_uncleanable_and_the_others_are_cleaned(
     sim_fs: SimFilesystem, clock: ManualClock
 ) -> None:
