@@ -2,7 +2,7 @@
 its admin client, produces keyed records and a tombstone, each broker's cleaner compacts its own
 replica, and a confluent-kafka consumer reads the compacted log from the beginning; a keyless record
 is refused with Kafka's ``INVALID_RECORD`` and record errors (Produce v8, read with kafka-python's
-protocol classes)."""
+protocol classes); kafka-python's consumer reads the same compacted log."""
 
 from __future__ import annotations
 
@@ -20,6 +20,7 @@ from tests.kafka.served import ServedCluster
 
 with warnings.catch_warnings():
     warnings.simplefilter("ignore", DeprecationWarning)
+    import kafka  # type: ignore[import-untyped]
     from confluent_kafka import Consumer, KafkaError, Producer, TopicPartition  # type: ignore[import-untyped]
     from confluent_kafka.admin import AdminClient, NewTopic  # type: ignore[import-untyped]
     from kafka.protocol.producer import ProduceRequest, ProduceResponse  # type: ignore[import-untyped]
@@ -112,6 +113,23 @@ def test_confluent_kafka_reads_a_compacted_topic_with_each_keys_latest_value_at_
         assert k is not None
         seen[k] = (o, v)
     assert seen == last  # each key's latest value, at the offset it was produced at
+    assert kafka_python_read(served, topic, 60) == got  # a second client reads the same gapped log
+
+
+def kafka_python_read(
+    served: ServedCluster, topic: str, end: int
+) -> list[tuple[int, bytes | None, bytes | None]]:
+    consumer = kafka.KafkaConsumer(bootstrap_servers=served.bootstrap, enable_auto_commit=False)
+    partition = kafka.TopicPartition(topic, 0)
+    consumer.assign([partition])
+    consumer.seek(partition, 0)
+    got: list[tuple[int, bytes | None, bytes | None]] = []
+    deadline = time.monotonic() + 30
+    while (not got or got[-1][0] < end - 1) and time.monotonic() < deadline:
+        for messages in consumer.poll(timeout_ms=500).values():
+            got.extend((m.offset, m.key, m.value) for m in messages)
+    consumer.close()
+    return got
 
 
 @pytest.mark.req("PRO-140")

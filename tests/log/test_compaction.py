@@ -534,3 +534,20 @@ def test_a_log_with_a_corrupt_batch_is_marked_uncleanable_and_the_others_are_cle
     assert len(records(logs[1])) < 6
     assert not logs[0].offline and logs[0].log_end_offset == 6
     assert manager.clean_logs(hws) == 0  # not tried again
+
+
+@pytest.mark.req("LOG-34", "PRO-141")
+def test_a_timestamp_lookup_after_compaction_finds_the_first_kept_record(
+    sim_fs: SimFilesystem, clock: ManualClock
+) -> None:
+    log = compacted(sim_fs, clock)
+    model: Model = []
+    for i in range(10):
+        put(log, b"k" if i < 6 else b"u%d" % i, b"%d" % i, clock, model)  # offsets 0..5 share a key
+        clock.advance(1.0)
+    log.roll()
+    clean(log, clock)
+    kept = records(log)
+    assert kept[0][0] == 5  # 0..4 compacted away
+    found = log.offset_for_timestamp(1_000_000 + 2_000)  # the time of offset 2, which is gone
+    assert found is not None and (found.offset, found.timestamp) == (5, 1_000_000 + 5_000)
