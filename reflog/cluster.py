@@ -198,12 +198,12 @@ class Cluster:
         network: SimNetwork,
         controller: Controller,
         nursery: trio.Nursery,
-        topic_configs: dict[str, dict[str, int]] | None = None,
+        topic_configs: dict[str, dict[str, int | str]] | None = None,
     ) -> None:
         self.network = network
         self.controller = controller
         self._nursery = nursery
-        self.topic_configs: dict[str, dict[str, int]] = topic_configs if topic_configs is not None else {}
+        self.topic_configs: dict[str, dict[str, int | str]] = {} if topic_configs is None else topic_configs
         self._brokers: dict[int, BrokerHandle] = {}
         self._clients = 0
         self._admin = Peers(network, "admin", nursery)
@@ -225,7 +225,7 @@ class Cluster:
         *,
         partitions: int = 1,
         replication_factor: int = 3,
-        configs: Mapping[str, int] | None = None,
+        configs: Mapping[str, int | str] | None = None,
         replica_assignment: Sequence[Sequence[int]] | None = None,
     ) -> tuple[PartitionMetadata, ...]:
         """Create a topic and wait until every partition's leader serves it.
@@ -248,7 +248,7 @@ class Cluster:
             name,
             partitions,
             replication_factor,
-            settings.get("min.insync.replicas"),
+            None if (isr := settings.get("min.insync.replicas")) is None else int(isr),
             None if unclean is None else bool(unclean),
             None if replica_assignment is None else tuple(tuple(r) for r in replica_assignment),
         )
@@ -361,7 +361,7 @@ async def open_cluster(
             network,
             controller,
             nursery,
-            None if image is None else image.topic_configs,  # type: ignore[arg-type]
+            None if image is None else image.topic_configs,
         )
         for broker_id in range(1, brokers + 1):
             fs: Filesystem

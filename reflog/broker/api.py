@@ -30,6 +30,9 @@ class ProduceResponse:
     topic_partition: TopicPartition
     error: Errors
     base_offset: int = -1
+    error_message: str | None = None
+    record_errors: tuple[tuple[int, str | None], ...] = ()
+    """Kafka's ``RecordErrors`` (Produce v8+, KIP-467): each refused record's index and why."""
 
 
 class FetchRead(enum.Enum):

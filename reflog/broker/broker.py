@@ -65,6 +65,7 @@ from reflog.broker.validation import validate_in_steps
 from reflog.errors import Errors, ReflogError, StorageError
 from reflog.log import LogManager
 from reflog.log.manager import StartupReport
+from reflog.log.validator import keyless_record_errors, record_errors_message
 from reflog.net.errors import NetError
 from reflog.net.rpc import serve_rpc_listener
 from reflog.net.sim import SimNetwork
@@ -91,7 +92,7 @@ class Broker:
         network: SimNetwork,
         *,
         config: BrokerConfig | None = None,
-        topic_configs: dict[str, dict[str, int]] | None = None,
+        topic_configs: dict[str, dict[str, int | str]] | None = None,
         boot: int = 0,
     ) -> None:
         self.broker_id = broker_id
@@ -356,7 +357,7 @@ class Broker:
             self._spawn("ISR expansion", self._alter_partition, partition, request)
 
     async def _maintenance_loop(self) -> None:
-        last_hw_checkpoint = trio.current_time()
+        last_hw_checkpoint = last_clean = trio.current_time()
         hw_interval = self.config.replica_high_watermark_checkpoint_interval_ms / 1000
         while True:
             await trio.sleep(self.config.log_maintenance_interval_ms / 1000)
@@ -364,6 +365,9 @@ class Broker:
                 continue
             try:
                 self.manager.tick()
+                if trio.current_time() - last_clean >= self.config.log_cleaner_backoff_ms / 1000:
+                    last_clean = trio.current_time()
+                    self.manager.clean_logs({tp: p.high_watermark for tp, p in self.partitions.items()})
                 if trio.current_time() - last_hw_checkpoint >= hw_interval:
                     self._checkpoint_high_watermarks()
                     last_hw_checkpoint = trio.current_time()
@@ -443,6 +447,10 @@ class Broker:
         validated = await validate_in_steps(request.records, partition.log.config)
         if isinstance(validated, Errors):
             return ProduceResponse(tp, validated)
+        if partition.log.config.compact and (
+            keyless := keyless_record_errors(validated, f"{tp.topic}-{tp.partition}")
+        ):
+            return ProduceResponse(tp, Errors.INVALID_RECORD, -1, record_errors_message(keyless), keyless)
         result = partition.append_records(validated, request.acks, trio.current_time())
         if result.error is Errors.KAFKA_STORAGE_ERROR:
             self._halt_if_log_dir_failed()

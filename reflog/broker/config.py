@@ -37,17 +37,19 @@ class BrokerConfig:
     broker_heartbeat_interval_ms: int = 500
     """Kafka's default is 2000; reflog heartbeats (and learns metadata) more often, see specs/."""
     log_maintenance_interval_ms: int = 1_000
+    log_cleaner_backoff_ms: int = 15_000
+    """Kafka's ``log.cleaner.backoff.ms``: how often the log cleaner looks for logs to compact."""
     replica_high_watermark_checkpoint_interval_ms: int = 5_000
     legacy_truncate_to_high_watermark: bool = False
     """The pre-0.11 follower rule, for tests that show what it breaks."""
 
 
-def log_config(topic_settings: Mapping[str, int]) -> LogConfig:
+def log_config(topic_settings: Mapping[str, int | str]) -> LogConfig:
     """The log settings of a topic's partitions: the log's own names among ``topic_settings``."""
     return LogConfig.from_properties({k: v for k, v in topic_settings.items() if k in LOG_CONFIG_NAMES})
 
 
-def partition_config(config: BrokerConfig, topic_settings: Mapping[str, int]) -> PartitionConfig:
+def partition_config(config: BrokerConfig, topic_settings: Mapping[str, int | str]) -> PartitionConfig:
     """The replication settings of a topic's partition on a broker configured with ``config``."""
     return PartitionConfig(
         min_insync_replicas=int(topic_settings.get("min.insync.replicas", 1)),

@@ -31,6 +31,7 @@ from reflog.broker.api import (
     InitProducerIdRequest,
     ListOffsetsRequest,
     ProduceRequest,
+    ProduceResponse,
 )
 from reflog.broker.changes import ChangeWatch
 from reflog.cluster import Cluster
@@ -100,6 +101,15 @@ def _one_entry_per_partition(topic_data: KafkaMessage) -> dict[tuple[str, int], 
         for part in topic.partition_data:
             entries[(topic.name, part.index)] = b"" if part.records is None else bytes(part.records)
     return entries
+
+
+def _record_errors(cls: type[KafkaMessage], refused: ProduceResponse | None) -> dict[str, object]:
+    """A partition response's ``RecordErrors`` and ``ErrorMessage`` (v8+; older versions drop them)."""
+    if refused is None:
+        return {}
+    entry = cls.TopicProduceResponse.PartitionProduceResponse.BatchIndexAndErrorMessage
+    errors = [entry(batch_index=i, batch_index_error_message=m) for i, m in refused.record_errors]
+    return {"record_errors": errors, "error_message": refused.error_message}
 
 
 def _is_zstd(records: bytes) -> bool:
@@ -213,6 +223,7 @@ class KafkaApis:
         cls = response_class(ApiKey.PRODUCE, version)
         acks = body.acks
         results: dict[tuple[str, int], tuple[Errors, int]] = {}
+        refused: dict[tuple[str, int], ProduceResponse] = {}  # with record errors (KIP-467)
         if acks not in (0, 1, -1):
             for topic in body.topic_data:
                 for part in topic.partition_data:
@@ -222,6 +233,8 @@ class KafkaApis:
             async def one(tp: TopicPartition, records: bytes) -> None:
                 response = await self.broker.produce(ProduceRequest(tp, records, acks, body.timeout_ms))
                 results[(tp.topic, tp.partition)] = (response.error, response.base_offset)
+                if response.record_errors:
+                    refused[(tp.topic, tp.partition)] = response
 
             appends: list[tuple[TopicPartition, bytes]] = []
             for (name, index), records in _one_entry_per_partition(body.topic_data).items():
@@ -257,6 +270,7 @@ class KafkaApis:
                     base_offset=base_offset,
                     log_append_time_ms=-1,
                     log_start_offset=self._log_start(TopicPartition(topic_name, index)),
+                    **_record_errors(cls, refused.get((topic_name, index))),
                 )
             )
         for topic_name, parts in by_topic.items():

@@ -39,7 +39,7 @@ import trio
 from reflog.broker import Broker
 from reflog.broker.api import ProduceRequest
 from reflog.cluster import Cluster
-from reflog.errors import Errors, InvalidConfigError, ReflogError
+from reflog.errors import Errors, ReflogError
 from reflog.kafka.groups import Group, GroupCoordinator, GroupState, Member
 from reflog.kafka.listeners import Addresses, live_brokers
 from reflog.kafka.offsets_records import (
@@ -82,13 +82,9 @@ Write = tuple[bytes, bytes | None]
 """One record to append: key and value (``None``: a tombstone)."""
 
 
-def offsets_topic_configs() -> dict[str, int]:
-    """``cleanup.policy=compact`` if the log layer knows it, else nothing (delete, with retention)."""
-    wanted: dict[str, object] = {"cleanup.policy": "compact"}
-    try:
-        return validate_topic_configs(wanted)
-    except InvalidConfigError:
-        return {}
+def offsets_topic_configs() -> dict[str, int | str]:
+    """The topic configs of ``__consumer_offsets``: ``cleanup.policy=compact``, as in Kafka."""
+    return validate_topic_configs({"cleanup.policy": "compact"})
 
 
 def _now_ms() -> int:

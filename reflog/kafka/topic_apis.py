@@ -42,7 +42,7 @@ _CREATE_ERRORS: Final = frozenset(
 """The refusals of a topic creation that CreateTopics and auto-creation pass on as they are."""
 CREATE_CONCURRENCY: Final = 32
 
-_Creation = tuple[str, int, int, dict[str, int], tuple[tuple[int, ...], ...] | None]
+_Creation = tuple[str, int, int, dict[str, int | str], tuple[tuple[int, ...], ...] | None]
 """A topic to create: name, partitions, replication factor, configs, manual replica assignment."""
 
 
@@ -82,7 +82,7 @@ class TopicApis:
         name: str,
         partitions: int,
         replication_factor: int,
-        configs: dict[str, int],
+        configs: dict[str, int | str],
         assignment: tuple[tuple[int, ...], ...] | None = None,
     ) -> Errors:
         try:
@@ -198,7 +198,7 @@ class TopicApis:
         for topic in body.topics:
             await trio.lowlevel.checkpoint()  # one request never holds the loop for all its topics
             error, message = Errors.NONE, None
-            configs: dict[str, int] = {}
+            configs: dict[str, int | str] = {}
             invalid = topic_name_error(topic.name)
             try:
                 configs = validate_topic_configs({c.name: c.value for c in topic.configs or []})

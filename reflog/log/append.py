@@ -11,7 +11,7 @@ one (:class:`reflog.replication.replica_log.MemoryLog`), each step done once:
 2. a leader: ``max.message.bytes`` and the walk over every record
    (:func:`reflog.records.validate_records`, no second CRC), skipped for a ``ValidatedBatch``;
 3. a leader: the next offsets and its epoch, stamped by :func:`reflog.records.stamp_batch`
-   (outside the CRC, so nothing is checked again); a follower: contiguous offsets.
+   (outside the CRC, so nothing is checked again); a follower: increasing offsets.
 
 Nothing is written unless every batch passed. Every fault raises
 :class:`~reflog.errors.CorruptRecordError` (or :class:`~reflog.errors.MessageTooLargeError`).
@@ -74,19 +74,20 @@ def follower_batches(
     """The batches of a follower's append, CRC-checked once, starting at ``log_end_offset``.
 
     ``records`` is the fetch response's bytes, or the batches the caller already split from
-    them (:func:`reflog.records.verified_batches`). The first batch must start at
-    ``log_end_offset`` and each next one where the previous ended. Raises
-    :class:`CorruptRecordError` for bad bytes, no batch, or non-contiguous offsets (its message
-    ending with ``where``, e.g. ``" in <directory>"``).
+    them (:func:`reflog.records.verified_batches`). The first batch must start at or above
+    ``log_end_offset`` and each next one at or above where the previous ended: a compacted
+    leader's log has gaps between batches (Kafka's ``UnexpectedAppendOffsetException`` and
+    "out of order offsets" rules). Raises :class:`CorruptRecordError` for bad bytes, no batch,
+    or offsets that go back (its message ending with ``where``, e.g. ``" in <directory>"``).
     """
     batches = list(verified_batches(records)) if isinstance(records, bytes) else records
     if not batches:
         raise CorruptRecordError("no record batch in append")
     expected = log_end_offset
     for batch in batches:
-        if batch.header.base_offset != expected:
+        if batch.header.base_offset < expected:
             raise CorruptRecordError(
-                f"follower append at offset {batch.header.base_offset}, expected {expected}{where}"
+                f"follower append at offset {batch.header.base_offset}, expected {expected} or above{where}"
             )
         expected = batch.header.next_offset
     return batches

@@ -8,6 +8,7 @@ Kafka's "never" for the flush knobs is ``Long.MAX_VALUE`` (:data:`LONG_MAX`).
 from __future__ import annotations
 
 from collections.abc import Mapping
+from typing import Any
 
 import attrs
 
@@ -57,31 +58,35 @@ TOPIC_CONFIG_BOUNDS: dict[str, Bound] = {
     "flush.ms": Bound(0, LONG_MAX),
     "max.message.bytes": Bound(0, INT_MAX),
     "min.insync.replicas": Bound(1, INT_MAX),
+    "delete.retention.ms": Bound(0, LONG_MAX),
+    "min.compaction.lag.ms": Bound(0, LONG_MAX),
+    "max.compaction.lag.ms": Bound(1, LONG_MAX),
 }
+CLEANUP_POLICY_DELETE = "delete"
+CLEANUP_POLICY_COMPACT = "compact"
+#: Kafka's ``cleanup.policy`` values (a list of them).
+CLEANUP_POLICIES = (CLEANUP_POLICY_COMPACT, CLEANUP_POLICY_DELETE)
+DOUBLE_TOPIC_CONFIGS: dict[str, tuple[float, float]] = {"min.cleanable.dirty.ratio": (0.0, 1.0)}
+"""Kafka's ``DOUBLE`` topic configs reflog implements, with their ``Range.between`` bounds."""
 BOOLEAN_TOPIC_CONFIGS = frozenset({"unclean.leader.election.enable"})
 #: Kafka topic configs reflog does not implement yet (string, list, double or boolean values).
 UNSUPPORTED_TOPIC_CONFIGS = frozenset(
     {
-        "cleanup.policy",
         "compression.type",
         "compression.gzip.level",
         "compression.lz4.level",
         "compression.zstd.level",
-        "delete.retention.ms",
         "file.delete.delay.ms",
         "follower.replication.throttled.replicas",
         "leader.replication.throttled.replicas",
         "local.retention.bytes",
         "local.retention.ms",
-        "max.compaction.lag.ms",
         "message.downconversion.enable",
         "message.format.version",
         "message.timestamp.after.max.ms",
         "message.timestamp.before.max.ms",
         "message.timestamp.difference.max.ms",
         "message.timestamp.type",
-        "min.cleanable.dirty.ratio",
-        "min.compaction.lag.ms",
         "preallocate",
         "remote.log.copy.disable",
         "remote.log.delete.on.disable",
@@ -91,22 +96,36 @@ UNSUPPORTED_TOPIC_CONFIGS = frozenset(
 )
 
 
-def validate_topic_configs(configs: Mapping[str, object]) -> dict[str, int]:
-    """Kafka's CreateTopics checks on topic configs; returns them as numbers.
+TopicConfigValue = int | str
+"""A checked topic config value: a number (booleans as 0/1), or the canonical text of a list or
+double (``cleanup.policy`` as ``"compact,delete"``, ``min.cleanable.dirty.ratio`` as ``"0.5"``)."""
+
+
+def validate_topic_configs(configs: Mapping[str, object]) -> dict[str, TopicConfigValue]:
+    """Kafka's CreateTopics checks on topic configs; returns them as numbers or canonical text.
 
     Numbers may come as ints or as the strings the protocol carries (``"1048576"``); the boolean
-    ``unclean.leader.election.enable`` as ``true``/``false`` (any case) or 0/1. Raises
+    ``unclean.leader.election.enable`` as ``true``/``false`` (any case) or 0/1; ``cleanup.policy``
+    as a comma-separated list of ``compact`` and ``delete``; ``min.cleanable.dirty.ratio`` as a
+    number in [0, 1]. ``min.compaction.lag.ms`` above ``max.compaction.lag.ms`` is refused, as
+    Kafka's ``LogConfig.validateValues`` does. Raises
     :class:`InvalidConfigError` (``INVALID_CONFIG``, 40) with Kafka's message for a name Kafka
     does not know ("Unknown topic config name: ..."), a value that is not a number of the
     config's type or is out of its bounds (:data:`TOPIC_CONFIG_BOUNDS`), and, with a message
     saying so, for a Kafka topic config reflog does not implement.
     """
-    values: dict[str, int] = {}
+    values: dict[str, TopicConfigValue] = {}
     for name, raw in configs.items():
         if name in UNSUPPORTED_TOPIC_CONFIGS:
             raise InvalidConfigError(f"Topic config {name} is not supported by reflog yet")
         if name in BOOLEAN_TOPIC_CONFIGS:
             values[name] = _boolean(name, raw)
+            continue
+        if name == "cleanup.policy":
+            values[name] = ",".join(sorted(parse_cleanup_policy(raw, error=InvalidConfigError)))
+            continue
+        if name in DOUBLE_TOPIC_CONFIGS:
+            values[name] = repr(_double(name, raw, error=InvalidConfigError))
             continue
         bound = TOPIC_CONFIG_BOUNDS.get(name)
         if bound is None:
@@ -114,7 +133,44 @@ def validate_topic_configs(configs: Mapping[str, object]) -> dict[str, int]:
         value = _number(name, raw)
         bound.check(name, value)
         values[name] = value
+    low = values.get("min.compaction.lag.ms", 0)
+    high = values.get("max.compaction.lag.ms", LONG_MAX)
+    if isinstance(low, int) and isinstance(high, int) and low > high:
+        raise InvalidConfigError(
+            f"conflict topic config setting min.compaction.lag.ms ({low}) > max.compaction.lag.ms ({high})"
+        )
     return values
+
+
+def parse_cleanup_policy(raw: object, *, error: type[Exception] = ReflogUsageError) -> frozenset[str]:
+    """Kafka's ``cleanup.policy`` list (``"compact,delete"``, spaces allowed) as a set.
+
+    Raises ``error`` with Kafka's ``ValidList`` message for a value other than ``compact`` and
+    ``delete``, and for an empty list.
+    """
+    items = list(raw) if isinstance(raw, (frozenset, set, list, tuple)) else str(raw).split(",")
+    policies = frozenset(str(item).strip() for item in items)
+    if not policies or not policies <= set(CLEANUP_POLICIES):
+        text = raw if isinstance(raw, str) else ",".join(sorted(str(i) for i in items))
+        raise error(
+            f"Invalid value {text} for configuration cleanup.policy: String must be one of: compact, delete"
+        )
+    return policies
+
+
+def _double(name: str, raw: object, *, error: type[Exception] = ReflogUsageError) -> float:
+    low, high = DOUBLE_TOPIC_CONFIGS[name]
+    if isinstance(raw, bool) or not isinstance(raw, (int, float, str)):
+        raise error(f"Invalid value {raw!r} for configuration {name}: Not a number of type DOUBLE")
+    try:
+        value = float(raw)
+    except ValueError:
+        raise error(f"Invalid value {raw} for configuration {name}: Not a number of type DOUBLE") from None
+    if not value >= low:  # also refuses NaN
+        raise error(f"Invalid value {raw} for configuration {name}: Value must be at least {low}")
+    if value > high:
+        raise error(f"Invalid value {raw} for configuration {name}: Value must be no more than {high}")
+    return value
 
 
 def _number(name: str, raw: object) -> int:
@@ -165,6 +221,32 @@ class LogConfig:
     flush_ms: int = attrs.field(default=LONG_MAX, validator=_kafka_bound)
     #: ``max.message.bytes``: the largest record batch the log accepts.
     max_message_bytes: int = attrs.field(default=1024 * 1024 + 12, validator=_kafka_bound)
+    #: ``cleanup.policy``: ``delete`` (retention), ``compact`` (the log cleaner), or both.
+    cleanup_policy: frozenset[str] = attrs.field(
+        default=frozenset({CLEANUP_POLICY_DELETE}), converter=parse_cleanup_policy
+    )
+    #: ``delete.retention.ms``: how long a tombstone stays after its batch was first cleaned.
+    delete_retention_ms: int = attrs.field(default=_DAY_MS, validator=_kafka_bound)
+    #: ``min.cleanable.dirty.ratio``: clean once this share of the cleanable bytes is dirty.
+    min_cleanable_dirty_ratio: float = attrs.field(default=0.5, converter=float)
+    #: ``min.compaction.lag.ms``: a record stays uncompacted at least this long.
+    min_compaction_lag_ms: int = attrs.field(default=0, validator=_kafka_bound)
+    #: ``max.compaction.lag.ms``: a dirty record becomes cleanable after this long, whatever the ratio.
+    max_compaction_lag_ms: int = attrs.field(default=LONG_MAX, validator=_kafka_bound)
+
+    @min_cleanable_dirty_ratio.validator
+    def _ratio(self, _attribute: attrs.Attribute[float], value: float) -> None:
+        _double("min.cleanable.dirty.ratio", value)
+
+    @property
+    def compact(self) -> bool:
+        """Whether the log cleaner compacts this log (``compact`` in ``cleanup.policy``)."""
+        return CLEANUP_POLICY_COMPACT in self.cleanup_policy
+
+    @property
+    def delete(self) -> bool:
+        """Whether retention deletes old segments (``delete`` in ``cleanup.policy``)."""
+        return CLEANUP_POLICY_DELETE in self.cleanup_policy
 
     @classmethod
     def from_properties(cls, properties: Mapping[str, int | str]) -> LogConfig:
@@ -175,13 +257,18 @@ class LogConfig:
         return cls(**_field_values(properties))
 
 
-def _field_values(properties: Mapping[str, int | str]) -> dict[str, int]:
-    values: dict[str, int] = {}
+def _field_values(properties: Mapping[str, int | str]) -> dict[str, Any]:
+    values: dict[str, Any] = {}
     for name, value in properties.items():
         field = name.replace(".", "_")
         if field not in _FIELDS:
             raise ReflogUsageError(f"unknown log config {name!r}; known: {sorted(KAFKA_NAMES)}")
-        values[field] = int(value)
+        if field == "cleanup_policy":
+            values[field] = parse_cleanup_policy(value)
+        elif name in DOUBLE_TOPIC_CONFIGS:
+            values[field] = _double(name, value)
+        else:
+            values[field] = int(value)
     return values
 
 

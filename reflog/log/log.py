@@ -13,14 +13,16 @@ durable (or not) exactly as Kafka does:
 * an I/O error takes the log **offline** (Kafka's KIP-112): the failed fsync is never
   retried, and every later append, flush or read raises :class:`LogOfflineError`.
 
-Offsets are contiguous: every batch's base offset is the previous batch's last offset
-plus one. (Kafka allows gaps after compaction; reflog has no compaction.)
+Offsets increase: a leader's appends are contiguous; the log cleaner
+(:mod:`reflog.log.cleaner`) leaves gaps where it removed records or whole batches, and a
+follower copies them, as in Kafka.
 """
 
 from __future__ import annotations
 
 import bisect
 from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 
 from reflog.clock import Clock
 from reflog.errors import (
@@ -75,6 +77,7 @@ class Log:
         self._last_flush_time = clock.now()
         self.epoch_cache = LeaderEpochCache(fs, f"{directory}/leader-epoch-checkpoint")
         self.recovery_report: RecoveryReport | None = None
+        self._retired: list[LogSegment] = []
 
     # ================================================================== opening and recovery
     @classmethod
@@ -159,6 +162,31 @@ class Log:
                 f"log {self.directory} is offline after an I/O error: {self._offline}", path=self.directory
             )
 
+    @contextmanager
+    def io_guard(self) -> Iterator[None]:
+        """Storage work for this log from outside (the cleaner): a :class:`StorageError` takes it
+        offline and leaves as :class:`LogOfflineError` (also raised when offline or closed)."""
+        self._check_usable()
+        try:
+            yield
+        except StorageError as exc:
+            raise self._go_offline(exc) from exc
+
+    def replace_segment(self, old: LogSegment, new: LogSegment) -> None:
+        """Put ``new`` (swapped in by :mod:`reflog.log.swap`) in place of ``old``, a closed segment at
+        the same base (else :class:`ReflogUsageError`). ``old`` stays open, so a region handed to a
+        reader stays readable, until :meth:`close_retired` (the cleaner's next pass) or :meth:`close`."""
+        if old is self.active_segment or old not in self._segments or new.base_offset != old.base_offset:
+            raise ReflogUsageError(f"cannot replace {old!r} by {new!r} in {self.directory}")
+        self._segments[self._segments.index(old)] = new
+        self._retired.append(old)
+
+    def close_retired(self) -> None:
+        """Close the segments :meth:`replace_segment` replaced (Kafka's ``file.delete.delay.ms``)."""
+        for retired in self._retired:
+            retired.close()
+        self._retired = []
+
     def _go_offline(self, exc: StorageError) -> LogOfflineError:
         self._offline = exc
         return LogOfflineError(f"log {self.directory} went offline: {exc}", errno=exc.errno, path=exc.path)
@@ -184,10 +212,10 @@ class Log:
 
         ``records`` is the fetched bytes, or the batches the caller already split and CRC-checked
         from them (:func:`reflog.records.verified_batches`): each batch's CRC is checked once.
-        The first batch must start exactly at the log end offset and each next batch
-        where the previous ended. As in Kafka (``ignoreRecordSize``), ``max.message.bytes`` is
+        Each batch must start at or above where the previous one ended (the log end offset for
+        the first): a compacted leader has gaps. As in Kafka (``ignoreRecordSize``), ``max.message.bytes`` is
         not checked: the leader accepted the batch. Raises :class:`CorruptRecordError` for bad
-        bytes or non-contiguous offsets, :class:`LogOfflineError` when offline.
+        bytes or offsets below the log end, :class:`LogOfflineError` when offline.
         """
         self._check_usable()
         return self._append(follower_batches(records, self.log_end_offset, where=f" in {self.directory}"))
@@ -342,16 +370,22 @@ class Log:
 
         Only segments that end at or below ``max_offset`` (the high watermark, when the
         caller has one) may go. When every segment qualifies the log rolls first, so an
-        empty active segment always remains.
+        empty active segment always remains. Nothing goes unless ``delete`` is in
+        ``cleanup.policy``; a segment the cleaner emptied does not stop the scan.
         """
         self._check_usable()
+        if not self.config.delete:
+            return 0
         bound = self.log_end_offset if max_offset is None else max_offset
         now_ms = self.clock.now() * 1000
         excess = self.size_in_bytes - self.config.retention_bytes if self.config.retention_bytes >= 0 else 0
         doomed = 0
         for segment in self._segments:
-            if segment.next_offset > bound or segment.is_empty:
+            if segment.next_offset > bound or (segment.is_empty and segment is self.active_segment):
                 break
+            if segment.is_empty:  # emptied by the cleaner: holds nothing to keep
+                doomed += 1
+                continue
             by_time = (
                 self.config.retention_ms >= 0
                 and segment.max_timestamp >= 0
@@ -414,9 +448,9 @@ class Log:
             for segment in self._segments[i:]:
                 found = segment.region_for(fetch_offset, max_bytes, upper)
                 if found is None:
-                    if segment.next_offset > fetch_offset:
-                        return empty
-                    continue
+                    if segment.next_offset > fetch_offset and not segment.is_empty:
+                        return empty  # the batch holding the offset reaches max_offset
+                    continue  # below the offset, or emptied by the cleaner
                 position, length, first_offset = found
                 region = FileRegion(self.fs, segment.handle, position, length, first_offset)
                 if verify and in_place:
@@ -481,7 +515,7 @@ class Log:
         if self._closed:
             return
         self._closed = True
-        for segment in self._segments:
+        for segment in [*self._segments, *self._retired]:
             segment.close()
 
     def __repr__(self) -> str:

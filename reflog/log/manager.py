@@ -21,6 +21,7 @@ from typing import NamedTuple
 from reflog.clock import Clock
 from reflog.errors import ReflogUsageError
 from reflog.log.checkpoint import CorruptCheckpointError, parse_ints, read_checkpoint, write_checkpoint
+from reflog.log.cleaner import LogCleaner
 from reflog.log.config import LogConfig, LogManagerConfig
 from reflog.log.log import Log
 from reflog.log.recovery import RecoveryReport
@@ -61,6 +62,8 @@ class LogManager:
         self._topic_configs: dict[str, LogConfig] = {}
         self._last_checkpoint = clock.now()
         self._started = False
+        self.cleaner = LogCleaner(fs, data_dir, clock)
+        """The log cleaner of this directory (compacted logs, :mod:`reflog.log.cleaner`)."""
 
     def startup(self, topic_configs: dict[str, LogConfig] | None = None) -> StartupReport:
         """Delete the clean-shutdown marker, read the recovery points, open and recover every log.
@@ -100,6 +103,7 @@ class LogManager:
             assert log.recovery_report is not None
             reports[tp] = log.recovery_report
         self.checkpoint_recovery_points()
+        self.cleaner.load()
         return StartupReport(clean, corrupt, reports)
 
     def config_for(self, topic: str) -> LogConfig:
@@ -176,6 +180,10 @@ class LogManager:
         interval = self.manager_config.log_flush_offset_checkpoint_interval_ms / 1000
         if self.clock.now() - self._last_checkpoint >= interval:
             self.checkpoint_recovery_points()
+
+    def clean_logs(self, high_watermarks: dict[TopicPartition, int]) -> int:
+        """One pass of the log cleaner over the compacted logs (:meth:`LogCleaner.clean`)."""
+        return self.cleaner.clean(self.logs, high_watermarks)
 
     def shutdown(self) -> None:
         """Clean shutdown: flush every log, checkpoint, close, then write the clean-shutdown marker.

@@ -74,7 +74,11 @@ class FetchData:
 
 
 def verified_records(region: FileRegion, first_offset: int, directory: str) -> bytes:
-    """The region's bytes, once each batch's CRC passed and the offsets run on from ``first_offset``."""
+    """The region's bytes, once each batch's CRC passed and the offsets increase from ``first_offset``.
+
+    The first batch starts at ``first_offset``; each next one at or above where the previous one
+    ended (the log cleaner leaves gaps).
+    """
     data = region.read()
     if len(data) != region.length:
         raise CorruptRecordError(f"short read of {region.length} bytes in {directory}")
@@ -82,7 +86,7 @@ def verified_records(region: FileRegion, first_offset: int, directory: str) -> b
     expected = first_offset
     while position < len(data):
         header = verify_crc(data, position)
-        if header.base_offset != expected:
+        if header.base_offset < expected or (position == 0 and header.base_offset != expected):
             raise CorruptRecordError(
                 f"batch at offset {header.base_offset} where {expected} was expected in {directory}"
             )

@@ -2,11 +2,12 @@
 
 :func:`load_log` is what :meth:`reflog.log.Log.open` runs before the log serves anything.
 After a clean shutdown every segment is trusted (its indexes are loaded); otherwise every batch
-from the segment holding the recovery point on is validated (header, CRC, contiguous offsets),
+from the segment holding the recovery point on is validated (header, CRC, increasing offsets),
 the log is cut at the first invalid batch and every later segment deleted, as Kafka's
 ``LogLoader`` does (see :meth:`reflog.log.segment.LogSegment.recover`). A trusted segment that
-turns out damaged is validated as well. A corrupt leader-epoch checkpoint is rebuilt from the
-batches' epochs.
+turns out damaged is validated as well. Before anything is loaded, a segment replacement the log
+cleaner left unfinished is completed or discarded (:func:`reflog.log.swap.finish_interrupted_swaps`).
+A corrupt leader-epoch checkpoint is rebuilt from the batches' epochs.
 
 Recovery never raises for bad data on disk; it raises :class:`~reflog.errors.StorageError` on
 an I/O error. It is idempotent: a crash in the middle of it, then another recovery, gives the
@@ -25,6 +26,7 @@ from reflog.log.checkpoint import CorruptCheckpointError
 from reflog.log.config import LogConfig
 from reflog.log.epoch_cache import EpochEntry, LeaderEpochCache
 from reflog.log.segment import LOG_SUFFIX, LogSegment
+from reflog.log.swap import finish_interrupted_swaps
 from reflog.records import BatchHeader
 from reflog.storage import Filesystem
 
@@ -81,7 +83,9 @@ def load_log(
     :class:`~reflog.errors.StorageError` on an I/O error, never for bad data.
     """
     fs.makedirs(directory)
+    swapped, swaps_finished = finish_interrupted_swaps(fs, directory)
     bases, dir_dirty = _tidy_directory(fs, directory)
+    dir_dirty = dir_dirty or swaps_finished
     now = clock.now()
     segments = [LogSegment(fs, directory, base, config, now) for base in bases]
     epoch_rebuilt = False
@@ -105,7 +109,7 @@ def load_log(
     recovered_from: int | None = None
     for i, segment in enumerate(segments):
         expected = kept[-1].next_offset if kept else segment.base_offset
-        if reason is not None or segment.base_offset != expected:
+        if reason is not None or segment.base_offset < expected:
             reason = reason or f"segment {segment.base_offset} does not follow offset {expected}"
             segment.delete_files()
             deleted.append(segment.base_offset)
@@ -113,6 +117,8 @@ def load_log(
         if i < recover_from_index:
             try:
                 segment.load()
+                if segment.base_offset in swapped:
+                    segment.rebuild_indexes()  # the old segment's indexes went with it
                 kept.append(segment)
                 continue
             except CorruptRecordError:

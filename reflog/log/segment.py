@@ -217,8 +217,9 @@ class LogSegment:
         """Validate every batch and cut the file at the first invalid one (Kafka's ``LogSegment.recover``).
 
         A batch is valid when its header parses, it lies wholly inside the file, its
-        CRC-32C matches, and its base offset is exactly the next expected offset (the
-        segment's base for the first batch). Indexes are rebuilt on the way, and
+        CRC-32C matches, and its base offset is at or above the next expected offset (the
+        segment's base for the first batch): offsets increase, with gaps where the log
+        cleaner removed whole batches. Indexes are rebuilt on the way, and
         ``on_batch`` sees every valid header (to rebuild the leader-epoch cache). Never
         raises for bad data; raises :class:`reflog.errors.StorageError` on I/O errors.
         """
@@ -239,8 +240,10 @@ class LogSegment:
             except CorruptRecordError as exc:
                 reason = str(exc)
                 break
-            if header.base_offset != expected:
-                reason = f"batch at {position} has base offset {header.base_offset}, expected {expected}"
+            if header.base_offset < expected:
+                reason = (
+                    f"batch at {position} has base offset {header.base_offset}, expected {expected} or above"
+                )
                 break
             self._index_batch(position, header)
             on_batch(header)

@@ -40,6 +40,7 @@ from reflog.log.config import LogConfig
 from reflog.records import (
     BatchHeader,
     VerifiedBatch,
+    decode_batch,
     parse_header,
     validate_records_steps,
     verify_crc,
@@ -110,6 +111,28 @@ def check_client_header(header: BatchHeader) -> None:
         )
 
 
+def keyless_record_errors(batch: VerifiedBatch, where: str) -> tuple[tuple[int, str], ...]:
+    """Kafka's ``LogValidator.validateKey`` for a compacted topic: each record without a key.
+
+    The index of every keyless record of ``batch`` with Kafka's message (``where`` is the
+    partition, ``topic-0``); empty when every record has a key. Raises
+    :class:`~reflog.errors.CorruptRecordError` if the batch does not decode.
+    """
+    message = f"Compacted topic cannot accept message without key in topic partition {where}."
+    return tuple((i, message) for i, r in enumerate(decode_batch(batch.raw).records) if r.key is None)
+
+
+def record_errors_message(errors: tuple[tuple[int, str | None], ...]) -> str:
+    """The partition's error message Kafka's ``processRecordErrors`` gives for ``errors``."""
+    shown = ", ".join(
+        f"RecordError(batchIndex={i}, message={'null' if m is None else repr(m)})" for i, m in errors[:3]
+    )
+    return (
+        f"One or more records have been rejected due to {len(errors)} record errors in total, "
+        f"and only showing the first three errors at most: [{shown}]"
+    )
+
+
 def validate_client_batch(records: bytes, config: LogConfig) -> ValidatedBatch:
     """:func:`client_batch_steps` run to the end at once (same checks, same errors)."""
     steps = client_batch_steps(records, config, records_per_step=1 << 31)
@@ -125,5 +148,7 @@ __all__ = [
     "ValidatedBatch",
     "check_client_header",
     "client_batch_steps",
+    "keyless_record_errors",
+    "record_errors_message",
     "validate_client_batch",
 ]

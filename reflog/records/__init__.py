@@ -19,6 +19,7 @@ replication path and the tests.
 * :func:`decode_batch` validates everything and returns the records; it raises
   :class:`~reflog.errors.CorruptRecordError` for any malformed input and nothing else,
   and bounds decompression by ``max_uncompressed_bytes``.
+* :func:`rebuild_batch` rewrites a stored batch keeping only some records (the log cleaner).
 * :func:`stamp_batch` sets the two fields the leader assigns, which lie outside the CRC, on a
   :class:`VerifiedBatch` in one copy; :func:`with_base_offset` /
   :func:`with_partition_leader_epoch` patch one of them on raw bytes.
@@ -42,6 +43,7 @@ from reflog.records._decode import (
 )
 from reflog.records._encode import build_batch
 from reflog.records._in_place import InPlaceCheck, verify_batches_in_place
+from reflog.records._rebuild import rebuild_batch
 from reflog.records._stamp import stamp_batch, with_base_offset, with_partition_leader_epoch
 from reflog.records._types import (
     BATCH_HEADER_SIZE,
@@ -76,6 +78,7 @@ __all__ = [
     "crc32c",
     "decode_batch",
     "parse_header",
+    "rebuild_batch",
     "validate_batch",
     "stamp_batch",
     "validate_batch_steps",

@@ -53,7 +53,8 @@ def verify_batches_in_place(views: Sequence[memoryview], first_offset: int) -> I
     """Check that ``views`` hold whole, intact batches starting at offset ``first_offset``.
 
     Each batch passes :func:`parse_header`, is wholly present, has a CRC-32C matching its
-    stored one, and starts at the offset the previous batch ended at. Raises
+    stored one, and the first starts at ``first_offset``, each next one at or above where the
+    previous ended (a compacted log has gaps). Raises
     :class:`CorruptRecordError` on the first failure (a short region counts as truncation).
     """
     error: str | None = None
@@ -84,7 +85,7 @@ def _walk(chunks: _Chunks, first_offset: int) -> InPlaceCheck:
             crc = _crc32c.crc32c(piece, crc)
         if crc != header.crc:
             raise CorruptRecordError(f"batch CRC mismatch: stored {header.crc:#010x}, computed {crc:#010x}")
-        if header.base_offset != expected:
+        if header.base_offset < expected or (batches == 0 and header.base_offset != expected):
             raise CorruptRecordError(f"batch at offset {header.base_offset} where {expected} was expected")
         crc_bytes += header.size - CRC_FROM
         batches += 1

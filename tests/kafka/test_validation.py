@@ -165,7 +165,9 @@ def create(client: RawClient, name: str, configs: dict[str, str]) -> tuple[int, 
         ({"segment.bytes": "2147483648"}, "Not a number of type INT"),
         ({"flush.ms": "soon"}, "Not a number"),
         ({"not.a.real.topic.config": "1"}, "Unknown topic config name: not.a.real.topic.config"),
-        ({"cleanup.policy": "compact"}, "Topic config cleanup.policy is not supported by reflog yet"),
+        ({"preallocate": "true"}, "Topic config preallocate is not supported by reflog yet"),
+        ({"cleanup.policy": "compact,shred"}, "String must be one of: compact, delete"),
+        ({"min.cleanable.dirty.ratio": "1.5"}, "Value must be no more than 1.0"),
     ],
 )
 def test_create_topics_refuses_invalid_configs(

@@ -119,7 +119,21 @@ def test_every_segment_after_a_cut_is_deleted(sim_fs: SimFilesystem, clock: Manu
 
 
 @pytest.mark.req("LOG-16")
-def test_a_segment_that_does_not_follow_the_one_before_is_deleted_with_the_rest(
+def test_a_segment_that_overlaps_the_one_before_is_deleted_with_the_rest(
+    sim_fs: SimFilesystem, clock: ManualClock
+) -> None:
+    written(sim_fs, clock, count=8)
+    for suffix in (".log", ".index", ".timeindex"):
+        sim_fs.rename(f"{DIR}/{2:020d}{suffix}", f"{DIR}/{1:020d}{suffix}")
+    log = reopen(sim_fs, clock, recovery_point=8)
+    report = log.recovery_report
+    assert report is not None and report.deleted_segments == (1, 4, 6)
+    assert report.reason == "segment 1 does not follow offset 2"
+    assert log.log_end_offset == 2
+
+
+@pytest.mark.req("LOG-16", "LOG-34")
+def test_a_gap_between_segments_is_kept_as_compaction_leaves_them(
     sim_fs: SimFilesystem, clock: ManualClock
 ) -> None:
     written(sim_fs, clock, count=8)
@@ -127,9 +141,10 @@ def test_a_segment_that_does_not_follow_the_one_before_is_deleted_with_the_rest(
         sim_fs.delete(f"{DIR}/{2:020d}{suffix}")
     log = reopen(sim_fs, clock, recovery_point=8)
     report = log.recovery_report
-    assert report is not None and report.deleted_segments == (4, 6)
-    assert report.reason == "segment 4 does not follow offset 2"
-    assert log.log_end_offset == 2
+    assert report is not None and report.deleted_segments == () and report.reason is None
+    assert log.log_end_offset == 8
+    region = log.read(2, 1 << 20).region  # a read in the gap gets the next batch
+    assert region is not None and region.first_offset == 4
 
 
 @pytest.mark.req("LOG-16")

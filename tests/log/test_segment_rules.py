@@ -36,20 +36,31 @@ def three(seg: LogSegment, base: int = 0) -> list[BatchHeader]:
 
 
 @pytest.mark.req("LOG-16")
-def test_recovery_keeps_valid_batches_and_cuts_at_a_base_offset_that_does_not_follow(
+def test_recovery_keeps_valid_batches_and_cuts_at_a_base_offset_that_goes_back(
     sim_fs: SimFilesystem,
 ) -> None:
     seg = segment(sim_fs)
     headers = three(seg)
-    seg.fs.pwrite(seg.handle, seg.size, batch([b"x"], base_offset=7))  # 6 expected
+    seg.fs.pwrite(seg.handle, seg.size, batch([b"x"], base_offset=5))  # 6 or above expected
     seg.size = total = seg.fs.size(seg.handle)
     seen: list[int] = []
     outcome = seg.recover(0, lambda h: seen.append(h.base_offset))
     valid = sum(h.size for h in headers)
     assert outcome.valid_bytes == valid and outcome.truncated_bytes == total - valid
     assert seg.fs.size(seg.handle) == valid
-    assert outcome.reason is not None and "base offset 7, expected 6" in outcome.reason
+    assert outcome.reason is not None and "base offset 5, expected 6 or above" in outcome.reason
     assert seen == [0, 2, 4] and seg.size == valid and seg.next_offset == 6 and seg.max_timestamp == 30
+
+
+@pytest.mark.req("LOG-16", "LOG-34")
+def test_recovery_keeps_a_batch_after_a_gap_as_compaction_leaves_them(sim_fs: SimFilesystem) -> None:
+    seg = segment(sim_fs)
+    headers = three(seg)
+    seg.fs.pwrite(seg.handle, seg.size, batch([b"x"], base_offset=9))  # offsets 6..8 compacted away
+    seg.size = total = seg.fs.size(seg.handle)
+    outcome = seg.recover(0, lambda h: None)
+    assert outcome.valid_bytes == total and outcome.reason is None and len(headers) == 3
+    assert seg.next_offset == 10
 
 
 @pytest.mark.req("LOG-16")

@@ -436,8 +436,14 @@ def test_a_follower_reports_the_leaders_error_and_corrupt_records() -> None:
     assert follower.handle_fetch_response(request, refused) == FollowerFetchOutcome(
         Errors.NOT_LEADER_OR_FOLLOWER
     )
+    overlap = FetchResponse(
+        TP, Errors.NONE, 0, 9, 0, records=build_batch([Record(None, b"x")], base_offset=0)
+    )
+    assert follower.handle_fetch_response(request, overlap) == FollowerFetchOutcome(Errors.CORRUPT_MESSAGE)
+    # A gap is a compacted leader's log (LOG-34): copied as it is.
     gap = FetchResponse(TP, Errors.NONE, 0, 9, 0, records=build_batch([Record(None, b"x")], base_offset=5))
-    assert follower.handle_fetch_response(request, gap) == FollowerFetchOutcome(Errors.CORRUPT_MESSAGE)
+    assert follower.handle_fetch_response(request, gap).appended_records == 1
+    assert follower.log.log_end_offset == 6
 
 
 @pytest.mark.req("REP-6")
