@@ -161,8 +161,16 @@ class GroupStore:
         index = self.partition_of(group_id)
         if index >= len(self._partition_count()):
             return Errors.COORDINATOR_NOT_AVAILABLE, -1
-        leader = self.cluster.controller.partition(OFFSETS_TOPIC, index).leader
+        metadata = self.cluster.controller.partition(OFFSETS_TOPIC, index)
+        leader = metadata.leader
         if leader not in live_brokers(self.cluster, self.addresses()):
+            return Errors.COORDINATOR_NOT_AVAILABLE, -1
+        led = self.cluster.broker(leader).broker.partitions.get(self._tp(index))
+        if led is None or led.role is not Role.LEADER or led.leader_epoch != metadata.leader_epoch:
+            # The election is decided but the leader has not applied it: as in Kafka, where a
+            # broker's metadata cache names a leader only once the leader change is published,
+            # nobody is named yet (the client retries), so no client is sent to a broker that
+            # would still answer NOT_COORDINATOR.
             return Errors.COORDINATOR_NOT_AVAILABLE, -1
         return Errors.NONE, leader
 

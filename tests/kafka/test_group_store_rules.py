@@ -154,6 +154,25 @@ async def test_the_offsets_topic_replication_is_capped_to_the_live_brokers(
         assert {len(m.replicas) for m in cluster.controller.partitions()} == {2}
 
 
+@pytest.mark.req("PRO-121")
+async def test_find_coordinator_names_no_leader_before_it_has_applied_its_election(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    async with brokers(3) as (cluster, apis, _):
+        index = partition_for("g", PARTITIONS)
+        leader = cluster.controller.partition(OFFSETS_TOPIC, index).leader
+        await loaded(apis[leader])
+        named = await call(apis[1], find_coordinator("g"), 2)
+        assert (named.error_code, named.node_id) == (0, leader)
+        led = cluster.broker(leader).broker.partitions[TopicPartition(OFFSETS_TOPIC, index)]
+        led.leader_epoch -= 1  # the controller's newest election, not yet applied by the leader
+        try:
+            stale = await call(apis[1], find_coordinator("g"), 2)
+        finally:
+            led.leader_epoch += 1
+        assert (stale.error_code, stale.node_id) == (int(Errors.COORDINATOR_NOT_AVAILABLE), -1)
+
+
 @pytest.mark.req("PRO-122")
 async def test_every_broker_but_the_partition_leader_answers_not_coordinator(
     autojump_clock: trio.testing.MockClock,
