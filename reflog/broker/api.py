@@ -168,3 +168,17 @@ class CreateTopicRequest(Request[CreateTopicResponse]):
     replication_factor: int
     min_insync_replicas: int | None = None
     unclean_leader_election_enable: bool | None = None
+
+
+@attrs.frozen
+class AlterTopicConfigsResponse:
+    error: Errors
+    message: str = ""
+
+
+@attrs.frozen
+class AlterTopicConfigsRequest(Request[AlterTopicConfigsResponse]):
+    """Replace a topic's whole config override set (already validated: Kafka's strings)."""
+
+    name: str
+    configs: tuple[tuple[str, str], ...]

@@ -38,7 +38,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from typing import TypeVar
 
 import attrs
@@ -91,7 +91,7 @@ class Broker:
         network: SimNetwork,
         *,
         config: BrokerConfig | None = None,
-        topic_configs: dict[str, dict[str, int]] | None = None,
+        topic_configs: Mapping[str, Mapping[str, int | str]] | None = None,
         boot: int = 0,
     ) -> None:
         self.broker_id = broker_id
@@ -292,6 +292,20 @@ class Broker:
             partition.apply_metadata(metadata, now, self._broker_epochs)
             self._changes.notify(tp)
             self._fetchers.manage(partition)
+
+    def apply_topic_configs(self, topic: str) -> None:
+        """Put ``topic``'s current configs (:attr:`topic_configs`) into effect on its live logs and
+        partitions, as Kafka's broker does on a ``ConfigRecord`` (LOG-27); a partition created or
+        a log opened later reads them anyway. A no-op while this broker is not running."""
+        if self.manager is None:
+            return
+        settings = self.topic_configs.get(topic, {})
+        self.manager.update_topic_config(topic, log_config(settings))
+        replication = partition_config(self.config, settings)
+        for tp, partition in self.partitions.items():
+            if tp.topic == topic:
+                partition.config = replication
+                self._changes.notify(tp)  # an acks=all wait looks again at min.insync.replicas
 
     async def wait_for_change(self, tps: Iterable[TopicPartition], deadline: float) -> None:
         """Return when any of ``tps`` changes (its log end offset, high watermark, leadership or

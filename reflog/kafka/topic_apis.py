@@ -19,7 +19,7 @@ from reflog.errors import Errors, InvalidConfigError, ReflogError
 from reflog.kafka.codec import KafkaMessage, response_class
 from reflog.kafka.listeners import Addresses, live_brokers
 from reflog.kafka.versions import ApiKey
-from reflog.log.config import validate_topic_configs
+from reflog.log.topic_configs import validate_topic_configs
 from reflog.net.errors import NetError
 from reflog.replication.messages import PartitionMetadata
 from reflog.vocabulary import topic_name_error
@@ -71,7 +71,7 @@ class TopicApis:
         return topics
 
     async def _create(
-        self, name: str, partitions: int, replication_factor: int, configs: dict[str, int]
+        self, name: str, partitions: int, replication_factor: int, configs: dict[str, str]
     ) -> Errors:
         try:
             await self.cluster.create_topic(
@@ -87,7 +87,7 @@ class TopicApis:
             return Errors.REQUEST_TIMED_OUT
         return Errors.NONE
 
-    async def _create_all(self, wanted: list[tuple[str, int, int, dict[str, int]]]) -> list[Errors]:
+    async def _create_all(self, wanted: list[tuple[str, int, int, dict[str, str]]]) -> list[Errors]:
         """Create topics ``(name, partitions, replication factor, configs)`` concurrently, at most
         :data:`CREATE_CONCURRENCY` at a time; their errors in order. Each creation waits for its
         leaders (a heartbeat or so), so one request creating hundreds of topics takes seconds, not
@@ -96,7 +96,7 @@ class TopicApis:
         limiter = trio.CapacityLimiter(CREATE_CONCURRENCY)
 
         async def one(
-            index: int, name: str, partitions: int, replication: int, configs: dict[str, int]
+            index: int, name: str, partitions: int, replication: int, configs: dict[str, str]
         ) -> None:
             async with limiter:
                 errors[index] = await self._create(name, partitions, replication, configs)
@@ -171,7 +171,7 @@ class TopicApis:
     async def create_topics(self, version: int, body: KafkaMessage) -> KafkaMessage:
         cls = response_class(ApiKey.CREATE_TOPICS, version)
         results: list[KafkaMessage] = []
-        to_create: list[tuple[int, tuple[str, int, int, dict[str, int]]]] = []
+        to_create: list[tuple[int, tuple[str, int, int, dict[str, str]]]] = []
         existing = set(self._topic_partitions())  # once, not per topic: a request may name thousands
         live = len([b for b in self.cluster.controller.brokers() if b.is_active])
         named: dict[str, int] = {}
@@ -180,7 +180,7 @@ class TopicApis:
         for topic in body.topics:
             await trio.lowlevel.checkpoint()  # one request never holds the loop for all its topics
             error, message = Errors.NONE, None
-            configs: dict[str, int] = {}
+            configs: dict[str, str] = {}
             invalid = topic_name_error(topic.name)
             try:
                 configs = validate_topic_configs({c.name: c.value for c in topic.configs or []})
