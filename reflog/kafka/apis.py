@@ -36,6 +36,7 @@ from reflog.broker.changes import ChangeWatch
 from reflog.cluster import Cluster
 from reflog.errors import CorruptRecordError, Errors, StorageError
 from reflog.kafka.codec import DecodedRequest, KafkaMessage, response_class
+from reflog.kafka.config_apis import ConfigApis
 from reflog.kafka.group_apis import GroupApis
 from reflog.kafka.groups import GroupCoordinator
 from reflog.kafka.listeners import Addresses
@@ -149,6 +150,10 @@ class KafkaApis:
         )
         #: FindCoordinator, JoinGroup, SyncGroup, Heartbeat, LeaveGroup, OffsetCommit, OffsetFetch.
         self.group_apis = GroupApis(cluster, broker_id, addresses, groups)
+        #: DescribeConfigs, AlterConfigs, IncrementalAlterConfigs.
+        serve_settings: dict[str, int | bool] = {"auto.create.topics.enable": auto_create_topics}
+        serve_settings["default.replication.factor"] = default_replication_factor
+        self.config_apis = ConfigApis(cluster, broker_id, groups.config, serve_settings)
         self._handlers: dict[ApiKey, Handler] = {
             ApiKey.API_VERSIONS: self._api_versions,
             ApiKey.METADATA: self.topic_apis.metadata,
@@ -164,6 +169,9 @@ class KafkaApis:
             ApiKey.LEAVE_GROUP: self.group_apis.leave_group,
             ApiKey.OFFSET_COMMIT: self.group_apis.offset_commit,
             ApiKey.OFFSET_FETCH: self.group_apis.offset_fetch,
+            ApiKey.DESCRIBE_CONFIGS: self.config_apis.describe_configs,
+            ApiKey.ALTER_CONFIGS: self.config_apis.alter_configs,
+            ApiKey.INCREMENTAL_ALTER_CONFIGS: self.config_apis.incremental_alter_configs,
         }
 
     @property
