@@ -30,6 +30,8 @@ class ProduceResponse:
     topic_partition: TopicPartition
     error: Errors
     base_offset: int = -1
+    #: The leader's append time for a ``LogAppendTime`` topic (LOG-29), else -1.
+    log_append_time_ms: int = -1
 
 
 class FetchRead(enum.Enum):

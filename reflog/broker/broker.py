@@ -37,6 +37,7 @@ leadership; a restart recovers the log from what the storage holds.
 from __future__ import annotations
 
 import contextlib
+import functools
 import logging
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from typing import TypeVar
@@ -65,6 +66,7 @@ from reflog.broker.validation import validate_in_steps
 from reflog.errors import Errors, ReflogError, StorageError
 from reflog.log import LogManager
 from reflog.log.manager import StartupReport
+from reflog.log.rewrite import leader_rewrite
 from reflog.net.errors import NetError
 from reflog.net.rpc import serve_rpc_listener
 from reflog.net.sim import SimNetwork
@@ -121,6 +123,9 @@ class Broker:
         self.running = False
         self.exit_reason: str | None = None
         """Why the last incarnation halted by itself (a log directory failure), else ``None``."""
+        #: The leader's clock for ``LogAppendTime`` (ms): trio's in process; ``reflog serve``
+        #: sets the epoch clock, as Kafka's ``time.milliseconds()``.
+        self.append_time_ms: Callable[[], int] = lambda: int(trio.current_time() * 1000)
 
     # ================================================================== lifecycle
     async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
@@ -457,20 +462,25 @@ class Broker:
         validated = await validate_in_steps(request.records, partition.log.config)
         if isinstance(validated, Errors):
             return ProduceResponse(tp, validated)
+        try:  # compression.type and message.timestamp.type (LOG-29)
+            validated, append_time = leader_rewrite(validated, partition.log.config, self.append_time_ms())
+        except ReflogError as exc:
+            return ProduceResponse(tp, Errors.of(exc.error_code))
         result = partition.append_records(validated, request.acks, trio.current_time())
         if result.error is Errors.KAFKA_STORAGE_ERROR:
             self._halt_if_log_dir_failed()
             return ProduceResponse(tp, result.error, result.base_offset)
         await self._throttle()
+        ok = functools.partial(ProduceResponse, tp, log_append_time_ms=append_time)
         self._changes.notify(tp)
         if result.error is not None:
-            return ProduceResponse(tp, result.error, result.base_offset)
+            return ok(result.error, result.base_offset)
         deadline = trio.current_time() + request.timeout_ms / 1000
         while (status := partition.produce_status(result.required_offset)) is None:
             if trio.current_time() >= deadline:
-                return ProduceResponse(tp, Errors.REQUEST_TIMED_OUT, result.base_offset)
+                return ok(Errors.REQUEST_TIMED_OUT, result.base_offset)
             await self.wait_for_change([tp], deadline)
-        return ProduceResponse(tp, status, result.base_offset)
+        return ok(status, result.base_offset)
 
     async def consumer_fetch(self, request: ConsumerFetchRequest) -> ConsumerFetchResponse:
         """A consumer's fetch of one partition, up to the high watermark (:func:`read_for_consumer`),

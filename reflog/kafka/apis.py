@@ -216,6 +216,7 @@ class KafkaApis:
         cls = response_class(ApiKey.PRODUCE, version)
         acks = body.acks
         results: dict[tuple[str, int], tuple[Errors, int]] = {}
+        append_times: dict[tuple[str, int], int] = {}  # LogAppendTime topics (LOG-29)
         if acks not in (0, 1, -1):
             for topic in body.topic_data:
                 for part in topic.partition_data:
@@ -225,6 +226,7 @@ class KafkaApis:
             async def one(tp: TopicPartition, records: bytes) -> None:
                 response = await self.broker.produce(ProduceRequest(tp, records, acks, body.timeout_ms))
                 results[(tp.topic, tp.partition)] = (response.error, response.base_offset)
+                append_times[(tp.topic, tp.partition)] = response.log_append_time_ms
 
             appends: list[tuple[TopicPartition, bytes]] = []
             for (name, index), records in _one_entry_per_partition(body.topic_data).items():
@@ -257,7 +259,7 @@ class KafkaApis:
                     index=index,
                     error_code=int(error),
                     base_offset=base_offset,
-                    log_append_time_ms=-1,
+                    log_append_time_ms=append_times.get((topic_name, index), -1),
                     log_start_offset=self._log_start(TopicPartition(topic_name, index)),
                 )
             )

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 import ssl
+import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from functools import partial
@@ -136,6 +137,7 @@ async def open_kafka_cluster(
         stats = ConnectionStats()
         kafka = KafkaCluster(cluster, {}, groups, stats, memory=RequestMemoryPool(queued_max_request_bytes))
         for handle in cluster.brokers:
+            handle.broker.append_time_ms = lambda: time.time_ns() // 1_000_000  # LogAppendTime: epoch ms
             apis = KafkaApis(
                 cluster,
                 handle.broker_id,
