@@ -6,6 +6,9 @@ fields), so one codec path serves kafka-python 3, aiokafka 0.14 and librdkafka (
 table, and both step down (python-ecosystem.md §5.4). The table is consistent with one Kafka
 release (2.4), because kafka-python infers the broker's version from it.
 
+The config APIs (DescribeConfigs, AlterConfigs, IncrementalAlterConfigs) are advertised at Kafka
+4's ranges, their flexible versions included (PRO-62, PRO-100..PRO-104).
+
 Produce advertises 0-8 but refuses 0-2 on receipt, as Kafka 4 does (KIP-896): older librdkafka
 enables compression only when it sees Produce v0 advertised.
 """

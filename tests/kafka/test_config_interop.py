@@ -17,6 +17,7 @@ import pytest
 
 from reflog.records import Compression, TimestampType, parse_header
 from reflog.vocabulary import TopicPartition
+from tests.kafka.raw import RawClient
 from tests.kafka.served import ServedCluster
 
 with warnings.catch_warnings():
@@ -40,6 +41,12 @@ with warnings.catch_warnings():
     from kafka.admin import ConfigResourceType as KpResourceType
     from kafka.admin import KafkaAdminClient
     from kafka.admin import NewTopic as KpNewTopic
+    from kafka.protocol.admin import (  # type: ignore[import-untyped]
+        DescribeConfigsRequest,
+        DescribeConfigsResponse,
+        IncrementalAlterConfigsRequest,
+        IncrementalAlterConfigsResponse,
+    )
 
 
 @pytest.fixture(scope="module")
@@ -330,3 +337,60 @@ def test_configs_altered_by_a_client_survive_a_restart(tmp_path: Path) -> None:
         "message.timestamp.type": "LogAppendTime",
     }
     assert metadata.timestamp != 1_000  # the restarted leader stamps LogAppendTime
+
+
+# ---------------------------------------------------------------------------------- flexible versions
+@pytest.mark.req("PRO-100")
+@pytest.mark.req("PRO-103")
+def test_the_config_apis_at_their_flexible_versions_over_a_socket(served: ServedCluster) -> None:
+    """DescribeConfigs v4 and IncrementalAlterConfigs v1 (KIP-482): request header v2 in, response
+    header v1 (an empty tagged-field section after the correlation id) out."""
+    topic = fresh("flexible")
+    served.create_topic(topic, 1, 3)
+    assert served.kafka is not None
+    client = RawClient(served.kafka.addresses[1])
+    try:
+        alter = IncrementalAlterConfigsRequest[1]
+        res = alter.AlterConfigsResource
+        request = alter(
+            resources=[
+                res(
+                    resource_type=2,
+                    resource_name=topic,
+                    configs=[res.AlterableConfig(name="cleanup.policy", config_operation=0, value="compact")],
+                )
+            ],
+            validate_only=False,
+        )
+        payload = client.request(request, 1)
+        assert payload[0] == 0  # response header v1's tagged fields
+        altered = IncrementalAlterConfigsResponse.decode(payload[1:], version=1)
+        describe = DescribeConfigsRequest[4]
+        payload = client.request(
+            describe(
+                resources=[
+                    describe.DescribeConfigsResource(
+                        resource_type=2, resource_name=topic, configuration_keys=["cleanup.policy"]
+                    )
+                ],
+                include_synonyms=True,
+                include_documentation=True,
+            ),
+            4,
+        )
+        assert payload[0] == 0
+        described = DescribeConfigsResponse.decode(payload[1:], version=4)
+    finally:
+        client.close()
+    assert [(r.error_code, r.resource_name) for r in altered.responses] == [(0, topic)]
+    (entry,) = described.results[0].configs
+    assert (entry.name, entry.value, entry.config_source, entry.config_type) == (
+        "cleanup.policy",
+        "compact",
+        1,
+        7,
+    )
+    assert entry.documentation and [s.name for s in entry.synonyms] == [
+        "cleanup.policy",
+        "log.cleanup.policy",
+    ]
