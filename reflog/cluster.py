@@ -386,6 +386,7 @@ async def open_cluster(
             broker = Broker(
                 broker_id, fs, network, config=broker_config, topic_configs=cluster.topic_configs, boot=boots
             )
+            broker.default_min_insync_replicas = controller.config.min_insync_replicas
             handle = BrokerHandle(cluster, broker)
             cluster._brokers[broker_id] = handle
             await handle.start()

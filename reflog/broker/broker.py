@@ -126,6 +126,8 @@ class Broker:
         #: The leader's clock for ``LogAppendTime`` (ms): trio's in process; ``reflog serve``
         #: sets the epoch clock, as Kafka's ``time.milliseconds()``.
         self.append_time_ms: Callable[[], int] = lambda: int(trio.current_time() * 1000)
+        #: The cluster's ``min.insync.replicas`` (the controller's), for topics without their own.
+        self.default_min_insync_replicas = 1
 
     # ================================================================== lifecycle
     async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
@@ -290,7 +292,9 @@ class Broker:
             if partition is None:
                 settings = self.topic_configs.get(tp.topic, {})
                 log = self.manager.create_log(tp.topic, tp.partition, log_config(settings))
-                config = partition_config(self.config, settings)
+                config = partition_config(
+                    self.config, settings, default_min_insync_replicas=self.default_min_insync_replicas
+                )
                 hw = self._checkpointed_hw.get(tp, 0)
                 partition = Partition(tp, self.broker_id, log, config, high_watermark=hw)
                 self.partitions[tp] = partition
@@ -306,7 +310,9 @@ class Broker:
             return
         settings = self.topic_configs.get(topic, {})
         self.manager.update_topic_config(topic, log_config(settings))
-        replication = partition_config(self.config, settings)
+        replication = partition_config(
+            self.config, settings, default_min_insync_replicas=self.default_min_insync_replicas
+        )
         for tp, partition in self.partitions.items():
             if tp.topic == topic:
                 partition.config = replication

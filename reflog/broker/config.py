@@ -48,11 +48,14 @@ def log_config(topic_settings: Mapping[str, object]) -> LogConfig:
     return LogConfig.from_properties({k: v for k, v in topic_settings.items() if k in LOG_CONFIG_NAMES})
 
 
-def partition_config(config: BrokerConfig, topic_settings: Mapping[str, object]) -> PartitionConfig:
-    """The replication settings of a topic's partition on a broker configured with ``config``."""
+def partition_config(
+    config: BrokerConfig, topic_settings: Mapping[str, object], *, default_min_insync_replicas: int = 1
+) -> PartitionConfig:
+    """The replication settings of a topic's partition on a broker configured with ``config``;
+    ``default_min_insync_replicas`` is the cluster's ``min.insync.replicas`` (the topic's own wins)."""
     min_isr = topic_settings.get("min.insync.replicas")
     return PartitionConfig(
-        min_insync_replicas=1 if min_isr is None else int(str(min_isr)),
+        min_insync_replicas=default_min_insync_replicas if min_isr is None else int(str(min_isr)),
         replica_lag_time_max_ms=config.replica_lag_time_max_ms,
         legacy_truncate_to_high_watermark=config.legacy_truncate_to_high_watermark,
     )

@@ -421,3 +421,28 @@ async def test_altered_configs_survive_a_restart_of_everything(
         assert broker.partitions[tp].log.config.compression_type == "zstd"
         assert broker.partitions[tp].log.config.cleanup_policy == frozenset({"delete"})
     assert too_large.error is Errors.MESSAGE_TOO_LARGE
+
+
+@pytest.mark.req("LOG-27")
+async def test_acks_all_needs_the_clusters_min_isr_until_the_topic_overrides_it(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    """``min.insync.replicas`` set for the cluster applies to a topic without its own, and an altered
+    topic value replaces it on the live partition."""
+    tp = TopicPartition(TOPIC, 0)
+    config = ControllerConfig(min_insync_replicas=2, elect_last_known_leader=True)
+    async with open_cluster(brokers=2, seed=7, controller_config=config) as cluster:
+        await cluster.create_topic(TOPIC, replication_factor=2)
+        leader = cluster.controller.partition(TOPIC, 0).leader
+        follower = 3 - leader
+        await cluster.broker(follower).kill()
+        with trio.fail_after(120):
+            while cluster.controller.partition(TOPIC, 0).isr != (leader,):
+                await trio.sleep(1)
+        await trio.sleep(31)  # past replica.lag.time.max.ms: the dead follower no longer holds the HW
+        broker = cluster.broker(leader).broker
+        refused = await broker.produce(BrokerProduceRequest(tp, batch(), -1, 1000))
+        await cluster.alter_topic_configs(TOPIC, {"min.insync.replicas": "1"})
+        accepted = await broker.produce(BrokerProduceRequest(tp, batch(), -1, 1000))
+    assert refused.error is Errors.NOT_ENOUGH_REPLICAS
+    assert accepted.error is Errors.NONE
