@@ -163,7 +163,7 @@ async def test_the_broker_serves_its_four_request_classes_over_rpc(
 
 
 @pytest.mark.req("NET-35")
-async def test_the_controller_serves_its_seven_request_classes(net: SimNetwork) -> None:
+async def test_the_controller_serves_its_eight_request_classes(net: SimNetwork) -> None:
     service = ControllerService(Controller(), net)
     assert {cls.__name__ for cls in service.handlers.kinds} == {
         "HeartbeatRequest",
@@ -172,6 +172,7 @@ async def test_the_controller_serves_its_seven_request_classes(net: SimNetwork) 
         "ControlledShutdownRequest",
         "MetadataRequest",
         "CreateTopicRequest",
+        "AlterTopicConfigsRequest",
         "InitProducerIdRequest",
     }
     assert await service.handle(api.MetadataRequest()) == api.MetadataResponse((), (), 0)
