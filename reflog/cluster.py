@@ -23,18 +23,18 @@ from typing import Literal, TypeVar
 
 import trio
 
-from reflog.broker.api import CreateTopicRequest
+from reflog.broker.api import AlterTopicConfigsRequest, CreateTopicRequest
 from reflog.broker.broker import Broker
 from reflog.broker.config import BrokerConfig
 from reflog.broker.controller_service import ControllerService
-from reflog.broker.metadata_log import MetadataLog
+from reflog.broker.metadata_log import MetadataLog, TopicConfigs
 from reflog.broker.peers import Peers
 from reflog.client.consumer import Consumer
 from reflog.client.producer import Producer, ProducerConfig
 from reflog.determinism import seed_trio_scheduler
 from reflog.errors import Errors, ReflogUsageError, RequestRefusedError
-from reflog.log.config import validate_topic_configs
 from reflog.log.manager import StartupReport
+from reflog.log.topic_configs import validate_topic_configs
 from reflog.net.sim import SimNetwork
 from reflog.replica_view import ReplicaView
 from reflog.replication.controller import Controller
@@ -198,12 +198,12 @@ class Cluster:
         network: SimNetwork,
         controller: Controller,
         nursery: trio.Nursery,
-        topic_configs: dict[str, dict[str, int | str]] | None = None,
+        topic_configs: TopicConfigs | None = None,
     ) -> None:
         self.network = network
         self.controller = controller
         self._nursery = nursery
-        self.topic_configs: dict[str, dict[str, int | str]] = {} if topic_configs is None else topic_configs
+        self.topic_configs: TopicConfigs = topic_configs if topic_configs is not None else {}
         self._brokers: dict[int, BrokerHandle] = {}
         self._clients = 0
         self._admin = Peers(network, "admin", nursery)
@@ -225,7 +225,7 @@ class Cluster:
         *,
         partitions: int = 1,
         replication_factor: int = 3,
-        configs: Mapping[str, int | str] | None = None,
+        configs: Mapping[str, object] | None = None,
         replica_assignment: Sequence[Sequence[int]] | None = None,
     ) -> tuple[PartitionMetadata, ...]:
         """Create a topic and wait until every partition's leader serves it.
@@ -242,14 +242,15 @@ class Cluster:
         answer) when the controller refuses.
         """
         settings = validate_topic_configs(configs or {})
-        self.topic_configs[name] = settings
+        self.topic_configs[name] = dict(settings)
         unclean = settings.get("unclean.leader.election.enable")
+        min_isr = settings.get("min.insync.replicas")
         request = CreateTopicRequest(
             name,
             partitions,
             replication_factor,
-            None if (isr := settings.get("min.insync.replicas")) is None else int(isr),
-            None if unclean is None else bool(unclean),
+            None if min_isr is None else int(min_isr),
+            None if unclean is None else unclean == "true",
             None if replica_assignment is None else tuple(tuple(r) for r in replica_assignment),
         )
         response = await self.controller_call(request)
@@ -259,6 +260,24 @@ class Cluster:
             )
         await self.wait_for_leaders(name)
         return response.partitions
+
+    async def alter_topic_configs(self, name: str, configs: Mapping[str, object]) -> dict[str, str]:
+        """Replace topic ``name``'s whole config override set (Kafka's AlterConfigs semantics).
+
+        Checked as :meth:`create_topic` checks configs, made durable by the controller (the
+        metadata log, LOG-28), then put into effect on every running broker's logs and
+        partitions (LOG-27). Returns the stored overrides (Kafka's strings). Raises
+        :class:`InvalidConfigError` for a bad config, :class:`RequestRefusedError`
+        (``UNKNOWN_TOPIC_OR_PARTITION``) for an unknown topic.
+        """
+        settings = validate_topic_configs(configs)
+        response = await self.controller_call(AlterTopicConfigsRequest(name, tuple(sorted(settings.items()))))
+        if response.error is not Errors.NONE:
+            raise RequestRefusedError(response.error, f"alter_topic_configs {name}: {response.message}")
+        self.topic_configs[name] = dict(settings)
+        for handle in self.brokers:
+            handle.broker.apply_topic_configs(name)
+        return settings
 
     async def controller_call(self, request: Request[R]) -> R:
         """Send an admin request to the controller; its response, typed and checked.
@@ -373,6 +392,7 @@ async def open_cluster(
             broker = Broker(
                 broker_id, fs, network, config=broker_config, topic_configs=cluster.topic_configs, boot=boots
             )
+            broker.default_min_insync_replicas = controller.config.min_insync_replicas
             handle = BrokerHandle(cluster, broker)
             cluster._brokers[broker_id] = handle
             await handle.start()

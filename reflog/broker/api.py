@@ -33,6 +33,8 @@ class ProduceResponse:
     error_message: str | None = None
     record_errors: tuple[tuple[int, str | None], ...] = ()
     """Kafka's ``RecordErrors`` (Produce v8+, KIP-467): each refused record's index and why."""
+    #: The leader's append time for a ``LogAppendTime`` topic (LOG-29), else -1.
+    log_append_time_ms: int = -1
 
 
 class FetchRead(enum.Enum):
@@ -174,3 +176,17 @@ class CreateTopicRequest(Request[CreateTopicResponse]):
     replica_assignment: tuple[tuple[int, ...], ...] | None = None
     """Each partition's replicas, in partition order (then ``partitions`` and
     ``replication_factor`` match it); ``None``: the controller places them."""
+
+
+@attrs.frozen
+class AlterTopicConfigsResponse:
+    error: Errors
+    message: str = ""
+
+
+@attrs.frozen
+class AlterTopicConfigsRequest(Request[AlterTopicConfigsResponse]):
+    """Replace a topic's whole config override set (already validated: Kafka's strings)."""
+
+    name: str
+    configs: tuple[tuple[str, str], ...]

@@ -37,8 +37,9 @@ leadership; a restart recovers the log from what the storage holds.
 from __future__ import annotations
 
 import contextlib
+import functools
 import logging
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from typing import TypeVar
 
 import attrs
@@ -65,6 +66,7 @@ from reflog.broker.validation import validate_in_steps
 from reflog.errors import Errors, ReflogError, StorageError
 from reflog.log import LogManager
 from reflog.log.manager import StartupReport
+from reflog.log.rewrite import leader_rewrite
 from reflog.log.validator import keyless_record_errors, record_errors_message
 from reflog.net.errors import NetError
 from reflog.net.rpc import serve_rpc_listener
@@ -92,7 +94,7 @@ class Broker:
         network: SimNetwork,
         *,
         config: BrokerConfig | None = None,
-        topic_configs: dict[str, dict[str, int | str]] | None = None,
+        topic_configs: Mapping[str, Mapping[str, int | str]] | None = None,
         boot: int = 0,
     ) -> None:
         self.broker_id = broker_id
@@ -122,6 +124,11 @@ class Broker:
         self.running = False
         self.exit_reason: str | None = None
         """Why the last incarnation halted by itself (a log directory failure), else ``None``."""
+        #: The leader's clock for ``LogAppendTime`` (ms): trio's in process; ``reflog serve``
+        #: sets the epoch clock, as Kafka's ``time.milliseconds()``.
+        self.append_time_ms: Callable[[], int] = lambda: int(trio.current_time() * 1000)
+        #: The cluster's ``min.insync.replicas`` (the controller's), for topics without their own.
+        self.default_min_insync_replicas = 1
 
     # ================================================================== lifecycle
     async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
@@ -286,13 +293,31 @@ class Broker:
             if partition is None:
                 settings = self.topic_configs.get(tp.topic, {})
                 log = self.manager.create_log(tp.topic, tp.partition, log_config(settings))
-                config = partition_config(self.config, settings)
+                config = partition_config(
+                    self.config, settings, default_min_insync_replicas=self.default_min_insync_replicas
+                )
                 hw = self._checkpointed_hw.get(tp, 0)
                 partition = Partition(tp, self.broker_id, log, config, high_watermark=hw)
                 self.partitions[tp] = partition
             partition.apply_metadata(metadata, now, self._broker_epochs)
             self._changes.notify(tp)
             self._fetchers.manage(partition)
+
+    def apply_topic_configs(self, topic: str) -> None:
+        """Put ``topic``'s current configs (:attr:`topic_configs`) into effect on its live logs and
+        partitions, as Kafka's broker does on a ``ConfigRecord`` (LOG-27); a partition created or
+        a log opened later reads them anyway. A no-op while this broker is not running."""
+        if self.manager is None:
+            return
+        settings = self.topic_configs.get(topic, {})
+        self.manager.update_topic_config(topic, log_config(settings))
+        replication = partition_config(
+            self.config, settings, default_min_insync_replicas=self.default_min_insync_replicas
+        )
+        for tp, partition in self.partitions.items():
+            if tp.topic == topic:
+                partition.config = replication
+                self._changes.notify(tp)  # an acks=all wait looks again at min.insync.replicas
 
     async def wait_for_change(self, tps: Iterable[TopicPartition], deadline: float) -> None:
         """Return when any of ``tps`` changes (its log end offset, high watermark, leadership or
@@ -451,20 +476,25 @@ class Broker:
             keyless := keyless_record_errors(validated, f"{tp.topic}-{tp.partition}")
         ):
             return ProduceResponse(tp, Errors.INVALID_RECORD, -1, record_errors_message(keyless), keyless)
+        try:  # compression.type and message.timestamp.type (LOG-29)
+            validated, append_time = leader_rewrite(validated, partition.log.config, self.append_time_ms())
+        except ReflogError as exc:
+            return ProduceResponse(tp, Errors.of(exc.error_code))
         result = partition.append_records(validated, request.acks, trio.current_time())
         if result.error is Errors.KAFKA_STORAGE_ERROR:
             self._halt_if_log_dir_failed()
             return ProduceResponse(tp, result.error, result.base_offset)
         await self._throttle()
+        ok = functools.partial(ProduceResponse, tp, log_append_time_ms=append_time)
         self._changes.notify(tp)
         if result.error is not None:
-            return ProduceResponse(tp, result.error, result.base_offset)
+            return ok(result.error, result.base_offset)
         deadline = trio.current_time() + request.timeout_ms / 1000
         while (status := partition.produce_status(result.required_offset)) is None:
             if trio.current_time() >= deadline:
-                return ProduceResponse(tp, Errors.REQUEST_TIMED_OUT, result.base_offset)
+                return ok(Errors.REQUEST_TIMED_OUT, result.base_offset)
             await self.wait_for_change([tp], deadline)
-        return ProduceResponse(tp, status, result.base_offset)
+        return ok(status, result.base_offset)
 
     async def consumer_fetch(self, request: ConsumerFetchRequest) -> ConsumerFetchResponse:
         """A consumer's fetch of one partition, up to the high watermark (:func:`read_for_consumer`),

@@ -44,15 +44,20 @@ class BrokerConfig:
     """The pre-0.11 follower rule, for tests that show what it breaks."""
 
 
-def log_config(topic_settings: Mapping[str, int | str]) -> LogConfig:
-    """The log settings of a topic's partitions: the log's own names among ``topic_settings``."""
+def log_config(topic_settings: Mapping[str, object]) -> LogConfig:
+    """The log settings of a topic's partitions: the log's own names among ``topic_settings``
+    (Kafka's strings as the metadata log keeps them, or Python values)."""
     return LogConfig.from_properties({k: v for k, v in topic_settings.items() if k in LOG_CONFIG_NAMES})
 
 
-def partition_config(config: BrokerConfig, topic_settings: Mapping[str, int | str]) -> PartitionConfig:
-    """The replication settings of a topic's partition on a broker configured with ``config``."""
+def partition_config(
+    config: BrokerConfig, topic_settings: Mapping[str, object], *, default_min_insync_replicas: int = 1
+) -> PartitionConfig:
+    """The replication settings of a topic's partition on a broker configured with ``config``;
+    ``default_min_insync_replicas`` is the cluster's ``min.insync.replicas`` (the topic's own wins)."""
+    min_isr = topic_settings.get("min.insync.replicas")
     return PartitionConfig(
-        min_insync_replicas=int(topic_settings.get("min.insync.replicas", 1)),
+        min_insync_replicas=default_min_insync_replicas if min_isr is None else int(str(min_isr)),
         replica_lag_time_max_ms=config.replica_lag_time_max_ms,
         legacy_truncate_to_high_watermark=config.legacy_truncate_to_high_watermark,
     )

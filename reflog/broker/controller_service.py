@@ -14,11 +14,11 @@ handed out twice, across restarts too (CTL-27).
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-
 import trio
 
 from reflog.broker.api import (
+    AlterTopicConfigsRequest,
+    AlterTopicConfigsResponse,
     ControlledShutdownRequest,
     CreateTopicRequest,
     CreateTopicResponse,
@@ -31,8 +31,14 @@ from reflog.broker.api import (
     RegisterBrokerRequest,
     RegisterBrokerResponse,
 )
-from reflog.broker.metadata_log import FIRST_PRODUCER_ID, PRODUCER_ID_BLOCK_SIZE, MetadataImage, MetadataLog
-from reflog.errors import Errors, ReflogError, RequestRefusedError
+from reflog.broker.metadata_log import (
+    FIRST_PRODUCER_ID,
+    PRODUCER_ID_BLOCK_SIZE,
+    MetadataImage,
+    MetadataLog,
+    TopicConfigs,
+)
+from reflog.errors import Errors, ReflogError, ReflogUsageError, RequestRefusedError
 from reflog.net.rpc import serve_rpc_listener
 from reflog.net.sim import SimNetwork
 from reflog.replication.controller import Controller
@@ -52,7 +58,7 @@ class ControllerService:
         *,
         tick_interval: float = 1.0,
         metadata_log: MetadataLog | None = None,
-        topic_configs: Mapping[str, Mapping[str, int | str]] | None = None,
+        topic_configs: TopicConfigs | None = None,
         producer_id_block_end: int = FIRST_PRODUCER_ID,
         boots: int = 0,
     ) -> None:
@@ -60,7 +66,8 @@ class ControllerService:
         self.network = network
         self.tick_interval = tick_interval
         self.metadata_log = metadata_log
-        self._topic_configs = topic_configs if topic_configs is not None else {}
+        #: Every topic's config overrides (Kafka's strings); shared with the cluster in process.
+        self._topic_configs: TopicConfigs = topic_configs if topic_configs is not None else {}
         self._next_producer_id = producer_id_block_end
         self._producer_id_block_end = producer_id_block_end
         self._boots = boots
@@ -74,6 +81,7 @@ class ControllerService:
             .on(ControlledShutdownRequest, self._controlled_shutdown)
             .on(MetadataRequest, self._metadata)
             .on(CreateTopicRequest, self._create_topic)
+            .on(AlterTopicConfigsRequest, self._alter_topic_configs)
             .on(InitProducerIdRequest, self._init_producer_id)
         )
 
@@ -202,6 +210,24 @@ class ControllerService:
         except ReflogError as exc:
             return CreateTopicResponse(Errors.INVALID_REQUEST, message=str(exc))
         return CreateTopicResponse(Errors.NONE, created)
+
+    async def _alter_topic_configs(self, request: AlterTopicConfigsRequest) -> AlterTopicConfigsResponse:
+        """A topic's new override set (Kafka's ``ConfigRecord`` s): kept, and made durable with the
+        new metadata version before the answer (CTL-26, LOG-28)."""
+        configs = dict(request.configs)
+        min_isr = configs.get("min.insync.replicas")
+        unclean = configs.get("unclean.leader.election.enable")
+        try:
+            self.controller.alter_topic_config(
+                request.name,
+                min_insync_replicas=None if min_isr is None else int(min_isr),
+                unclean_leader_election_enable=None if unclean is None else unclean == "true",
+            )
+        except ReflogUsageError:
+            unknown = f"unknown topic {request.name}"
+            return AlterTopicConfigsResponse(Errors.UNKNOWN_TOPIC_OR_PARTITION, unknown)
+        self._topic_configs[request.name] = dict(configs)
+        return AlterTopicConfigsResponse(Errors.NONE)
 
     async def _init_producer_id(self, request: InitProducerIdRequest) -> InitProducerIdResponse:
         return InitProducerIdResponse(self.allocate_producer_id(), 0)

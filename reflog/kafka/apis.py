@@ -37,6 +37,7 @@ from reflog.broker.changes import ChangeWatch
 from reflog.cluster import Cluster
 from reflog.errors import CorruptRecordError, Errors, StorageError
 from reflog.kafka.codec import DecodedRequest, KafkaMessage, response_class
+from reflog.kafka.config_apis import ConfigApis
 from reflog.kafka.group_apis import GroupApis
 from reflog.kafka.groups import GroupCoordinator
 from reflog.kafka.listeners import Addresses
@@ -160,6 +161,10 @@ class KafkaApis:
         )
         #: FindCoordinator, JoinGroup, SyncGroup, Heartbeat, LeaveGroup, OffsetCommit, OffsetFetch.
         self.group_apis = GroupApis(cluster, broker_id, addresses, groups)
+        #: DescribeConfigs, AlterConfigs, IncrementalAlterConfigs.
+        serve_settings: dict[str, int | bool] = {"auto.create.topics.enable": auto_create_topics}
+        serve_settings["default.replication.factor"] = default_replication_factor
+        self.config_apis = ConfigApis(cluster, broker_id, groups.config, serve_settings)
         self._handlers: dict[ApiKey, Handler] = {
             ApiKey.API_VERSIONS: self._api_versions,
             ApiKey.METADATA: self.topic_apis.metadata,
@@ -179,6 +184,9 @@ class KafkaApis:
             ApiKey.DESCRIBE_GROUPS: self.group_apis.admin.describe_groups,
             ApiKey.DELETE_GROUPS: self.group_apis.admin.delete_groups,
             ApiKey.OFFSET_DELETE: self.group_apis.admin.offset_delete,
+            ApiKey.DESCRIBE_CONFIGS: self.config_apis.describe_configs,
+            ApiKey.ALTER_CONFIGS: self.config_apis.alter_configs,
+            ApiKey.INCREMENTAL_ALTER_CONFIGS: self.config_apis.incremental_alter_configs,
         }
 
     @property
@@ -224,6 +232,7 @@ class KafkaApis:
         acks = body.acks
         results: dict[tuple[str, int], tuple[Errors, int]] = {}
         refused: dict[tuple[str, int], ProduceResponse] = {}  # with record errors (KIP-467)
+        append_times: dict[tuple[str, int], int] = {}  # LogAppendTime topics (LOG-29)
         if acks not in (0, 1, -1):
             for topic in body.topic_data:
                 for part in topic.partition_data:
@@ -235,6 +244,7 @@ class KafkaApis:
                 results[(tp.topic, tp.partition)] = (response.error, response.base_offset)
                 if response.record_errors:
                     refused[(tp.topic, tp.partition)] = response
+                append_times[(tp.topic, tp.partition)] = response.log_append_time_ms
 
             appends: list[tuple[TopicPartition, bytes]] = []
             for (name, index), records in _one_entry_per_partition(body.topic_data).items():
@@ -268,7 +278,7 @@ class KafkaApis:
                     index=index,
                     error_code=int(error),
                     base_offset=base_offset,
-                    log_append_time_ms=-1,
+                    log_append_time_ms=append_times.get((topic_name, index), -1),
                     log_start_offset=self._log_start(TopicPartition(topic_name, index)),
                     **_record_errors(cls, refused.get((topic_name, index))),
                 )

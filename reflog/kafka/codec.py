@@ -28,12 +28,18 @@ import attrs
 with warnings.catch_warnings():  # kafka-python 3 loads its schemas with a deprecated importlib call
     warnings.simplefilter("ignore", DeprecationWarning)
     from kafka.protocol.admin import (
+        AlterConfigsRequest,
+        AlterConfigsResponse,
         CreateTopicsRequest,
         CreateTopicsResponse,
         DeleteGroupsRequest,
         DeleteGroupsResponse,
+        DescribeConfigsRequest,
+        DescribeConfigsResponse,
         DescribeGroupsRequest,
         DescribeGroupsResponse,
+        IncrementalAlterConfigsRequest,
+        IncrementalAlterConfigsResponse,
         ListGroupsRequest,
         ListGroupsResponse,
     )
@@ -101,6 +107,9 @@ MESSAGES: Final[dict[ApiKey, tuple[KafkaMessage, KafkaMessage]]] = {
     ApiKey.INIT_PRODUCER_ID: (InitProducerIdRequest, InitProducerIdResponse),
     ApiKey.DELETE_GROUPS: (DeleteGroupsRequest, DeleteGroupsResponse),
     ApiKey.OFFSET_DELETE: (OffsetDeleteRequest, OffsetDeleteResponse),
+    ApiKey.DESCRIBE_CONFIGS: (DescribeConfigsRequest, DescribeConfigsResponse),
+    ApiKey.ALTER_CONFIGS: (AlterConfigsRequest, AlterConfigsResponse),
+    ApiKey.INCREMENTAL_ALTER_CONFIGS: (IncrementalAlterConfigsRequest, IncrementalAlterConfigsResponse),
 }
 """API key -> (kafka-python request class, response class); subscript a class with a version."""
 

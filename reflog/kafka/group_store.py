@@ -82,7 +82,7 @@ Write = tuple[bytes, bytes | None]
 """One record to append: key and value (``None``: a tombstone)."""
 
 
-def offsets_topic_configs() -> dict[str, int | str]:
+def offsets_topic_configs() -> dict[str, str]:
     """The topic configs of ``__consumer_offsets``: ``cleanup.policy=compact``, as in Kafka."""
     return validate_topic_configs({"cleanup.policy": "compact"})
 

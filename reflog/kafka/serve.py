@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import os
 import ssl
+import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from functools import partial
@@ -144,6 +145,7 @@ async def open_kafka_cluster(
         kafka = KafkaCluster(cluster, {}, {}, stats, memory=RequestMemoryPool(queued_max_request_bytes))
         for handle in cluster.brokers:
             groups = kafka.groups[handle.broker_id] = GroupCoordinator(group_config)
+            handle.broker.append_time_ms = lambda: time.time_ns() // 1_000_000  # LogAppendTime: epoch ms
             apis = KafkaApis(
                 cluster,
                 handle.broker_id,

@@ -22,7 +22,7 @@ from reflog.kafka.codec import KafkaMessage, response_class
 from reflog.kafka.listeners import Addresses, live_brokers
 from reflog.kafka.offsets_records import OFFSETS_TOPIC
 from reflog.kafka.versions import ApiKey
-from reflog.log.config import validate_topic_configs
+from reflog.log.topic_configs import validate_topic_configs
 from reflog.net.errors import NetError
 from reflog.replication.messages import PartitionMetadata
 from reflog.vocabulary import topic_name_error
@@ -42,7 +42,7 @@ _CREATE_ERRORS: Final = frozenset(
 """The refusals of a topic creation that CreateTopics and auto-creation pass on as they are."""
 CREATE_CONCURRENCY: Final = 32
 
-_Creation = tuple[str, int, int, dict[str, int | str], tuple[tuple[int, ...], ...] | None]
+_Creation = tuple[str, int, int, dict[str, str], tuple[tuple[int, ...], ...] | None]
 """A topic to create: name, partitions, replication factor, configs, manual replica assignment."""
 
 
@@ -82,7 +82,7 @@ class TopicApis:
         name: str,
         partitions: int,
         replication_factor: int,
-        configs: dict[str, int | str],
+        configs: dict[str, str],
         assignment: tuple[tuple[int, ...], ...] | None = None,
     ) -> Errors:
         try:
@@ -198,7 +198,7 @@ class TopicApis:
         for topic in body.topics:
             await trio.lowlevel.checkpoint()  # one request never holds the loop for all its topics
             error, message = Errors.NONE, None
-            configs: dict[str, int | str] = {}
+            configs: dict[str, str] = {}
             invalid = topic_name_error(topic.name)
             try:
                 configs = validate_topic_configs({c.name: c.value for c in topic.configs or []})

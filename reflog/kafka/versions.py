@@ -6,6 +6,9 @@ fields), so one codec path serves kafka-python 3, aiokafka 0.14 and librdkafka (
 table, and both step down (python-ecosystem.md §5.4). The table is consistent with one Kafka
 release (2.4), because kafka-python infers the broker's version from it.
 
+The config APIs (DescribeConfigs, AlterConfigs, IncrementalAlterConfigs) are advertised at Kafka
+4's ranges, their flexible versions included (PRO-62, PRO-100..PRO-104).
+
 Produce advertises 0-8 but refuses 0-2 on receipt, as Kafka 4 does (KIP-896): older librdkafka
 enables compression only when it sees Produce v0 advertised.
 """
@@ -37,6 +40,9 @@ class ApiKey(enum.IntEnum):
     INIT_PRODUCER_ID = 22
     DELETE_GROUPS = 42
     OFFSET_DELETE = 47
+    DESCRIBE_CONFIGS = 32
+    ALTER_CONFIGS = 33
+    INCREMENTAL_ALTER_CONFIGS = 44
 
 
 ADVERTISED: Final[dict[ApiKey, tuple[int, int]]] = {
@@ -58,6 +64,9 @@ ADVERTISED: Final[dict[ApiKey, tuple[int, int]]] = {
     ApiKey.INIT_PRODUCER_ID: (0, 1),
     ApiKey.DELETE_GROUPS: (0, 2),
     ApiKey.OFFSET_DELETE: (0, 0),
+    ApiKey.DESCRIBE_CONFIGS: (1, 4),
+    ApiKey.ALTER_CONFIGS: (0, 2),
+    ApiKey.INCREMENTAL_ALTER_CONFIGS: (0, 1),
 }
 """API key -> (min, max) version advertised."""
 

@@ -1,7 +1,9 @@
 """Log configuration under Kafka's names, with Kafka's defaults.
 
-Each field is a topic-level config of Kafka's (``segment.bytes`` is ``segment_bytes``);
-:meth:`LogConfig.from_properties` accepts the dotted names a Kafka user would write.
+Each field is a topic-level config of Kafka's (``segment.bytes`` is ``segment_bytes``), checked
+by the validator of its definition in :data:`reflog.log.topic_configs.TOPIC_CONFIGS` (LOG-26);
+:meth:`LogConfig.from_properties` accepts the dotted names and string values a Kafka user would
+write. A log reads its config through ``Log.config``, which a config change replaces (LOG-27).
 Kafka's "never" for the flush knobs is ``Long.MAX_VALUE`` (:data:`LONG_MAX`).
 """
 
@@ -13,190 +15,45 @@ from typing import Any
 import attrs
 
 from reflog.errors import InvalidConfigError, ReflogUsageError
-
-LONG_MAX = 2**63 - 1
-"""Java's ``Long.MAX_VALUE``: Kafka's default for ``flush.messages`` and ``flush.ms`` (never)."""
-INT_MAX = 2**31 - 1
-"""Java's ``Integer.MAX_VALUE``: the bound of Kafka's ``INT`` configs."""
-
-_DAY_MS = 24 * 60 * 60 * 1000
-_LONG_MIN = -(2**63)
-_INT_MIN = -(2**31)
-RECORD_OVERHEAD_V0 = 14
-"""Kafka's ``LegacyRecord.RECORD_OVERHEAD_V0``: the least ``segment.bytes`` its ``LogConfig`` accepts."""
-
-
-@attrs.frozen
-class Bound:
-    """A numeric topic config's type and least value, as Kafka's ``LogConfig`` defines it."""
-
-    low: int
-    high: int  # INT_MAX for Kafka's INT type, LONG_MAX for LONG
-
-    def check(self, name: str, value: int) -> None:
-        """Raises :class:`InvalidConfigError` (Kafka's ``ConfigException`` message) when out of range."""
-        if not self.low <= value <= self.high:
-            if value > self.high:
-                kind = "INT" if self.high == INT_MAX else "LONG"
-                raise InvalidConfigError(
-                    f"Invalid value {value} for configuration {name}: Not a number of type {kind}"
-                )
-            raise InvalidConfigError(
-                f"Invalid value {value} for configuration {name}: Value must be at least {self.low}"
-            )
-
-
-#: Kafka 4's bounds for the numeric topic configs reflog implements (``LogConfig.CONFIG``).
-TOPIC_CONFIG_BOUNDS: dict[str, Bound] = {
-    "segment.bytes": Bound(RECORD_OVERHEAD_V0, INT_MAX),
-    "segment.ms": Bound(1, LONG_MAX),
-    "segment.index.bytes": Bound(4, INT_MAX),
-    "index.interval.bytes": Bound(0, INT_MAX),
-    "retention.bytes": Bound(_LONG_MIN, LONG_MAX),  # negative: no limit
-    "retention.ms": Bound(-1, LONG_MAX),  # -1: keep forever
-    "flush.messages": Bound(1, LONG_MAX),
-    "flush.ms": Bound(0, LONG_MAX),
-    "max.message.bytes": Bound(0, INT_MAX),
-    "min.insync.replicas": Bound(1, INT_MAX),
-    "delete.retention.ms": Bound(0, LONG_MAX),
-    "min.compaction.lag.ms": Bound(0, LONG_MAX),
-    "max.compaction.lag.ms": Bound(1, LONG_MAX),
-}
-CLEANUP_POLICY_DELETE = "delete"
-CLEANUP_POLICY_COMPACT = "compact"
-#: Kafka's ``cleanup.policy`` values (a list of them).
-CLEANUP_POLICIES = (CLEANUP_POLICY_COMPACT, CLEANUP_POLICY_DELETE)
-DOUBLE_TOPIC_CONFIGS: dict[str, tuple[float, float]] = {"min.cleanable.dirty.ratio": (0.0, 1.0)}
-"""Kafka's ``DOUBLE`` topic configs reflog implements, with their ``Range.between`` bounds."""
-BOOLEAN_TOPIC_CONFIGS = frozenset({"unclean.leader.election.enable"})
-#: Kafka topic configs reflog does not implement yet (string, list, double or boolean values).
-UNSUPPORTED_TOPIC_CONFIGS = frozenset(
-    {
-        "compression.type",
-        "compression.gzip.level",
-        "compression.lz4.level",
-        "compression.zstd.level",
-        "file.delete.delay.ms",
-        "follower.replication.throttled.replicas",
-        "leader.replication.throttled.replicas",
-        "local.retention.bytes",
-        "local.retention.ms",
-        "message.downconversion.enable",
-        "message.format.version",
-        "message.timestamp.after.max.ms",
-        "message.timestamp.before.max.ms",
-        "message.timestamp.difference.max.ms",
-        "message.timestamp.type",
-        "preallocate",
-        "remote.log.copy.disable",
-        "remote.log.delete.on.disable",
-        "remote.storage.enable",
-        "segment.jitter.ms",
-    }
+from reflog.log.config_def import INT_MAX, LONG_MAX, ConfigValue
+from reflog.log.topic_configs import (
+    RECORD_OVERHEAD_V0,
+    TOPIC_CONFIGS,
+    UNSUPPORTED_TOPIC_CONFIGS,
+    validate_topic_configs,
 )
 
-
-TopicConfigValue = int | str
-"""A checked topic config value: a number (booleans as 0/1), or the canonical text of a list or
-double (``cleanup.policy`` as ``"compact,delete"``, ``min.cleanable.dirty.ratio`` as ``"0.5"``)."""
-
-
-def validate_topic_configs(configs: Mapping[str, object]) -> dict[str, TopicConfigValue]:
-    """Kafka's CreateTopics checks on topic configs; returns them as numbers or canonical text.
-
-    Numbers may come as ints or as the strings the protocol carries (``"1048576"``); the boolean
-    ``unclean.leader.election.enable`` as ``true``/``false`` (any case) or 0/1; ``cleanup.policy``
-    as a comma-separated list of ``compact`` and ``delete``; ``min.cleanable.dirty.ratio`` as a
-    number in [0, 1]. ``min.compaction.lag.ms`` above ``max.compaction.lag.ms`` is refused, as
-    Kafka's ``LogConfig.validateValues`` does. Raises
-    :class:`InvalidConfigError` (``INVALID_CONFIG``, 40) with Kafka's message for a name Kafka
-    does not know ("Unknown topic config name: ..."), a value that is not a number of the
-    config's type or is out of its bounds (:data:`TOPIC_CONFIG_BOUNDS`), and, with a message
-    saying so, for a Kafka topic config reflog does not implement.
-    """
-    values: dict[str, TopicConfigValue] = {}
-    for name, raw in configs.items():
-        if name in UNSUPPORTED_TOPIC_CONFIGS:
-            raise InvalidConfigError(f"Topic config {name} is not supported by reflog yet")
-        if name in BOOLEAN_TOPIC_CONFIGS:
-            values[name] = _boolean(name, raw)
-            continue
-        if name == "cleanup.policy":
-            values[name] = ",".join(sorted(parse_cleanup_policy(raw, error=InvalidConfigError)))
-            continue
-        if name in DOUBLE_TOPIC_CONFIGS:
-            values[name] = repr(_double(name, raw, error=InvalidConfigError))
-            continue
-        bound = TOPIC_CONFIG_BOUNDS.get(name)
-        if bound is None:
-            raise InvalidConfigError(f"Unknown topic config name: {name}")
-        value = _number(name, raw)
-        bound.check(name, value)
-        values[name] = value
-    low = values.get("min.compaction.lag.ms", 0)
-    high = values.get("max.compaction.lag.ms", LONG_MAX)
-    if isinstance(low, int) and isinstance(high, int) and low > high:
-        raise InvalidConfigError(
-            f"conflict topic config setting min.compaction.lag.ms ({low}) > max.compaction.lag.ms ({high})"
-        )
-    return values
+_DAY_MS = 24 * 60 * 60 * 1000
+CLEANUP_POLICY_DELETE = "delete"
+CLEANUP_POLICY_COMPACT = "compact"
 
 
-def parse_cleanup_policy(raw: object, *, error: type[Exception] = ReflogUsageError) -> frozenset[str]:
-    """Kafka's ``cleanup.policy`` list (``"compact,delete"``, spaces allowed) as a set.
-
-    Raises ``error`` with Kafka's ``ValidList`` message for a value other than ``compact`` and
-    ``delete``, and for an empty list.
-    """
-    items = list(raw) if isinstance(raw, (frozenset, set, list, tuple)) else str(raw).split(",")
-    policies = frozenset(str(item).strip() for item in items)
-    if not policies or not policies <= set(CLEANUP_POLICIES):
-        text = raw if isinstance(raw, str) else ",".join(sorted(str(i) for i in items))
-        raise error(
-            f"Invalid value {text} for configuration cleanup.policy: String must be one of: compact, delete"
-        )
-    return policies
-
-
-def _double(name: str, raw: object, *, error: type[Exception] = ReflogUsageError) -> float:
-    low, high = DOUBLE_TOPIC_CONFIGS[name]
-    if isinstance(raw, bool) or not isinstance(raw, (int, float, str)):
-        raise error(f"Invalid value {raw!r} for configuration {name}: Not a number of type DOUBLE")
+def _kafka_bound(_instance: object, attribute: attrs.Attribute[Any], value: Any) -> None:
+    """The field's Kafka validator (:data:`TOPIC_CONFIGS`), as a :class:`ReflogUsageError`."""
+    key = TOPIC_CONFIGS[attribute.name.replace("_", ".")]
     try:
-        value = float(raw)
-    except ValueError:
-        raise error(f"Invalid value {raw} for configuration {name}: Not a number of type DOUBLE") from None
-    if not value >= low:  # also refuses NaN
-        raise error(f"Invalid value {raw} for configuration {name}: Value must be at least {low}")
-    if value > high:
-        raise error(f"Invalid value {raw} for configuration {name}: Value must be no more than {high}")
+        if key.validator is not None:
+            key.validator.check(key.name, _typed_for_check(value))
+    except InvalidConfigError as exc:
+        raise ReflogUsageError(str(exc)) from None
+
+
+def _typed_for_check(value: object) -> ConfigValue:
+    if isinstance(value, frozenset):
+        return tuple(sorted(value))
+    assert isinstance(value, (int, float, str, tuple))
     return value
 
 
-def _number(name: str, raw: object) -> int:
-    if isinstance(raw, bool) or not isinstance(raw, (int, str)):
-        raise InvalidConfigError(f"Invalid value {raw!r} for configuration {name}: Not a number")
-    try:
-        return int(raw.strip()) if isinstance(raw, str) else raw
-    except ValueError:
-        raise InvalidConfigError(f"Invalid value {raw} for configuration {name}: Not a number") from None
-
-
-def _boolean(name: str, raw: object) -> int:
-    text = str(raw).strip().lower()
-    if isinstance(raw, bool) or text in ("true", "false", "0", "1"):
-        return int(text in ("true", "1"))
-    raise InvalidConfigError(
-        f"Invalid value {raw} for configuration {name}: Expected value to be either true or false"
-    )
-
-
-def _kafka_bound(_instance: object, attribute: attrs.Attribute[int], value: int) -> None:
-    name = attribute.name.replace("_", ".")
-    try:
-        TOPIC_CONFIG_BOUNDS[name].check(name, value)
-    except InvalidConfigError as exc:
-        raise ReflogUsageError(str(exc)) from None
+def _policy_set(value: object) -> frozenset[str]:
+    """``cleanup.policy`` as a set: from Kafka's comma-separated text (``"compact,delete"``; empty:
+    neither, Kafka 4.2's infinite retention) or any collection of policy names; the field's
+    validator then checks each name."""
+    if isinstance(value, str):
+        return frozenset(item.strip() for item in value.split(",") if item.strip())
+    if isinstance(value, (frozenset, set, list, tuple)):
+        return frozenset(str(item) for item in value)
+    raise ReflogUsageError(f"cleanup.policy must be a list of policy names, got {value!r}")
 
 
 @attrs.frozen
@@ -221,22 +78,22 @@ class LogConfig:
     flush_ms: int = attrs.field(default=LONG_MAX, validator=_kafka_bound)
     #: ``max.message.bytes``: the largest record batch the log accepts.
     max_message_bytes: int = attrs.field(default=1024 * 1024 + 12, validator=_kafka_bound)
+    #: ``compression.type``: the codec batches are stored with ("producer": as the producer sent them).
+    compression_type: str = attrs.field(default="producer", validator=_kafka_bound)
+    #: ``message.timestamp.type``: ``CreateTime``, or ``LogAppendTime`` (the leader stamps its clock).
+    message_timestamp_type: str = attrs.field(default="CreateTime", validator=_kafka_bound)
     #: ``cleanup.policy``: ``delete`` (retention), ``compact`` (the log cleaner), or both.
     cleanup_policy: frozenset[str] = attrs.field(
-        default=frozenset({CLEANUP_POLICY_DELETE}), converter=parse_cleanup_policy
+        default=frozenset({CLEANUP_POLICY_DELETE}), converter=_policy_set, validator=_kafka_bound
     )
-    #: ``delete.retention.ms``: how long a tombstone stays after its batch was first cleaned.
+    #: ``delete.retention.ms``: how long a compacted topic keeps its tombstones.
     delete_retention_ms: int = attrs.field(default=_DAY_MS, validator=_kafka_bound)
-    #: ``min.cleanable.dirty.ratio``: clean once this share of the cleanable bytes is dirty.
-    min_cleanable_dirty_ratio: float = attrs.field(default=0.5, converter=float)
-    #: ``min.compaction.lag.ms``: a record stays uncompacted at least this long.
+    #: ``min.cleanable.dirty.ratio``: the dirty share of the log that makes it cleanable.
+    min_cleanable_dirty_ratio: float = attrs.field(default=0.5, validator=_kafka_bound)
+    #: ``min.compaction.lag.ms``: the least time a record stays uncompacted.
     min_compaction_lag_ms: int = attrs.field(default=0, validator=_kafka_bound)
-    #: ``max.compaction.lag.ms``: a dirty record becomes cleanable after this long, whatever the ratio.
+    #: ``max.compaction.lag.ms``: the most time a record may stay ineligible for compaction.
     max_compaction_lag_ms: int = attrs.field(default=LONG_MAX, validator=_kafka_bound)
-
-    @min_cleanable_dirty_ratio.validator
-    def _ratio(self, _attribute: attrs.Attribute[float], value: float) -> None:
-        _double("min.cleanable.dirty.ratio", value)
 
     @property
     def compact(self) -> bool:
@@ -249,26 +106,27 @@ class LogConfig:
         return CLEANUP_POLICY_DELETE in self.cleanup_policy
 
     @classmethod
-    def from_properties(cls, properties: Mapping[str, int | str]) -> LogConfig:
-        """Build a config from Kafka's dotted names (``{"flush.messages": 1}``).
+    def from_properties(cls, properties: Mapping[str, object]) -> LogConfig:
+        """Build a config from Kafka's dotted names (``{"flush.messages": 1}``, ``{"cleanup.policy":
+        "compact,delete"}``), each value parsed as its Kafka type (strings as a client sends them).
 
-        Raises :class:`ReflogUsageError` for a name Kafka's topic configs do not have here.
+        Raises :class:`ReflogUsageError` for a name that is not a log config here, or a value
+        Kafka's parse or validator refuses.
         """
         return cls(**_field_values(properties))
 
 
-def _field_values(properties: Mapping[str, int | str]) -> dict[str, Any]:
+def _field_values(properties: Mapping[str, object]) -> dict[str, Any]:
     values: dict[str, Any] = {}
-    for name, value in properties.items():
+    for name, raw in properties.items():
         field = name.replace(".", "_")
         if field not in _FIELDS:
             raise ReflogUsageError(f"unknown log config {name!r}; known: {sorted(KAFKA_NAMES)}")
-        if field == "cleanup_policy":
-            values[field] = parse_cleanup_policy(value)
-        elif name in DOUBLE_TOPIC_CONFIGS:
-            values[field] = _double(name, value)
-        else:
-            values[field] = int(value)
+        try:
+            value = TOPIC_CONFIGS[name].parse(raw)
+        except InvalidConfigError as exc:
+            raise ReflogUsageError(str(exc)) from None
+        values[field] = frozenset(value) if isinstance(value, tuple) else value
     return values
 
 
@@ -285,3 +143,15 @@ class LogManagerConfig:
     log_flush_offset_checkpoint_interval_ms: int = 60_000
     #: ``log.flush.scheduler.interval.ms``: how often logs are checked against ``flush.ms``.
     log_flush_scheduler_interval_ms: int = LONG_MAX
+
+
+__all__ = [
+    "INT_MAX",
+    "KAFKA_NAMES",
+    "LONG_MAX",
+    "RECORD_OVERHEAD_V0",
+    "UNSUPPORTED_TOPIC_CONFIGS",
+    "LogConfig",
+    "LogManagerConfig",
+    "validate_topic_configs",
+]

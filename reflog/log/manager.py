@@ -109,6 +109,15 @@ class LogManager:
     def config_for(self, topic: str) -> LogConfig:
         return self._topic_configs.get(topic, self.default_config)
 
+    def update_topic_config(self, topic: str, config: LogConfig) -> None:
+        """A topic's new config, in effect at once on each of its open logs (LOG-27): the next
+        append, roll, flush check and retention pass read it (existing segments keep their index
+        size, as in Kafka)."""
+        self._topic_configs[topic] = config
+        for tp, log in self.logs.items():
+            if tp.topic == topic:
+                log.config = config
+
     def _read_recovery_points(self) -> dict[TopicPartition, int]:
         return self._read_offsets(RECOVERY_POINT_FILE)
 

@@ -261,6 +261,25 @@ class Controller(ControllerState):
         self._emit(TopicCreated(self._now, self._metadata_version, name, config, states))
         return states
 
+    def alter_topic_config(
+        self, name: str, *, min_insync_replicas: int | None, unclean_leader_election_enable: bool | None
+    ) -> None:
+        """A topic's new overrides (``None``: the cluster's default), as a new metadata version.
+
+        Raises :class:`ReflogUsageError` for an unknown topic.
+        """
+        current = self.topic_config(name)
+        self._topics[name] = attrs.evolve(
+            current,
+            min_insync_replicas=min_insync_replicas or self.config.min_insync_replicas,
+            unclean_leader_election_enable=(
+                self.config.unclean_leader_election_enable
+                if unclean_leader_election_enable is None
+                else unclean_leader_election_enable
+            ),
+        )
+        self._metadata_version += 1
+
     # ---------------------------------------------------------------------------------- AlterPartition
 
     def alter_partition(self, request: AlterPartitionRequest, now: float) -> AlterPartitionResponse:

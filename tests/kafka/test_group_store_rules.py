@@ -130,7 +130,7 @@ async def test_find_coordinator_creates_the_offsets_topic_then_names_the_partiti
                 await trio.sleep(0.1)
         metadata = cluster.controller.partition(OFFSETS_TOPIC, partition_for("g", PARTITIONS))
         assert len(metadata.replicas) == 3  # offsets.topic.replication.factor 3, three brokers
-        assert cluster.topic_configs[OFFSETS_TOPIC] == {"cleanup.policy": "compact"}
+        assert cluster.topic_configs[OFFSETS_TOPIC] == {"cleanup.policy": "compact"}  # Kafka's string
         assert not cluster.controller.has_partition(TopicPartition(OFFSETS_TOPIC, PARTITIONS))
         with trio.fail_after(30):
             while (answer := await call(apis[2], find_coordinator("g"), 2)).error_code:

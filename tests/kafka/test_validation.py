@@ -166,8 +166,17 @@ def create(client: RawClient, name: str, configs: dict[str, str]) -> tuple[int, 
         ({"flush.ms": "soon"}, "Not a number"),
         ({"not.a.real.topic.config": "1"}, "Unknown topic config name: not.a.real.topic.config"),
         ({"preallocate": "true"}, "Topic config preallocate is not supported by reflog yet"),
-        ({"cleanup.policy": "compact,shred"}, "String must be one of: compact, delete"),
-        ({"min.cleanable.dirty.ratio": "1.5"}, "Value must be no more than 1.0"),
+        (
+            {"cleanup.policy": "compact,remove"},
+            "Invalid value remove for configuration cleanup.policy: String must be one of: compact, delete",
+        ),
+        (
+            {"compression.type": "brotli"},
+            "String must be one of: uncompressed, zstd, lz4, snappy, gzip, producer",
+        ),
+        ({"message.timestamp.type": "logappendtime"}, "String must be one of: CreateTime, LogAppendTime"),
+        ({"unclean.leader.election.enable": "1"}, "Expected value to be either true or false"),
+        ({"min.cleanable.dirty.ratio": "1.5"}, "Value must be no more than 1"),
     ],
 )
 def test_create_topics_refuses_invalid_configs(
@@ -191,7 +200,11 @@ def test_create_topics_accepts_kafka_edge_values_and_the_brokers_stay_up(
         "retention.bytes": "-1",
         "flush.ms": "0",
         "index.interval.bytes": "0",
-        "unclean.leader.election.enable": "false",
+        "unclean.leader.election.enable": "FALSE",
+        "cleanup.policy": "compact, delete",
+        "compression.type": "zstd",
+        "message.timestamp.type": "LogAppendTime",
+        "min.cleanable.dirty.ratio": "0",
     }
     assert create(client, "edge-config", edge) == (Errors.NONE, None)
     assert served.kafka is not None

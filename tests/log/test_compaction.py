@@ -374,13 +374,12 @@ def test_compaction_configs_have_kafkas_names_defaults_and_bounds() -> None:
     assert both.cleanup_policy == frozenset({"compact", "delete"}) and both.min_cleanable_dirty_ratio == 0.25
     assert validate_topic_configs({"cleanup.policy": "compact,delete", "delete.retention.ms": "0"}) == {
         "cleanup.policy": "compact,delete",
-        "delete.retention.ms": 0,
+        "delete.retention.ms": "0",
     }
     refused = [
         ({"cleanup.policy": "shred"}, "String must be one of: compact, delete"),
-        ({"cleanup.policy": ""}, "String must be one of: compact, delete"),
-        ({"min.cleanable.dirty.ratio": "-0.1"}, "Value must be at least 0.0"),
-        ({"min.cleanable.dirty.ratio": "1.01"}, "Value must be no more than 1.0"),
+        ({"min.cleanable.dirty.ratio": "-0.1"}, "Value must be at least 0$"),
+        ({"min.cleanable.dirty.ratio": "1.01"}, "Value must be no more than 1$"),
         ({"min.cleanable.dirty.ratio": "half"}, "Not a number of type DOUBLE"),
         ({"delete.retention.ms": "-1"}, "Value must be at least 0"),
         ({"max.compaction.lag.ms": "0"}, "Value must be at least 1"),
@@ -391,6 +390,9 @@ def test_compaction_configs_have_kafkas_names_defaults_and_bounds() -> None:
             validate_topic_configs(configs)
     with pytest.raises(ReflogUsageError):
         LogConfig(min_cleanable_dirty_ratio=2.0)
+    # Kafka 4.2: an empty cleanup.policy is allowed and means neither (infinite retention).
+    neither = LogConfig.from_properties({"cleanup.policy": ""})
+    assert neither.cleanup_policy == frozenset() and not neither.delete and not neither.compact
 
 
 # ------------------------------------------------------------------------------------ crash safety
