@@ -152,7 +152,7 @@ def test_kafkajs_admin_creates_lists_and_describes_topics(served: ServedCluster)
     assert [e["type"] for e in bad_name["error"]["errors"]] == ["INVALID_TOPIC_EXCEPTION"]
     assert [e["type"] for e in bad_config["error"]["errors"]] == ["INVALID_CONFIG"]
     assert topic in result(listed)
-    assert served.kafka.cluster.topic_configs[topic] == {"min.insync.replicas": "2"}  # stored as Kafka's string
+    assert served.kafka.cluster.topic_configs[topic] == {"min.insync.replicas": "2"}  # Kafka's text
 
     (described,) = result(metadata)["topics"]
     assert described["name"] == topic
