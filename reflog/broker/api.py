@@ -9,13 +9,14 @@ CreateTopics). Replication fetches reuse :class:`reflog.replication.messages.Fet
 from __future__ import annotations
 
 import enum
+from typing import Literal
 
 import attrs
 
 from reflog.errors import Errors
 from reflog.log import FileRegion
 from reflog.records import InPlaceCheck
-from reflog.replication.controller_values import BrokerHeartbeatReply
+from reflog.replication.controller_values import BrokerHeartbeatReply, ElectionOutcome
 from reflog.replication.messages import PartitionMetadata
 from reflog.requests import Request
 from reflog.vocabulary import TopicPartition
@@ -168,3 +169,40 @@ class CreateTopicRequest(Request[CreateTopicResponse]):
     replication_factor: int
     min_insync_replicas: int | None = None
     unclean_leader_election_enable: bool | None = None
+
+
+# ---------------------------------------------------------------------------------- topic admin
+@attrs.frozen
+class TopicAdminResponse:
+    """The controller's answer to a deletion or partition addition: the partitions it removed or
+    added, or the refusal's Kafka code and message."""
+
+    error: Errors
+    partitions: tuple[PartitionMetadata, ...] = ()
+    message: str = ""
+
+
+@attrs.frozen
+class DeleteTopicRequest(Request[TopicAdminResponse]):
+    name: str
+
+
+@attrs.frozen
+class CreatePartitionsRequest(Request[TopicAdminResponse]):
+    name: str
+    count: int
+    assignment: tuple[tuple[int, ...], ...] | None = None
+    validate_only: bool = False
+
+
+@attrs.frozen
+class ElectLeadersResponse:
+    outcomes: tuple[ElectionOutcome, ...]
+
+
+@attrs.frozen
+class ElectLeadersRequest(Request[ElectLeadersResponse]):
+    """An operator's election (``"preferred"`` or ``"unclean"``) on known partitions."""
+
+    election: Literal["preferred", "unclean"]
+    partitions: tuple[TopicPartition, ...]

@@ -35,10 +35,12 @@ from reflog.broker.api import (
 from reflog.broker.changes import ChangeWatch
 from reflog.cluster import Cluster
 from reflog.errors import CorruptRecordError, Errors, StorageError
+from reflog.kafka.admin_apis import AdminApis
 from reflog.kafka.codec import DecodedRequest, KafkaMessage, response_class
 from reflog.kafka.group_apis import GroupApis
 from reflog.kafka.groups import GroupCoordinator
 from reflog.kafka.listeners import Addresses
+from reflog.kafka.partition_apis import PartitionApis
 from reflog.kafka.topic_apis import TopicApis
 from reflog.kafka.transfer import (
     Part,
@@ -149,6 +151,10 @@ class KafkaApis:
         )
         #: FindCoordinator, JoinGroup, SyncGroup, Heartbeat, LeaveGroup, OffsetCommit, OffsetFetch.
         self.group_apis = GroupApis(cluster, broker_id, addresses, groups)
+        #: DeleteTopics, CreatePartitions, ElectLeaders, DescribeCluster, DescribeTopicPartitions.
+        self.admin_apis = AdminApis(cluster, addresses)
+        #: OffsetForLeaderEpoch, DescribeProducers.
+        self.partition_apis = PartitionApis(cluster, broker_id)
         self._handlers: dict[ApiKey, Handler] = {
             ApiKey.API_VERSIONS: self._api_versions,
             ApiKey.METADATA: self.topic_apis.metadata,
@@ -164,6 +170,13 @@ class KafkaApis:
             ApiKey.LEAVE_GROUP: self.group_apis.leave_group,
             ApiKey.OFFSET_COMMIT: self.group_apis.offset_commit,
             ApiKey.OFFSET_FETCH: self.group_apis.offset_fetch,
+            ApiKey.DELETE_TOPICS: self.admin_apis.delete_topics,
+            ApiKey.CREATE_PARTITIONS: self.admin_apis.create_partitions,
+            ApiKey.ELECT_LEADERS: self.admin_apis.elect_leaders,
+            ApiKey.DESCRIBE_CLUSTER: self.admin_apis.describe_cluster,
+            ApiKey.DESCRIBE_TOPIC_PARTITIONS: self.admin_apis.describe_topic_partitions,
+            ApiKey.OFFSET_FOR_LEADER_EPOCH: self.partition_apis.offset_for_leader_epoch,
+            ApiKey.DESCRIBE_PRODUCERS: self.partition_apis.describe_producers,
         }
 
     @property

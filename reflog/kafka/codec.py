@@ -27,7 +27,22 @@ import attrs
 
 with warnings.catch_warnings():  # kafka-python 3 loads its schemas with a deprecated importlib call
     warnings.simplefilter("ignore", DeprecationWarning)
-    from kafka.protocol.admin import CreateTopicsRequest, CreateTopicsResponse
+    from kafka.protocol.admin import (
+        CreatePartitionsRequest,
+        CreatePartitionsResponse,
+        CreateTopicsRequest,
+        CreateTopicsResponse,
+        DeleteTopicsRequest,
+        DeleteTopicsResponse,
+        DescribeClusterRequest,
+        DescribeClusterResponse,
+        DescribeProducersRequest,
+        DescribeProducersResponse,
+        DescribeTopicPartitionsRequest,
+        DescribeTopicPartitionsResponse,
+        ElectLeadersRequest,
+        ElectLeadersResponse,
+    )
     from kafka.protocol.consumer import (
         FetchRequest,
         FetchResponse,
@@ -43,6 +58,8 @@ with warnings.catch_warnings():  # kafka-python 3 loads its schemas with a depre
         OffsetCommitResponse,
         OffsetFetchRequest,
         OffsetFetchResponse,
+        OffsetForLeaderEpochRequest,
+        OffsetForLeaderEpochResponse,
         SyncGroupRequest,
         SyncGroupResponse,
     )
@@ -86,6 +103,13 @@ MESSAGES: Final[dict[ApiKey, tuple[KafkaMessage, KafkaMessage]]] = {
     ApiKey.API_VERSIONS: (ApiVersionsRequest, ApiVersionsResponse),
     ApiKey.CREATE_TOPICS: (CreateTopicsRequest, CreateTopicsResponse),
     ApiKey.INIT_PRODUCER_ID: (InitProducerIdRequest, InitProducerIdResponse),
+    ApiKey.DELETE_TOPICS: (DeleteTopicsRequest, DeleteTopicsResponse),
+    ApiKey.OFFSET_FOR_LEADER_EPOCH: (OffsetForLeaderEpochRequest, OffsetForLeaderEpochResponse),
+    ApiKey.CREATE_PARTITIONS: (CreatePartitionsRequest, CreatePartitionsResponse),
+    ApiKey.ELECT_LEADERS: (ElectLeadersRequest, ElectLeadersResponse),
+    ApiKey.DESCRIBE_CLUSTER: (DescribeClusterRequest, DescribeClusterResponse),
+    ApiKey.DESCRIBE_PRODUCERS: (DescribeProducersRequest, DescribeProducersResponse),
+    ApiKey.DESCRIBE_TOPIC_PARTITIONS: (DescribeTopicPartitionsRequest, DescribeTopicPartitionsResponse),
 }
 """API key -> (kafka-python request class, response class); subscript a class with a version."""
 

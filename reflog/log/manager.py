@@ -168,6 +168,33 @@ class LogManager:
         self.logs[tp] = log
         return log
 
+    def delete_log(self, tp: TopicPartition) -> bool:
+        """Delete the log of ``tp`` for good (a deleted topic, CTL-31); ``False`` if there is none.
+
+        As Kafka's ``LogManager.asyncDelete``: the directory is first renamed to
+        ``<topic>-<partition>.<n>-delete`` and the rename made durable, so the log never comes back
+        after a crash (startup ignores such directories), then its files are deleted and the
+        recovery points checkpointed. A partition created again under the same name starts empty.
+        The emptied directory stays (the storage seam has no ``rmdir``). Raises
+        :class:`reflog.errors.StorageError` on an I/O error.
+        """
+        log = self.logs.pop(tp, None)
+        if log is None:
+            return False
+        log.close()
+        source = f"{self.data_dir}/{tp.dir_name}"
+        n = 0
+        while self.fs.exists(f"{source}.{n}-delete"):
+            n += 1
+        doomed = f"{source}.{n}-delete"
+        self.fs.rename(source, doomed)
+        self.fs.fsync_dir(self.data_dir)
+        for name in self.fs.listdir(doomed):
+            self.fs.delete(f"{doomed}/{name}")
+        self.fs.fsync_dir(doomed)
+        self.checkpoint_recovery_points()
+        return True
+
     def tick(self) -> None:
         """Periodic work: ``flush.ms`` flushes and the recovery-point checkpoint interval."""
         for log in self.logs.values():
