@@ -153,7 +153,7 @@ class KafkaApis:
         self.group_apis = GroupApis(cluster, broker_id, addresses, groups)
         #: DeleteTopics, CreatePartitions, ElectLeaders, DescribeCluster, DescribeTopicPartitions.
         self.admin_apis = AdminApis(cluster, addresses)
-        #: OffsetForLeaderEpoch, DescribeProducers.
+        #: OffsetForLeaderEpoch, DescribeProducers, DeleteRecords.
         self.partition_apis = PartitionApis(cluster, broker_id)
         self._handlers: dict[ApiKey, Handler] = {
             ApiKey.API_VERSIONS: self._api_versions,
@@ -177,6 +177,7 @@ class KafkaApis:
             ApiKey.DESCRIBE_TOPIC_PARTITIONS: self.admin_apis.describe_topic_partitions,
             ApiKey.OFFSET_FOR_LEADER_EPOCH: self.partition_apis.offset_for_leader_epoch,
             ApiKey.DESCRIBE_PRODUCERS: self.partition_apis.describe_producers,
+            ApiKey.DELETE_RECORDS: self.partition_apis.delete_records,
         }
 
     @property

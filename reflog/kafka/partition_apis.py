@@ -1,5 +1,5 @@
-"""Partition-leader APIs of one broker's listener: OffsetForLeaderEpoch and DescribeProducers
-(PRO-87, PRO-88).
+"""Partition-leader APIs of one broker's listener: OffsetForLeaderEpoch, DescribeProducers and
+DeleteRecords (PRO-87..89).
 
 Each is answered by this broker's replica of the partition, which must lead it, as Kafka's
 ``ReplicaManager`` decides: a partition the metadata does not have is
@@ -9,9 +9,13 @@ offline log is ``KAFKA_STORAGE_ERROR``. No handler raises for a request.
 
 from __future__ import annotations
 
+from typing import Final
+
+import trio
+
 from reflog.broker import Broker
 from reflog.cluster import Cluster
-from reflog.errors import Errors
+from reflog.errors import Errors, ReflogError
 from reflog.kafka.codec import KafkaMessage, response_class
 from reflog.kafka.versions import ApiKey
 from reflog.log.log import Log
@@ -22,8 +26,12 @@ NO_PARTITION_LEADER_EPOCH = -1
 """A ``current_leader_epoch`` of -1 skips the fencing check (``RecordBatch.NO_PARTITION_LEADER_EPOCH``)."""
 
 
+_LOW_WATERMARK_POLL: Final = 0.05
+"""Seconds between two looks at whether the followers have followed a DeleteRecords."""
+
+
 class PartitionApis:
-    """OffsetForLeaderEpoch and DescribeProducers of broker ``broker_id`` in ``cluster``."""
+    """OffsetForLeaderEpoch, DescribeProducers and DeleteRecords of broker ``broker_id`` in ``cluster``."""
 
     def __init__(self, cluster: Cluster, broker_id: int) -> None:
         self.cluster = cluster
@@ -125,6 +133,58 @@ class PartitionApis:
                     )
                 )
             topics.append(topic_cls(name=topic.name, partitions=parts))
+        return cls(throttle_time_ms=0, topics=topics)
+
+    # ------------------------------------------------------------------ DeleteRecords
+    async def delete_records(self, version: int, body: KafkaMessage) -> KafkaMessage:
+        """PRO-89: move each partition's log start offset up to the requested offset (-1: the high
+        watermark) on its leader, then wait, as Kafka's ``DelayedDeleteRecords``, until the ISR
+        followers have followed (the low watermark reaches it) or ``timeout_ms`` passes
+        (``REQUEST_TIMED_OUT``); the answer carries the low watermark."""
+        cls = response_class(ApiKey.DELETE_RECORDS, version)
+        topic_cls = cls.DeleteRecordsTopicResult
+        wanted: dict[TopicPartition, int] = {}
+        for topic in body.topics:
+            for p in topic.partitions:
+                wanted[TopicPartition(topic.name, p.partition_index)] = p.offset
+        deadline = trio.current_time() + max(0, body.timeout_ms) / 1000
+        answers: dict[TopicPartition, tuple[Errors, int]] = {}
+        pending: dict[TopicPartition, tuple[Partition, int]] = {}
+        for tp, offset in wanted.items():
+            found = self._leader(tp)
+            if isinstance(found, Errors):
+                answers[tp] = (found, UNDEFINED_OFFSET)
+                continue
+            try:
+                error, low = found.delete_records(offset)
+            except ReflogError as exc:  # the log went offline (StorageError) while deleting
+                error, low = exc.error_code, UNDEFINED_OFFSET
+            answers[tp] = (error, low)
+            if error is Errors.NONE:
+                pending[tp] = (found, found.log.log_start_offset)
+        while pending:
+            for tp, (partition, required) in list(pending.items()):
+                if partition.role is not Role.LEADER:
+                    answers[tp] = (Errors.NOT_LEADER_OR_FOLLOWER, UNDEFINED_OFFSET)
+                    del pending[tp]
+                elif partition.low_watermark >= required:
+                    answers[tp] = (Errors.NONE, partition.low_watermark)
+                    del pending[tp]
+            if not pending:
+                break
+            if trio.current_time() >= deadline:
+                for tp, (partition, _) in pending.items():
+                    answers[tp] = (Errors.REQUEST_TIMED_OUT, partition.low_watermark)
+                break
+            await trio.sleep(min(_LOW_WATERMARK_POLL, max(0.0, deadline - trio.current_time())))
+        by_topic: dict[str, list[KafkaMessage]] = {}
+        for tp, (error, low) in answers.items():
+            by_topic.setdefault(tp.topic, []).append(
+                topic_cls.DeleteRecordsPartitionResult(
+                    partition_index=tp.partition, low_watermark=low, error_code=int(error)
+                )
+            )
+        topics = [topic_cls(name=name, partitions=parts) for name, parts in by_topic.items()]
         return cls(throttle_time_ms=0, topics=topics)
 
 
