@@ -1,10 +1,10 @@
 """The Kafka APIs reflog serves, and the versions it advertises in ApiVersions (PRO-2).
 
-Every version here is below the API's *flexible* threshold (no compact strings, no tagged
-fields), so one codec path serves kafka-python 3, aiokafka 0.14 and librdkafka (confluent-kafka
-2): librdkafka's ApiVersions v3 and kafka-python's v4 get ``UNSUPPORTED_VERSION`` with the
-table, and both step down (python-ecosystem.md §5.4). The table is consistent with one Kafka
-release (2.4), because kafka-python infers the broker's version from it.
+The APIs of Kafka 2.4 stay below their *flexible* threshold (no compact strings, no tagged
+fields): librdkafka's ApiVersions v3 and kafka-python's v4 get ``UNSUPPORTED_VERSION`` with the
+table, and both step down (python-ecosystem.md §5.4); that part of the table is consistent with
+Kafka 2.4, because kafka-python infers the broker's version from it. The topic and partition admin
+APIs (PRO-85) are advertised at Kafka 4.1's ranges, flexible versions included (PRO-62).
 
 Produce advertises 0-8 but refuses 0-2 on receipt, as Kafka 4 does (KIP-896): older librdkafka
 enables compression only when it sees Produce v0 advertised.
