@@ -259,7 +259,7 @@ async def test_preferred_election_moves_leadership_back_to_the_preferred_replica
 async def test_unclean_election_elects_an_out_of_sync_replica_only_when_no_in_sync_one_lives(
     autojump_clock: trio.testing.MockClock,
 ) -> None:
-    async with admin() as (cluster, apis):
+    async with admin() as (cluster, _):
         await cluster.create_topic("lost", partitions=1, replication_factor=2)  # replicas (1, 2)
         await cluster.broker(2).kill()
         with trio.fail_after(60):
@@ -422,7 +422,7 @@ def epoch_ends(response: Any) -> list[tuple[int, int, int]]:
 async def test_offset_for_leader_epoch_answers_from_the_leaders_epoch_cache_after_a_failover(
     autojump_clock: trio.testing.MockClock,
 ) -> None:
-    async with admin() as (cluster, apis):
+    async with admin() as (cluster, _):
         await cluster.create_topic("e", partitions=1, replication_factor=3)  # leader 1, epoch 0
         await produce(cluster, "e", 3)
         await cluster.broker(1).stop()  # leader 2, epoch 1, starting at offset 3
