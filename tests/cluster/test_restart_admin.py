@@ -23,7 +23,6 @@ from reflog.vocabulary import TopicPartition
 from tests.kafka.test_admin_rules import ADDRESSES, delete_records, low_watermarks
 from tests.kafka.test_apis_rules import call
 
-
 LAST_KNOWN = ControllerConfig(elect_last_known_leader=True)  # every broker restarts unclean (CTL-25)
 
 
