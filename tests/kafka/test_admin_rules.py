@@ -19,7 +19,9 @@ from reflog.client.producer import SendStatus
 from reflog.cluster import Cluster, open_cluster
 from reflog.errors import Errors
 from reflog.kafka.apis import KafkaApis, WithPayloads
+from reflog.kafka.codec import MESSAGES, encode_response
 from reflog.kafka.groups import GroupCoordinator
+from reflog.kafka.versions import ADVERTISED, ApiKey, served
 from reflog.replication.controller_events import LeaderElected
 from reflog.vocabulary import NO_LEADER, TopicPartition
 from tests.kafka.test_apis_rules import call
@@ -567,3 +569,60 @@ async def test_delete_records_times_out_while_a_follower_lags(autojump_clock: tr
         response = await call(apis, delete_records([(0, 2)], timeout_ms=200), 2)
         assert low_watermarks(response) == [(0, int(Errors.REQUEST_TIMED_OUT), leader.low_watermark)]
         assert leader.log.log_start_offset == 2
+
+
+# ---------------------------------------------------------------------------------- versions
+KAFKA_4_1_RANGES = {
+    ApiKey.DELETE_TOPICS: (1, 6),
+    ApiKey.DELETE_RECORDS: (0, 2),
+    ApiKey.OFFSET_FOR_LEADER_EPOCH: (2, 4),
+    ApiKey.CREATE_PARTITIONS: (0, 3),
+    ApiKey.ELECT_LEADERS: (0, 2),
+    ApiKey.DESCRIBE_CLUSTER: (0, 2),
+    ApiKey.DESCRIBE_PRODUCERS: (0, 0),
+    ApiKey.DESCRIBE_TOPIC_PARTITIONS: (0, 0),
+}
+
+
+def populated(key: ApiKey, version: int) -> Any:
+    """A request of ``key`` at ``version`` naming topic ``v`` (partition 0) and an unknown one."""
+    request_cls = MESSAGES[key][0][version]
+    if key is ApiKey.DELETE_TOPICS:
+        return delete_topics(["nope"], version=version)
+    if key is ApiKey.CREATE_PARTITIONS:
+        return create_partitions([("nope", 2, None)], version=version)
+    if key is ApiKey.ELECT_LEADERS:
+        return elect(0, {"v": [0]}, version=version)
+    if key is ApiKey.DELETE_RECORDS:
+        topic_cls = request_cls.DeleteRecordsTopic
+        part = topic_cls.DeleteRecordsPartition(partition_index=0, offset=0)
+        return request_cls(topics=[topic_cls(name="v", partitions=[part])], timeout_ms=1000)
+    if key is ApiKey.OFFSET_FOR_LEADER_EPOCH:
+        topic_cls = request_cls.OffsetForLeaderTopic
+        part = topic_cls.OffsetForLeaderPartition(partition=0, current_leader_epoch=-1, leader_epoch=0)
+        return request_cls(topics=[topic_cls(topic="v", partitions=[part])])
+    if key is ApiKey.DESCRIBE_PRODUCERS:
+        return request_cls(topics=[request_cls.TopicRequest(name="v", partition_indexes=[0])])
+    if key is ApiKey.DESCRIBE_TOPIC_PARTITIONS:
+        return describe(["v", "nope"])
+    return request_cls()  # DescribeCluster: the defaults
+
+
+@pytest.mark.req("PRO-85", "PRO-62")
+async def test_every_admin_api_is_served_at_kafkas_version_range(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    assert {k: ADVERTISED[k] for k in KAFKA_4_1_RANGES} == KAFKA_4_1_RANGES
+    async with admin() as (cluster, apis):
+        await cluster.create_topic("v")
+        for key, (low, high) in KAFKA_4_1_RANGES.items():
+            assert not served(int(key), low - 1) and not served(int(key), high + 1)
+            for version in range(low, high + 1):
+                for request in (MESSAGES[key][0][version](), populated(key, version)):
+                    body = await call(apis, request, version)
+                    frame = encode_response(7, version, body)  # the response encodes at that version...
+                    decoded = MESSAGES[key][1][version].decode(frame[4:], version=version, header=True)
+                    assert decoded.header.correlation_id == 7  # ...and a client reads it back
+                    for name, value in decoded.to_dict().items():
+                        sent = getattr(body, name)
+                        assert len(value) == len(sent) if isinstance(value, list) else value == sent, name
