@@ -163,7 +163,7 @@ async def test_the_broker_serves_its_four_request_classes_over_rpc(
 
 
 @pytest.mark.req("NET-35")
-async def test_the_controller_serves_its_seven_request_classes(net: SimNetwork) -> None:
+async def test_the_controller_serves_its_ten_request_classes(net: SimNetwork) -> None:
     service = ControllerService(Controller(), net)
     assert {cls.__name__ for cls in service.handlers.kinds} == {
         "HeartbeatRequest",
@@ -173,6 +173,9 @@ async def test_the_controller_serves_its_seven_request_classes(net: SimNetwork) 
         "MetadataRequest",
         "CreateTopicRequest",
         "InitProducerIdRequest",
+        "DeleteTopicRequest",
+        "CreatePartitionsRequest",
+        "ElectLeadersRequest",
     }
     assert await service.handle(api.MetadataRequest()) == api.MetadataResponse((), (), 0)
     with pytest.raises(TypeError, match="the controller does not serve ProduceRequest"):
