@@ -9,13 +9,14 @@ CreateTopics). Replication fetches reuse :class:`reflog.replication.messages.Fet
 from __future__ import annotations
 
 import enum
+from typing import Literal
 
 import attrs
 
 from reflog.errors import Errors
 from reflog.log import FileRegion
 from reflog.records import InPlaceCheck
-from reflog.replication.controller_values import BrokerHeartbeatReply
+from reflog.replication.controller_values import BrokerHeartbeatReply, ElectionOutcome
 from reflog.replication.messages import PartitionMetadata
 from reflog.requests import Request
 from reflog.vocabulary import TopicPartition
@@ -176,6 +177,43 @@ class CreateTopicRequest(Request[CreateTopicResponse]):
     replica_assignment: tuple[tuple[int, ...], ...] | None = None
     """Each partition's replicas, in partition order (then ``partitions`` and
     ``replication_factor`` match it); ``None``: the controller places them."""
+
+
+# ---------------------------------------------------------------------------------- topic admin
+@attrs.frozen
+class TopicAdminResponse:
+    """The controller's answer to a deletion or partition addition: the partitions it removed or
+    added, or the refusal's Kafka code and message."""
+
+    error: Errors
+    partitions: tuple[PartitionMetadata, ...] = ()
+    message: str = ""
+
+
+@attrs.frozen
+class DeleteTopicRequest(Request[TopicAdminResponse]):
+    name: str
+
+
+@attrs.frozen
+class CreatePartitionsRequest(Request[TopicAdminResponse]):
+    name: str
+    count: int
+    assignment: tuple[tuple[int, ...], ...] | None = None
+    validate_only: bool = False
+
+
+@attrs.frozen
+class ElectLeadersResponse:
+    outcomes: tuple[ElectionOutcome, ...]
+
+
+@attrs.frozen
+class ElectLeadersRequest(Request[ElectLeadersResponse]):
+    """An operator's election (``"preferred"`` or ``"unclean"``) on known partitions."""
+
+    election: Literal["preferred", "unclean"]
+    partitions: tuple[TopicPartition, ...]
 
 
 @attrs.frozen

@@ -302,6 +302,19 @@ class Broker:
             partition.apply_metadata(metadata, now, self._broker_epochs)
             self._changes.notify(tp)
             self._fetchers.manage(partition)
+        listed = {metadata.topic_partition for metadata in response.partitions}
+        for tp in [tp for tp in self.manager.logs if tp not in listed]:
+            self._delete_partition(tp)
+
+    def _delete_partition(self, tp: TopicPartition) -> None:
+        """A log this broker's metadata no longer lists: its topic was deleted, maybe while this
+        broker was down (Kafka's stray partitions). Stop the replica, delete the log (CTL-31)."""
+        assert self.manager is not None
+        if self.partitions.pop(tp, None) is not None:
+            self._fetchers.stop(tp)
+        self._checkpointed_hw.pop(tp, None)
+        self.manager.delete_log(tp)
+        self._changes.notify(tp)
 
     def apply_topic_configs(self, topic: str) -> None:
         """Put ``topic``'s current configs (:attr:`topic_configs`) into effect on its live logs and

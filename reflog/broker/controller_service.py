@@ -20,8 +20,12 @@ from reflog.broker.api import (
     AlterTopicConfigsRequest,
     AlterTopicConfigsResponse,
     ControlledShutdownRequest,
+    CreatePartitionsRequest,
     CreateTopicRequest,
     CreateTopicResponse,
+    DeleteTopicRequest,
+    ElectLeadersRequest,
+    ElectLeadersResponse,
     HeartbeatRequest,
     HeartbeatResponse,
     InitProducerIdRequest,
@@ -30,6 +34,7 @@ from reflog.broker.api import (
     MetadataResponse,
     RegisterBrokerRequest,
     RegisterBrokerResponse,
+    TopicAdminResponse,
 )
 from reflog.broker.metadata_log import (
     FIRST_PRODUCER_ID,
@@ -83,6 +88,9 @@ class ControllerService:
             .on(CreateTopicRequest, self._create_topic)
             .on(AlterTopicConfigsRequest, self._alter_topic_configs)
             .on(InitProducerIdRequest, self._init_producer_id)
+            .on(DeleteTopicRequest, self._delete_topic)
+            .on(CreatePartitionsRequest, self._create_partitions)
+            .on(ElectLeadersRequest, self._elect_leaders)
         )
 
     def persist(self) -> None:
@@ -228,6 +236,33 @@ class ControllerService:
             return AlterTopicConfigsResponse(Errors.UNKNOWN_TOPIC_OR_PARTITION, unknown)
         self._topic_configs[request.name] = dict(configs)
         return AlterTopicConfigsResponse(Errors.NONE)
+
+    async def _delete_topic(self, request: DeleteTopicRequest) -> TopicAdminResponse:
+        try:
+            removed = self.controller.delete_topic(request.name, now=trio.current_time())
+        except RequestRefusedError as exc:
+            return TopicAdminResponse(exc.error_code, message=str(exc))
+        if isinstance(self._topic_configs, dict):
+            self._topic_configs.pop(request.name, None)
+        return TopicAdminResponse(Errors.NONE, removed)
+
+    async def _create_partitions(self, request: CreatePartitionsRequest) -> TopicAdminResponse:
+        try:
+            added = self.controller.create_partitions(
+                request.name,
+                request.count,
+                replica_assignment=request.assignment,
+                validate_only=request.validate_only,
+                now=trio.current_time(),
+            )
+        except RequestRefusedError as exc:
+            return TopicAdminResponse(exc.error_code, message=str(exc))
+        return TopicAdminResponse(Errors.NONE, added)
+
+    async def _elect_leaders(self, request: ElectLeadersRequest) -> ElectLeadersResponse:
+        known = tuple(tp for tp in request.partitions if self.controller.has_partition(tp))
+        outcomes = self.controller.elect_leaders(request.election, known, now=trio.current_time())
+        return ElectLeadersResponse(outcomes)
 
     async def _init_producer_id(self, request: InitProducerIdRequest) -> InitProducerIdResponse:
         return InitProducerIdResponse(self.allocate_producer_id(), 0)

@@ -7,7 +7,8 @@ durability on the storage seam:
 
 * the log is a reflog :class:`~reflog.log.Log` in ``<dir>/__cluster_metadata-0``: each record is a
   record batch (CRC-32C) whose value is a JSON *delta* (the brokers, topics, partitions, topic
-  configs and producer-id block that changed, each as its full new value), appended and fsynced
+  configs and producer-id block that changed, each as its full new value, and the names of the
+  topics, partitions and topic configs that were deleted, applied first), appended and fsynced
   by :meth:`MetadataLog.append` before it returns;
 * a snapshot ``<dir>/<offset>-0000000000.checkpoint`` (one CRC-protected batch holding the whole
   image, written to a temporary file, fsynced, renamed, directory fsynced) replaces the log below
@@ -91,6 +92,19 @@ class MetadataImage:
     def delta_to(self, newer: MetadataImage) -> dict[str, Any]:
         """The JSON delta that turns this image into ``newer`` (empty when they are equal)."""
         delta: dict[str, Any] = {}
+        # Deletions (CTL-30) come first in apply(): a topic deleted and created again in one delta
+        # loses its old partitions and configs, then gets its new ones.
+        deleted_topics = sorted(n for n in self.topics if n not in newer.topics)
+        if deleted_topics:
+            delta["deleted_topics"] = deleted_topics
+        deleted_partitions = sorted(
+            [tp.topic, tp.partition] for tp in self.partitions if tp not in newer.partitions
+        )
+        if deleted_partitions:
+            delta["deleted_partitions"] = deleted_partitions
+        deleted_configs = sorted(n for n in self.topic_configs if n not in newer.topic_configs)
+        if deleted_configs:
+            delta["deleted_topic_configs"] = deleted_configs
         if newer.metadata_version != self.metadata_version:
             delta["metadata_version"] = newer.metadata_version
         brokers = [_broker_json(r) for b, r in newer.brokers.items() if self.brokers.get(b) != r]
@@ -117,6 +131,12 @@ class MetadataImage:
         """Apply a delta made by :meth:`delta_to`; :class:`CorruptMetadataError` if it does not parse."""
         try:
             self.metadata_version = int(delta.get("metadata_version", self.metadata_version))
+            for name in delta.get("deleted_topics", ()):
+                self.topics.pop(str(name), None)
+            for topic, partition in delta.get("deleted_partitions", ()):
+                self.partitions.pop(TopicPartition(str(topic), int(partition)), None)
+            for name in delta.get("deleted_topic_configs", ()):
+                self.topic_configs.pop(str(name), None)
             for raw in delta.get("brokers", ()):
                 registration = _broker_from(raw)
                 self.brokers[registration.broker_id] = registration

@@ -68,6 +68,12 @@ class ReplicaFetchers:
             ):
                 self.running[tp] = (partition.leader_epoch, scope)
 
+    def stop(self, tp: TopicPartition) -> None:
+        """Stop the fetcher of ``tp``, if any (its partition was deleted)."""
+        current = self.running.pop(tp, None)
+        if current is not None:
+            current[1].cancel()
+
     def cancel_all(self) -> None:
         """Stop every fetcher (a controlled shutdown)."""
         for _, scope in self.running.values():

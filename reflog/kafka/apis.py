@@ -36,12 +36,14 @@ from reflog.broker.api import (
 from reflog.broker.changes import ChangeWatch
 from reflog.cluster import Cluster
 from reflog.errors import CorruptRecordError, Errors, StorageError
+from reflog.kafka.admin_apis import AdminApis
 from reflog.kafka.codec import DecodedRequest, KafkaMessage, response_class
 from reflog.kafka.config_apis import ConfigApis
 from reflog.kafka.group_apis import GroupApis
 from reflog.kafka.groups import GroupCoordinator
 from reflog.kafka.listeners import Addresses
 from reflog.kafka.offsets_records import OFFSETS_TOPIC
+from reflog.kafka.partition_apis import PartitionApis
 from reflog.kafka.topic_apis import TopicApis
 from reflog.kafka.transfer import (
     Part,
@@ -165,6 +167,10 @@ class KafkaApis:
         serve_settings: dict[str, int | bool] = {"auto.create.topics.enable": auto_create_topics}
         serve_settings["default.replication.factor"] = default_replication_factor
         self.config_apis = ConfigApis(cluster, broker_id, groups.config, serve_settings)
+        #: DeleteTopics, CreatePartitions, ElectLeaders, DescribeCluster, DescribeTopicPartitions.
+        self.admin_apis = AdminApis(cluster, addresses)
+        #: OffsetForLeaderEpoch, DescribeProducers, DeleteRecords.
+        self.partition_apis = PartitionApis(cluster, broker_id)
         self._handlers: dict[ApiKey, Handler] = {
             ApiKey.API_VERSIONS: self._api_versions,
             ApiKey.METADATA: self.topic_apis.metadata,
@@ -187,6 +193,14 @@ class KafkaApis:
             ApiKey.DESCRIBE_CONFIGS: self.config_apis.describe_configs,
             ApiKey.ALTER_CONFIGS: self.config_apis.alter_configs,
             ApiKey.INCREMENTAL_ALTER_CONFIGS: self.config_apis.incremental_alter_configs,
+            ApiKey.DELETE_TOPICS: self.admin_apis.delete_topics,
+            ApiKey.CREATE_PARTITIONS: self.admin_apis.create_partitions,
+            ApiKey.ELECT_LEADERS: self.admin_apis.elect_leaders,
+            ApiKey.DESCRIBE_CLUSTER: self.admin_apis.describe_cluster,
+            ApiKey.DESCRIBE_TOPIC_PARTITIONS: self.admin_apis.describe_topic_partitions,
+            ApiKey.OFFSET_FOR_LEADER_EPOCH: self.partition_apis.offset_for_leader_epoch,
+            ApiKey.DESCRIBE_PRODUCERS: self.partition_apis.describe_producers,
+            ApiKey.DELETE_RECORDS: self.partition_apis.delete_records,
         }
 
     @property

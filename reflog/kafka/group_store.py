@@ -421,13 +421,24 @@ class GroupStore:
         self._nursery = nursery
 
     async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
-        """Every 100 ms: the coordinator's timers, then :meth:`maintain`; loads run here too."""
+        """The coordinator's timers and :meth:`maintain` every 100 ms, and :meth:`maintain` at once
+        whenever an offsets partition of this broker changes (a leadership applied: the load
+        starts then, as Kafka's coordinator loads on election); loads run here too."""
         async with trio.open_nursery() as nursery:
             self.attach(nursery)
             task_status.started()
+            next_tick = trio.current_time()
             while True:
-                await trio.sleep(0.1)
-                self.coordinator.tick()
+                next_tick += 0.1
+                offsets = [self._tp(i) for i in range(self.config.offsets_topic_num_partitions)]
+                if self.broker.running:
+                    await self.broker.wait_for_change(offsets, next_tick)
+                else:
+                    await trio.sleep_until(next_tick)
+                if trio.current_time() >= next_tick:
+                    self.coordinator.tick()
+                else:
+                    next_tick -= 0.1  # woken by a change: the tick stays due at its time
                 self.maintain()
 
 

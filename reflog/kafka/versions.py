@@ -1,10 +1,10 @@
 """The Kafka APIs reflog serves, and the versions it advertises in ApiVersions (PRO-2).
 
-Every version here is below the API's *flexible* threshold (no compact strings, no tagged
-fields), so one codec path serves kafka-python 3, aiokafka 0.14 and librdkafka (confluent-kafka
-2): librdkafka's ApiVersions v3 and kafka-python's v4 get ``UNSUPPORTED_VERSION`` with the
-table, and both step down (python-ecosystem.md §5.4). The table is consistent with one Kafka
-release (2.4), because kafka-python infers the broker's version from it.
+The APIs of Kafka 2.4 stay below their *flexible* threshold (no compact strings, no tagged
+fields): librdkafka's ApiVersions v3 and kafka-python's v4 get ``UNSUPPORTED_VERSION`` with the
+table, and both step down (python-ecosystem.md §5.4); that part of the table is consistent with
+Kafka 2.4, because kafka-python infers the broker's version from it. The topic and partition admin
+APIs (PRO-85) are advertised at Kafka 4.1's ranges, flexible versions included (PRO-62).
 
 The config APIs (DescribeConfigs, AlterConfigs, IncrementalAlterConfigs) are advertised at Kafka
 4's ranges, their flexible versions included (PRO-62, PRO-100..PRO-104).
@@ -37,12 +37,20 @@ class ApiKey(enum.IntEnum):
     LIST_GROUPS = 16
     API_VERSIONS = 18
     CREATE_TOPICS = 19
+    DELETE_TOPICS = 20
+    DELETE_RECORDS = 21
     INIT_PRODUCER_ID = 22
     DELETE_GROUPS = 42
     OFFSET_DELETE = 47
     DESCRIBE_CONFIGS = 32
     ALTER_CONFIGS = 33
     INCREMENTAL_ALTER_CONFIGS = 44
+    OFFSET_FOR_LEADER_EPOCH = 23
+    CREATE_PARTITIONS = 37
+    ELECT_LEADERS = 43
+    DESCRIBE_CLUSTER = 60
+    DESCRIBE_PRODUCERS = 61
+    DESCRIBE_TOPIC_PARTITIONS = 75
 
 
 ADVERTISED: Final[dict[ApiKey, tuple[int, int]]] = {
@@ -67,6 +75,14 @@ ADVERTISED: Final[dict[ApiKey, tuple[int, int]]] = {
     ApiKey.DESCRIBE_CONFIGS: (1, 4),
     ApiKey.ALTER_CONFIGS: (0, 2),
     ApiKey.INCREMENTAL_ALTER_CONFIGS: (0, 1),
+    ApiKey.DELETE_TOPICS: (1, 6),
+    ApiKey.DELETE_RECORDS: (0, 2),
+    ApiKey.OFFSET_FOR_LEADER_EPOCH: (2, 4),
+    ApiKey.CREATE_PARTITIONS: (0, 3),
+    ApiKey.ELECT_LEADERS: (0, 2),
+    ApiKey.DESCRIBE_CLUSTER: (0, 2),
+    ApiKey.DESCRIBE_PRODUCERS: (0, 0),
+    ApiKey.DESCRIBE_TOPIC_PARTITIONS: (0, 0),
 }
 """API key -> (min, max) version advertised."""
 

@@ -62,12 +62,17 @@ class Log:
         config: LogConfig,
         clock: Clock,
         on_recovery_point_lowered: Callable[[Log], None] | None = None,
+        *,
+        on_log_start_offset_changed: Callable[[Log], None] | None = None,
     ) -> None:
         self.fs = fs
         self.directory = directory
         self.config = config
         self.clock = clock
         self._on_recovery_point_lowered = on_recovery_point_lowered
+        self._on_log_start_offset_changed = on_log_start_offset_changed
+        self._start = 0
+        """Kafka's ``logStartOffset`` when DeleteRecords moved it inside the first segment."""
         self._segments: list[LogSegment] = []
         self._bases: list[int] = []
         self._recovery_point = 0
@@ -91,6 +96,8 @@ class Log:
         recovery_point: int = 0,
         clean_shutdown: bool = False,
         on_recovery_point_lowered: Callable[[Log], None] | None = None,
+        log_start_offset: int = 0,
+        on_log_start_offset_changed: Callable[[Log], None] | None = None,
     ) -> Log:
         """Open (creating if needed) and, unless it was shut down cleanly, recover the log.
 
@@ -101,7 +108,14 @@ class Log:
         idempotent: a crash in the middle of it, then another recovery, gives the
         same log as one uninterrupted recovery (:mod:`reflog.log.recovery`).
         """
-        log = cls(fs, directory, config, clock, on_recovery_point_lowered)
+        log = cls(
+            fs,
+            directory,
+            config,
+            clock,
+            on_recovery_point_lowered,
+            on_log_start_offset_changed=on_log_start_offset_changed,
+        )
         loaded = load_log(
             fs, directory, config, clock, recovery_point=recovery_point, clean_shutdown=clean_shutdown
         )
@@ -111,6 +125,11 @@ class Log:
         log._recovery_point = loaded.recovery_point
         log._dir_dirty = loaded.dir_dirty
         log.recovery_report = loaded.report
+        if log_start_offset > log.log_end_offset:
+            # The records below the checkpointed start were deleted: a shorter recovered log
+            # must not bring any of them back (Kafka's LogLoader starts the log there).
+            log.truncate_fully_and_start_at(log_start_offset)
+        log._start = log_start_offset
         return log
 
     # ================================================================== state
@@ -124,8 +143,42 @@ class Log:
 
     @property
     def log_start_offset(self) -> int:
-        """The first offset still in the log (the oldest segment's base offset)."""
-        return self._segments[0].base_offset
+        """The first offset still in the log: the oldest segment's base offset, or beyond it
+        where DeleteRecords moved it (:meth:`maybe_increment_log_start_offset`)."""
+        return max(self._start, self._segments[0].base_offset)
+
+    def maybe_increment_log_start_offset(self, offset: int) -> bool:
+        """Move the log start offset up to ``offset`` (DeleteRecords, PRO-89); whether it moved.
+
+        As Kafka's ``UnifiedLog.maybeIncrementLogStartOffset``: records below ``offset`` are no
+        longer served (a read below it is out of range), the segments wholly below it are deleted
+        (the log rolls first when all are), the epoch cache is truncated from the start, and the
+        new start is handed to ``on_log_start_offset_changed`` (the checkpoint). Raises
+        :class:`OffsetOutOfRangeError` beyond the log end offset, :class:`StorageError` on I/O.
+        """
+        self._check_usable()
+        if offset <= self.log_start_offset:
+            return False
+        if offset > self.log_end_offset:
+            raise OffsetOutOfRangeError(f"log start {offset} beyond the log end {self.log_end_offset}")
+        self._start = offset
+        if self.active_segment.next_offset <= offset:
+            self.roll()  # every record goes: an empty active segment stays (a no-op when empty)
+        doomed = sum(1 for segment in self._segments[:-1] if segment.next_offset <= offset)
+        if doomed:
+            try:
+                for segment in self._segments[:doomed]:
+                    segment.delete_files()
+                del self._segments[:doomed]
+                del self._bases[:doomed]
+                self.fs.fsync_dir(self.directory)
+                self._dir_dirty = False
+            except StorageError as exc:
+                raise self._go_offline(exc) from exc
+        self.epoch_cache.truncate_from_start(offset)
+        if self._on_log_start_offset_changed is not None:
+            self._on_log_start_offset_changed(self)
+        return True
 
     @property
     def log_end_offset(self) -> int:
@@ -323,6 +376,7 @@ class Log:
                 self._bases.pop()
                 self._dir_dirty = True
             if offset < self.log_start_offset:
+                self._start = offset
                 self._segments.pop().delete_files()
                 self._segments = [LogSegment(self.fs, self.directory, offset, self.config, self.clock.now())]
                 self._bases = [offset]
@@ -355,6 +409,7 @@ class Log:
                 segment.delete_files()
             self._segments = [LogSegment(self.fs, self.directory, offset, self.config, self.clock.now())]
             self._bases = [offset]
+            self._start = offset
             self.fs.fsync_dir(self.directory)
             self._dir_dirty = False
         except StorageError as exc:

@@ -31,6 +31,8 @@ from reflog.vocabulary import TopicPartition, topic_name_error
 CLEAN_SHUTDOWN_FILE = ".kafka_cleanshutdown"
 RECOVERY_POINT_FILE = "recovery-point-offset-checkpoint"
 HIGH_WATERMARK_FILE = "replication-offset-checkpoint"
+LOG_START_OFFSET_FILE = "log-start-offset-checkpoint"
+"""Each log's start offset where DeleteRecords moved it past its first segment's base (Kafka's name)."""
 
 
 class StartupReport(NamedTuple):
@@ -85,6 +87,10 @@ class LogManager:
             recovery_points = self._read_recovery_points()
         except CorruptCheckpointError:
             recovery_points, corrupt = {}, True
+        try:
+            log_starts = self._read_offsets(LOG_START_OFFSET_FILE)
+        except CorruptCheckpointError:
+            log_starts = {}  # as Kafka: the start offsets are then those of the first segments
         reports: dict[TopicPartition, RecoveryReport] = {}
         for name in self.fs.listdir(self.data_dir):
             tp = TopicPartition.from_dir_name(name)
@@ -98,6 +104,8 @@ class LogManager:
                 recovery_point=recovery_points.get(tp, 0),
                 clean_shutdown=clean and not corrupt,
                 on_recovery_point_lowered=self._recovery_point_lowered,
+                log_start_offset=log_starts.get(tp, 0),
+                on_log_start_offset_changed=self._log_start_offset_changed,
             )
             self.logs[tp] = log
             assert log.recovery_report is not None
@@ -153,6 +161,20 @@ class LogManager:
         write_checkpoint(self.fs, f"{self.data_dir}/{RECOVERY_POINT_FILE}", entries)
         self._last_checkpoint = self.clock.now()
 
+    def checkpoint_log_start_offsets(self) -> None:
+        """Durably record the log start offsets DeleteRecords moved (Kafka's
+        ``log-start-offset-checkpoint``: only those past their first segment's base)."""
+        entries = [
+            f"{tp.topic} {tp.partition} {log.log_start_offset}"
+            for tp, log in sorted(self.logs.items())
+            if log.log_start_offset > log.segments[0].base_offset
+        ]
+        write_checkpoint(self.fs, f"{self.data_dir}/{LOG_START_OFFSET_FILE}", entries)
+
+    def _log_start_offset_changed(self, _log: Log) -> None:
+        # Before DeleteRecords answers: a restart never serves records below the new start.
+        self.checkpoint_log_start_offsets()
+
     def _recovery_point_lowered(self, _log: Log) -> None:
         # A truncation moved a recovery point down: the file must not keep claiming more.
         self.checkpoint_recovery_points()
@@ -177,9 +199,38 @@ class LogManager:
             self.config_for(topic),
             self.clock,
             on_recovery_point_lowered=self._recovery_point_lowered,
+            on_log_start_offset_changed=self._log_start_offset_changed,
         )
         self.logs[tp] = log
         return log
+
+    def delete_log(self, tp: TopicPartition) -> bool:
+        """Delete the log of ``tp`` for good (a deleted topic, CTL-31); ``False`` if there is none.
+
+        As Kafka's ``LogManager.asyncDelete``: the directory is first renamed to
+        ``<topic>-<partition>.<n>-delete`` and the rename made durable, so the log never comes back
+        after a crash (startup ignores such directories), then its files are deleted and the
+        recovery points checkpointed. A partition created again under the same name starts empty.
+        The emptied directory stays (the storage seam has no ``rmdir``). Raises
+        :class:`reflog.errors.StorageError` on an I/O error.
+        """
+        log = self.logs.pop(tp, None)
+        if log is None:
+            return False
+        log.close()
+        source = f"{self.data_dir}/{tp.dir_name}"
+        n = 0
+        while self.fs.exists(f"{source}.{n}-delete"):
+            n += 1
+        doomed = f"{source}.{n}-delete"
+        self.fs.rename(source, doomed)
+        self.fs.fsync_dir(self.data_dir)
+        for name in self.fs.listdir(doomed):
+            self.fs.delete(f"{doomed}/{name}")
+        self.fs.fsync_dir(doomed)
+        self.checkpoint_recovery_points()
+        self.checkpoint_log_start_offsets()
+        return True
 
     def tick(self) -> None:
         """Periodic work: ``flush.ms`` flushes and the recovery-point checkpoint interval."""

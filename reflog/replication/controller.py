@@ -38,6 +38,7 @@ from collections.abc import Iterable, Sequence
 import attrs
 
 from reflog.errors import Errors, ReflogUsageError, TopicRefusedError
+from reflog.replication._controller_admin import added_partitions, deleted_topic
 from reflog.replication._controller_alter import alter_partition_error
 from reflog.replication._controller_change import PartitionChange
 from reflog.replication._controller_elections import (
@@ -57,7 +58,9 @@ from reflog.replication.controller_events import (
     BrokerUnfenced,
     ChangeCause,
     FenceReason,
+    PartitionsCreated,
     TopicCreated,
+    TopicDeleted,
 )
 from reflog.replication.controller_values import (
     BrokerHeartbeatReply,
@@ -279,6 +282,50 @@ class Controller(ControllerState):
             ),
         )
         self._metadata_version += 1
+
+    def delete_topic(self, name: str, *, now: float | None = None) -> tuple[PartitionMetadata, ...]:
+        """Delete a topic (CTL-28): its partitions' last states; ``TopicRefusedError`` if unknown."""
+        if now is not None:
+            self._advance(now)
+        removed = deleted_topic(name, self._partitions, self._topics)
+        del self._topics[name]
+        for state in removed:
+            del self._partitions[state.topic_partition]
+        self._metadata_version += 1
+        self._emit(TopicDeleted(self._now, self._metadata_version, name, removed))
+        return removed
+
+    def create_partitions(
+        self,
+        name: str,
+        count: int,
+        *,
+        replica_assignment: Sequence[Sequence[int]] | None = None,
+        validate_only: bool = False,
+        now: float | None = None,
+    ) -> tuple[PartitionMetadata, ...]:
+        """Grow ``name`` to ``count`` partitions (CTL-29, :func:`added_partitions`); the new ones
+        (only checked and returned, not recorded, with ``validate_only``)."""
+        if now is not None:
+            self._advance(now)
+        if name not in self._topics:
+            raise TopicRefusedError(Errors.UNKNOWN_TOPIC_OR_PARTITION, f"topic {name!r} does not exist")
+        states = added_partitions(
+            name,
+            [p for tp, p in self._partitions.items() if tp.topic == name],
+            count,
+            replication_factor=self._topics[name].replication_factor,
+            registered=self._brokers.keys(),
+            is_active=self._is_active,
+            assignment=replica_assignment,
+        )
+        if validate_only:
+            return states
+        for state in states:
+            self._partitions[state.topic_partition] = state
+        self._metadata_version += 1
+        self._emit(PartitionsCreated(self._now, self._metadata_version, name, states))
+        return states
 
     # ---------------------------------------------------------------------------------- AlterPartition
 

@@ -28,7 +28,9 @@ __all__ = [
     "FenceReason",
     "IsrChanged",
     "LeaderElected",
+    "PartitionsCreated",
     "TopicCreated",
+    "TopicDeleted",
     "partition_change_events",
 ]
 
@@ -104,6 +106,26 @@ class TopicCreated:
 
 
 @attrs.frozen
+class TopicDeleted:
+    """A topic was deleted; ``partitions`` are the states its partitions had (CTL-28)."""
+
+    time: float
+    metadata_version: int
+    topic: str
+    partitions: tuple[PartitionMetadata, ...]
+
+
+@attrs.frozen
+class PartitionsCreated:
+    """Partitions were added to an existing topic; ``partitions`` are their initial states (CTL-29)."""
+
+    time: float
+    metadata_version: int
+    topic: str
+    partitions: tuple[PartitionMetadata, ...]
+
+
+@attrs.frozen
 class LeaderElected:
     """A partition's leader changed. ``kind="unclean"`` flags a possibly lossy unclean election;
     ``kind="none"`` means the partition went offline (leader ``NO_LEADER``)."""
@@ -147,6 +169,8 @@ ControllerEvent = (
     | BrokerUnfenced
     | BrokerControlledShutdown
     | TopicCreated
+    | TopicDeleted
+    | PartitionsCreated
     | LeaderElected
     | IsrChanged
 )

@@ -36,6 +36,7 @@ class FollowerState:
     last_caught_up_time: float = 0.0
     last_fetch_time: float = 0.0
     last_fetch_leader_log_end_offset: int = UNKNOWN_OFFSET
+    log_start_offset: int = UNKNOWN_OFFSET
 
     def is_caught_up(self, leader_end_offset: int, now: float, lag_time_max_ms: int) -> bool:
         """Kafka's ``isCaughtUp``: at the leader's LEO, or caught up within the lag time."""
@@ -64,13 +65,18 @@ class FollowerState:
         )
 
     def update_fetch_state(
-        self, fetch_offset: int, replica_epoch: int, leader_end_offset: int, now: float
+        self,
+        fetch_offset: int,
+        replica_epoch: int,
+        leader_end_offset: int,
+        now: float,
+        log_start_offset: int = UNKNOWN_OFFSET,
     ) -> None:
         """Kafka's ``Replica.updateFetchStateOrThrow``: a fetch at ``fetch_offset`` was served at ``now``.
 
         The follower is caught up as of now when it fetched at the leader's LEO, or as of its
         previous fetch when it fetched at least the leader's LEO of that fetch; its LEO becomes
-        ``fetch_offset``.
+        ``fetch_offset`` and its log start ``log_start_offset`` (the leader's low watermark, PRO-89).
         """
         if fetch_offset >= leader_end_offset:
             self.last_caught_up_time = max(self.last_caught_up_time, now)
@@ -78,6 +84,7 @@ class FollowerState:
             self.last_caught_up_time = max(self.last_caught_up_time, self.last_fetch_time)
         self.broker_epoch = replica_epoch
         self.log_end_offset = fetch_offset
+        self.log_start_offset = log_start_offset
         self.last_fetch_leader_log_end_offset = leader_end_offset
         self.last_fetch_time = now
 

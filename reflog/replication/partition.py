@@ -287,9 +287,32 @@ class Partition:
             return FetchResponse(tp, Errors.OFFSET_OUT_OF_RANGE, hw, leo, start)
         except CorruptRecordError:
             return FetchResponse(tp, Errors.CORRUPT_MESSAGE, hw, leo, start)
-        follower.update_fetch_state(request.fetch_offset, request.replica_epoch, leo, now)
+        follower.update_fetch_state(
+            request.fetch_offset, request.replica_epoch, leo, now, request.log_start_offset
+        )
         self._maybe_increment_high_watermark(now)
         return FetchResponse(tp, Errors.NONE, hw, leo, start, records)
+
+    def delete_records(self, offset: int) -> tuple[Errors, int]:
+        """DeleteRecords on the leader (PRO-89, ``deleteRecordsOnLeader``): move the log start to
+        ``offset`` (-1: the HW); ``(error, low watermark)``. ``OFFSET_OUT_OF_RANGE`` below 0 or
+        beyond the HW, ``NOT_LEADER_OR_FOLLOWER`` on a follower."""
+        if self.role is not Role.LEADER:
+            return Errors.NOT_LEADER_OR_FOLLOWER, UNDEFINED_OFFSET
+        target = self._high_watermark if offset == -1 else offset
+        if not 0 <= target <= self._high_watermark:
+            return Errors.OFFSET_OUT_OF_RANGE, UNDEFINED_OFFSET
+        if self.log.maybe_increment_log_start_offset(target):
+            self.producer_state.rebuild(self.log.batch_headers())
+        return Errors.NONE, self.low_watermark
+
+    @property
+    def low_watermark(self) -> int:
+        """Kafka's ``lowWatermarkIfLeader``: the lowest log start offset of the leader and its ISR
+        followers (-1 while a follower has not told it yet)."""
+        starts = [self.log.log_start_offset]
+        starts += [f.log_start_offset for b, f in self.followers.items() if b in self.isr]
+        return min(starts)
 
     # ================================================================== leader: HW and ISR
     def _maybe_increment_high_watermark(self, now: float) -> bool:
@@ -419,6 +442,10 @@ class Partition:
             for batch in batches:
                 self.producer_state.record(batch.header)
         self._update_follower_high_watermark(response.high_watermark)
+        if self.log.log_start_offset < response.log_start_offset <= self._high_watermark:
+            # ReplicaFetcherThread: the follower follows the leader's log start (DeleteRecords).
+            self.log.maybe_increment_log_start_offset(response.log_start_offset)
+            self.producer_state.rebuild(self.log.batch_headers())
         return FollowerFetchOutcome(Errors.NONE, appended, None, self._high_watermark)
 
     def _update_follower_high_watermark(self, leader_hw: int) -> None:

@@ -59,6 +59,8 @@ class ProducerEntry:
 
     producer_epoch: int
     batches: deque[BatchMetadata] = attrs.field(factory=lambda: deque(maxlen=BATCHES_REMEMBERED))
+    last_timestamp: int = -1
+    """The max timestamp of its last batch (Kafka's ``lastTimestamp``, DescribeProducers)."""
 
     @property
     def last_sequence(self) -> int:
@@ -123,6 +125,7 @@ class ProducerStateTable:
                 header.last_offset,
             )
         )
+        entry.last_timestamp = header.max_timestamp
 
     def rebuild(self, headers: Iterable[BatchHeader]) -> None:
         """Forget everything and replay ``headers`` (after a truncation or at load)."""
@@ -132,3 +135,7 @@ class ProducerStateTable:
 
     def entry(self, producer_id: int) -> ProducerEntry | None:
         return self._entries.get(producer_id)
+
+    def producers(self) -> dict[int, ProducerEntry]:
+        """Every producer id this partition remembers and its entry (a copy of the table)."""
+        return dict(self._entries)

@@ -47,6 +47,10 @@ class ReplicaLog(Protocol):
 
     def truncate_fully_and_start_at(self, offset: int) -> None: ...
 
+    def maybe_increment_log_start_offset(self, offset: int) -> bool:
+        """Move the log start up to ``offset`` (at most the log end offset); whether it moved."""
+        ...
+
     def read_records(self, fetch_offset: int, max_bytes: int, max_offset: int | None = None) -> bytes:
         """Whole batches from the one holding ``fetch_offset`` (at least one), or ``b""``."""
         ...
@@ -118,6 +122,16 @@ class MemoryLog:
         self._start = offset
         self.flushed_offset = offset
         self.epoch_cache.replace([])
+
+    def maybe_increment_log_start_offset(self, offset: int) -> bool:
+        if offset <= self._start:
+            return False
+        if offset > self.log_end_offset:
+            raise OffsetOutOfRangeError(f"log start {offset} beyond the log end {self.log_end_offset}")
+        self._start = offset
+        self._batches = [(raw, h) for raw, h in self._batches if h.next_offset > offset]
+        self.epoch_cache.truncate_from_start(offset)
+        return True
 
     def read_records(self, fetch_offset: int, max_bytes: int, max_offset: int | None = None) -> bytes:
         end = self.log_end_offset if max_offset is None else min(max_offset, self.log_end_offset)

@@ -101,3 +101,41 @@ def test_a_record_that_verifies_but_does_not_parse_refuses_to_start() -> None:
     log._log.flush()
     with pytest.raises(CorruptMetadataError):
         MetadataLog.open(fs, clock)
+
+
+@pytest.mark.req("CTL-30")
+def test_deleted_topics_stay_deleted_and_added_partitions_stay_after_a_power_loss() -> None:
+    fs, clock = _fs(), ManualClock()
+    log = MetadataLog.open(fs, clock)
+    c = Controller()
+    for b in (1, 2, 3):
+        start(c, b, now=float(b))
+    c.create_topic("gone", 2, 3)
+    c.create_topic("grown", 1, 2)
+    log.append(_controller_image(c, topic_configs={"gone": {"segment.bytes": 1024}, "grown": {}}))
+    c.delete_topic("gone")
+    c.create_partitions("grown", 3)
+    final = _controller_image(c, topic_configs={"grown": {}})
+    assert log.append(final)
+    fs.power_loss(PowerLossMode.CLEAN)
+    reopened = MetadataLog.open(fs, clock).image
+    assert reopened == final
+    assert "gone" not in reopened.topics and "gone" not in reopened.topic_configs
+    assert sorted(tp.partition for tp in reopened.partitions) == [0, 1, 2]
+    restored = Controller.restored(reopened.controller_snapshot(), now=100.0)
+    assert restored.snapshot() == c.snapshot()
+
+
+@pytest.mark.req("CTL-30")
+def test_a_topic_deleted_and_created_again_in_one_delta_has_only_its_new_partitions() -> None:
+    c = Controller()
+    for b in (1, 2, 3):
+        start(c, b, now=float(b))
+    c.create_topic("t", 3, 3)
+    before = _controller_image(c, topic_configs={"t": {"segment.bytes": 1024}})
+    c.delete_topic("t")
+    c.create_topic("t", 1, 1)
+    after = _controller_image(c, topic_configs={"t": {}})
+    replayed = before.copy()
+    replayed.apply(before.delta_to(after))
+    assert replayed == after

@@ -67,7 +67,7 @@ def test_every_cluster_request_names_its_response_and_pickles() -> None:
         for name, cls in vars(module).items()
         if isinstance(cls, type) and name.endswith("Request") and cls.__module__ == module.__name__
     ]
-    assert len(requests) == 12  # AlterTopicConfigsRequest (LOG-28) is the twelfth
+    assert len(requests) == 15  # + AlterTopicConfigs (LOG-28), DeleteTopic, CreatePartitions, ElectLeaders
     for cls in requests:
         assert issubclass(cls, Request), cls
         assert cls.response_class().__name__.endswith(("Response", "Reply")), cls
@@ -163,7 +163,7 @@ async def test_the_broker_serves_its_four_request_classes_over_rpc(
 
 
 @pytest.mark.req("NET-35")
-async def test_the_controller_serves_its_eight_request_classes(net: SimNetwork) -> None:
+async def test_the_controller_serves_its_eleven_request_classes(net: SimNetwork) -> None:
     service = ControllerService(Controller(), net)
     assert {cls.__name__ for cls in service.handlers.kinds} == {
         "HeartbeatRequest",
@@ -174,6 +174,9 @@ async def test_the_controller_serves_its_eight_request_classes(net: SimNetwork) 
         "CreateTopicRequest",
         "AlterTopicConfigsRequest",
         "InitProducerIdRequest",
+        "DeleteTopicRequest",
+        "CreatePartitionsRequest",
+        "ElectLeadersRequest",
     }
     assert await service.handle(api.MetadataRequest()) == api.MetadataResponse((), (), 0)
     with pytest.raises(TypeError, match="the controller does not serve ProduceRequest"):
