@@ -10,19 +10,21 @@ Hypothesis profiles (select with ``pytest --hypothesis-profile=NAME``):
 Every failure prints a ``@reproduce_failure`` blob that replays it.
 
 Hypothesis also draws "interesting" constants from the source of every local module that is
-loaded (its constant pool), so which examples a derandomized test sees depends on which of
-reflog's modules happen to be imported. This conftest imports every module of ``reflog`` and
-``faults`` up front, so a test selected alone sees the same examples as in the whole suite.
+loaded (its constant pool). Under a derandomized profile (``ci``) that pool is emptied, so the
+examples a test sees depend on the test alone: not on which of reflog's modules are imported, nor
+on an unrelated edit elsewhere (a new error code once changed which examples the end-to-end state
+machine ran, and it stopped catching two planted bugs, tests/test_state_machines_catch_bugs.py).
+The random profiles (``dev``, ``deep``) keep the pool, where it helps exploration.
 """
 
 from __future__ import annotations
 
-import importlib
-import pkgutil
 from pathlib import Path
 
 import pytest
 from hypothesis import HealthCheck, settings
+from hypothesis.internal.conjecture import providers
+from hypothesis.internal.constants_ast import Constants
 
 from tests.spectrace import SpecTraceError, format_report, load_requirements, trace
 
@@ -52,14 +54,22 @@ settings.load_profile("dev")
 SPEC_DIR = Path(__file__).resolve().parent.parent / "specs"
 
 
-def _import_every_module(*packages: str) -> None:
-    for name in packages:
-        package = importlib.import_module(name)
-        for module in pkgutil.walk_packages(package.__path__, f"{name}."):
-            importlib.import_module(module.name)
+@pytest.hookimpl(trylast=True)  # after Hypothesis's plugin has loaded the chosen profile
+def pytest_configure(config: pytest.Config) -> None:
+    if settings.default.derandomize:
+        _empty_local_constant_pool()
 
 
-_import_every_module("reflog", "faults")
+def _empty_local_constant_pool() -> None:
+    """Make Hypothesis draw no constants from local source (see the module docstring).
+
+    Relies on Hypothesis's internal ``_get_local_constants`` (6.170); fails loudly, rather than
+    silently keeping the pool, if a Hypothesis release renames it.
+    """
+    if not callable(getattr(providers, "_get_local_constants", None)):
+        raise RuntimeError("hypothesis.internal.conjecture.providers._get_local_constants is gone")
+    providers._get_local_constants = Constants  # type: ignore[attr-defined]
+    providers.CONSTANTS_CACHE.cache.clear()
 
 
 def _is_whole_suite(config: pytest.Config) -> bool:
