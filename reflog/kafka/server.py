@@ -32,7 +32,6 @@ fails the handshake before any request is read.
 from __future__ import annotations
 
 import collections
-
 import logging
 import ssl
 import struct
