@@ -69,7 +69,10 @@ def _produce(version: int, shape: Shape) -> Any:
     cls = ProduceRequest[version]
     topic = cls.TopicProduceData
     data = [
-        topic(name=f"t{t}", partition_data=[topic.PartitionProduceData(index=p, records=RECORDS) for p in range(n)])
+        topic(
+            name=f"t{t}",
+            partition_data=[topic.PartitionProduceData(index=p, records=RECORDS) for p in range(n)],
+        )
         for t, n in enumerate(shape)
     ]
     return cls(transactional_id=None, acks=1, timeout_ms=1000, topic_data=data)
@@ -79,7 +82,10 @@ def _list_offsets(version: int, shape: Shape) -> Any:
     cls = ListOffsetsRequest[version]
     topic = cls.ListOffsetsTopic
     topics = [
-        topic(name=f"t{t}", partitions=[topic.ListOffsetsPartition(partition_index=p, timestamp=-1) for p in range(n)])
+        topic(
+            name=f"t{t}",
+            partitions=[topic.ListOffsetsPartition(partition_index=p, timestamp=-1) for p in range(n)],
+        )
         for t, n in enumerate(shape)
     ]
     return cls(replica_id=-1, isolation_level=0, topics=topics)
