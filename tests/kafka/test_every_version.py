@@ -408,7 +408,7 @@ def test_every_served_api_has_a_check() -> None:
     assert set(CHECKS) == set(ADVERTISED)
 
 
-@pytest.mark.req("PRO-2", "PRO-62")
+@pytest.mark.req("PRO-2", "PRO-62", "PRO-63", "PRO-64", "PRO-65", "PRO-70", "PRO-72", "PRO-74", "PRO-75")
 @pytest.mark.parametrize(("key", "version"), CASES, ids=[f"{k.name}-v{v}" for k, v in CASES])
 def test_every_advertised_version_round_trips(
     raw: RawClient, one: ServedCluster, key: ApiKey, version: int
