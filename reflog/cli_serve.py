@@ -14,6 +14,7 @@ from reflog.kafka.overrides import parse_overrides
 from reflog.kafka.serve import KafkaCluster, open_kafka_cluster
 from reflog.kafka.server import server_ssl_context
 from reflog.kafka.transfer import TransferMode
+from reflog.kafka.versions import ApiKey
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -112,6 +113,8 @@ def run(args: argparse.Namespace) -> int:
         for kafka in served:  # the transfer-path metrics of every listener (PERF-1)
             metrics = {broker: m.as_dict() for broker, m in kafka.transfer.items()}
             print("transfer metrics: " + json.dumps(metrics, sort_keys=True), file=sys.stderr, flush=True)
+            versions = {f"{ApiKey(k).name} v{v}": n for (k, v), n in sorted(kafka.stats.by_api.items())}
+            print("requests by version: " + json.dumps(versions), file=sys.stderr, flush=True)  # PRO-64
     return 0
 
 

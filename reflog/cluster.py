@@ -17,6 +17,7 @@ Time is trio's clock: run under ``trio.testing.MockClock`` to make runs determin
 from __future__ import annotations
 
 import os
+import random
 from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import asynccontextmanager
 from typing import Literal, TypeVar
@@ -29,6 +30,7 @@ from reflog.broker.config import BrokerConfig
 from reflog.broker.controller_service import ControllerService
 from reflog.broker.metadata_log import MetadataLog, TopicConfigs
 from reflog.broker.peers import Peers
+from reflog.broker.topic_ids import TopicIds
 from reflog.client.consumer import Consumer
 from reflog.client.producer import Producer, ProducerConfig
 from reflog.determinism import seed_trio_scheduler
@@ -199,11 +201,14 @@ class Cluster:
         controller: Controller,
         nursery: trio.Nursery,
         topic_configs: TopicConfigs | None = None,
+        topic_ids: TopicIds | None = None,
     ) -> None:
         self.network = network
         self.controller = controller
         self._nursery = nursery
         self.topic_configs: TopicConfigs = topic_configs if topic_configs is not None else {}
+        #: Every topic's id (KIP-516): ``topic_ids.id_of(name)``, ``topic_ids.name_of(id)`` (PRO-63).
+        self.topic_ids = topic_ids if topic_ids is not None else TopicIds()
         self._brokers: dict[int, BrokerHandle] = {}
         self._clients = 0
         self._admin = Peers(network, "admin", nursery)
@@ -362,7 +367,7 @@ async def open_cluster(
         boots = 0 if image is None else image.boots + 1
         if image is None:
             controller = Controller(controller_config)
-            service = ControllerService(controller, network)
+            service = ControllerService(controller, network, topic_ids=TopicIds(rng=random.Random(seed)))
         else:
             controller = Controller.restored(
                 image.controller_snapshot(), controller_config, now=trio.current_time()
@@ -374,6 +379,7 @@ async def open_cluster(
                 topic_configs=image.topic_configs,
                 producer_id_block_end=image.producer_id_block_end,
                 boots=boots,
+                topic_ids=TopicIds(image.topic_ids),
             )
         await nursery.start(service.run)
         cluster = Cluster(
@@ -381,6 +387,7 @@ async def open_cluster(
             controller,
             nursery,
             None if image is None else image.topic_configs,
+            service.topic_ids,
         )
         for broker_id in range(1, brokers + 1):
             fs: Filesystem

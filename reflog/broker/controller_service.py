@@ -43,6 +43,7 @@ from reflog.broker.metadata_log import (
     MetadataLog,
     TopicConfigs,
 )
+from reflog.broker.topic_ids import TopicIds
 from reflog.errors import Errors, ReflogError, ReflogUsageError, RequestRefusedError
 from reflog.net.rpc import serve_rpc_listener
 from reflog.net.sim import SimNetwork
@@ -66,6 +67,7 @@ class ControllerService:
         topic_configs: TopicConfigs | None = None,
         producer_id_block_end: int = FIRST_PRODUCER_ID,
         boots: int = 0,
+        topic_ids: TopicIds | None = None,
     ) -> None:
         self.controller = controller
         self.network = network
@@ -76,6 +78,9 @@ class ControllerService:
         self._next_producer_id = producer_id_block_end
         self._producer_id_block_end = producer_id_block_end
         self._boots = boots
+        #: Every topic's id (KIP-516), assigned in :meth:`persist` (PRO-63).
+        self.topic_ids = topic_ids if topic_ids is not None else TopicIds()
+        self._ids_version = -1
         self._persisted: tuple[int, int] | None = None
         #: The typed dispatch of every request the controller serves.
         self.handlers = (
@@ -98,12 +103,17 @@ class ControllerService:
 
         Raises :class:`~reflog.errors.StorageError` when the metadata log cannot be written: the
         controller is assumed reliable, so that failure stops the cluster rather than expose
-        state the disk does not hold.
+        state the disk does not hold. First every new topic gets its id (:class:`TopicIds`), in
+        the same step, so no task sees a topic without one, with or without a metadata log.
         """
+        ids_changed = False
+        if self.controller.metadata_version != self._ids_version:  # topics change only with it
+            self._ids_version = self.controller.metadata_version
+            ids_changed = self.topic_ids.sync({p.topic_partition.topic for p in self.controller.partitions()})
         if self.metadata_log is None:
             return
         marker = (self.controller.metadata_version, self._producer_id_block_end)
-        if marker == self._persisted:
+        if marker == self._persisted and not ids_changed:
             return
         snapshot = self.controller.snapshot()
         image = MetadataImage(
@@ -114,6 +124,7 @@ class ControllerService:
             {name: dict(c) for name, c in self._topic_configs.items() if name in dict(snapshot.topics)},
             self._producer_id_block_end,
             self._boots,
+            self.topic_ids.as_dict(),
         )
         self.metadata_log.append(image)
         self._persisted = marker

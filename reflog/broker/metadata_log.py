@@ -24,6 +24,7 @@ Nothing here imports trio. Failure modes: :class:`~reflog.errors.StorageError` f
 from __future__ import annotations
 
 import json
+import uuid
 from collections.abc import Mapping
 from typing import Any
 
@@ -69,6 +70,8 @@ class MetadataImage:
     """Every producer id below this may have been handed out; the next process starts here."""
     boots: int = 0
     """How many times the controller started on this metadata (names broker incarnations)."""
+    topic_ids: dict[str, uuid.UUID] = attrs.field(factory=dict)
+    """Every topic's id (KIP-516, :mod:`reflog.broker.topic_ids`)."""
 
     def controller_snapshot(self) -> ControllerSnapshot:
         return ControllerSnapshot(
@@ -87,6 +90,7 @@ class MetadataImage:
             {name: dict(values) for name, values in self.topic_configs.items()},
             self.producer_id_block_end,
             self.boots,
+            dict(self.topic_ids),
         )
 
     def delta_to(self, newer: MetadataImage) -> dict[str, Any]:
@@ -125,6 +129,12 @@ class MetadataImage:
             delta["producer_id_block_end"] = newer.producer_id_block_end
         if newer.boots != self.boots:
             delta["boots"] = newer.boots
+        ids: dict[str, str | None] = {
+            n: str(i) for n, i in newer.topic_ids.items() if self.topic_ids.get(n) != i
+        }
+        ids |= {n: None for n in self.topic_ids if n not in newer.topic_ids}  # a topic gone: its id too
+        if ids:
+            delta["topic_ids"] = ids
         return delta
 
     def apply(self, delta: Mapping[str, Any]) -> None:
@@ -149,6 +159,11 @@ class MetadataImage:
                 self.topic_configs[str(name)] = {str(k): v for k, v in dict(values).items()}
             self.producer_id_block_end = int(delta.get("producer_id_block_end", self.producer_id_block_end))
             self.boots = int(delta.get("boots", self.boots))
+            for name, topic_id in dict(delta.get("topic_ids", {})).items():
+                if topic_id is None:
+                    self.topic_ids.pop(str(name), None)
+                else:
+                    self.topic_ids[str(name)] = uuid.UUID(str(topic_id))
         except (KeyError, TypeError, ValueError, AttributeError) as exc:
             raise CorruptMetadataError(f"a metadata record does not parse: {exc!r}") from exc
 

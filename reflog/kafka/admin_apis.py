@@ -6,8 +6,9 @@ code; DescribeCluster and DescribeTopicPartitions answer from the controller's v
 raises for a request, however wrong its contents; a controller that does not answer in time is
 ``REQUEST_TIMED_OUT`` for the entries it did not decide.
 
-Topic ids (KIP-516) are not wired yet: every topic id in a response is ``ZERO_UUID`` and a
-deletion by id is ``UNKNOWN_TOPIC_ID`` (the lines are marked ``# TOPIC-ID``).
+Topic ids (KIP-516) come from :attr:`reflog.cluster.Cluster.topic_ids` (PRO-63): DeleteTopics
+v6 takes a topic by id (``UNKNOWN_TOPIC_ID`` for an id no topic has) and answers each topic's id,
+DescribeTopicPartitions answers them too.
 """
 
 from __future__ import annotations
@@ -29,7 +30,8 @@ from reflog.net.errors import NetError
 from reflog.replication.messages import PartitionMetadata
 from reflog.vocabulary import NO_LEADER, TopicPartition
 
-ZERO_UUID: Final = uuid.UUID(int=0)  # TOPIC-ID: Kafka's Uuid.ZERO_UUID until topic ids are wired
+ZERO_UUID: Final = uuid.UUID(int=0)
+"""Kafka's ``Uuid.ZERO_UUID``: no topic id on the wire (a topic named instead)."""
 INTERNAL_TOPICS: Final = frozenset({"__consumer_offsets", "__transaction_state"})
 ENDPOINT_BROKERS: Final = 1
 ENDPOINT_CONTROLLERS: Final = 2
@@ -90,7 +92,7 @@ class AdminApis:
         results: list[KafkaMessage] = []
         deleted: list[TopicPartition] = []
         for name, topic_id in entries:
-            error, message = Errors.NONE, None
+            error, message, answer_id = Errors.NONE, None, topic_id
             key = name if topic_id == ZERO_UUID else topic_id
             if name is None and topic_id == ZERO_UUID:
                 error, message = Errors.INVALID_REQUEST, "Neither topic name nor id were specified."
@@ -98,9 +100,10 @@ class AdminApis:
                 error, message = Errors.INVALID_REQUEST, "You may not specify both topic name and topic id."
             elif counts[key] > 1:
                 error, message = Errors.INVALID_REQUEST, "Duplicate topic name."
-            elif name is None:  # TOPIC-ID: deletion by id is refused until topic ids are wired
+            elif name is None and (name := self.cluster.topic_ids.name_of(topic_id)) is None:
                 error, message = Errors.UNKNOWN_TOPIC_ID, f"No topic with id {topic_id}"
             else:
+                answer_id = self.cluster.topic_ids.id_of(name)  # the deletion forgets it
                 try:
                     response = await self.cluster.controller_call(DeleteTopicRequest(name))
                 except (NetError, trio.TooSlowError):
@@ -115,7 +118,7 @@ class AdminApis:
             if version >= 5:
                 fields["error_message"] = message
             if version >= 6:
-                fields["topic_id"] = ZERO_UUID  # TOPIC-ID
+                fields["topic_id"] = answer_id
             results.append(result_cls(**fields))
         if deleted:
             await self._until_deleted(deleted, deadline)
@@ -282,7 +285,7 @@ class AdminApis:
                 topic_cls(
                     error_code=int(Errors.INVALID_REQUEST),
                     name=name,
-                    topic_id=ZERO_UUID,  # TOPIC-ID
+                    topic_id=self.cluster.topic_ids.id_of(name),
                     is_internal=False,
                     partitions=[],
                 )
@@ -329,7 +332,7 @@ class AdminApis:
                 topic_cls(
                     error_code=int(error),
                     name=name,
-                    topic_id=ZERO_UUID,  # TOPIC-ID
+                    topic_id=self.cluster.topic_ids.id_of(name),
                     is_internal=name in INTERNAL_TOPICS,
                     partitions=listed,
                 )

@@ -23,24 +23,30 @@ import trio
 
 from reflog.broker import Broker
 from reflog.broker.api import (
-    EARLIEST_TIMESTAMP,
-    LATEST_TIMESTAMP,
     ConsumerFetchRequest,
     ConsumerFetchResponse,
     FetchRead,
     InitProducerIdRequest,
-    ListOffsetsRequest,
     ProduceRequest,
     ProduceResponse,
 )
 from reflog.broker.changes import ChangeWatch
 from reflog.cluster import Cluster
-from reflog.errors import CorruptRecordError, Errors, StorageError
+from reflog.errors import Errors
 from reflog.kafka.admin_apis import AdminApis
+from reflog.kafka.api_versions import api_versions
 from reflog.kafka.codec import DecodedRequest, KafkaMessage, response_class
 from reflog.kafka.config_apis import ConfigApis
+from reflog.kafka.fetch_fields import (
+    EpochAnswer,
+    check_epochs,
+    epoch_answer,
+    fetch_positions,
+    unknown_topic_ids,
+)
 from reflog.kafka.group_apis import GroupApis
 from reflog.kafka.groups import GroupCoordinator
+from reflog.kafka.list_offsets_api import ListOffsetsApi
 from reflog.kafka.listeners import Addresses
 from reflog.kafka.offsets_records import OFFSETS_TOPIC
 from reflog.kafka.partition_apis import PartitionApis
@@ -53,12 +59,10 @@ from reflog.kafka.transfer import (
     count_storage_read,
     placeholder,
 )
-from reflog.kafka.versions import ADVERTISED, ApiKey
-from reflog.log.log import Log
+from reflog.kafka.versions import ApiKey
 from reflog.log.reads import TimestampAndOffset
 from reflog.net.errors import NetError
 from reflog.records import Compression
-from reflog.replication.partition import Role
 from reflog.vocabulary import TopicPartition, topic_name_error
 
 _NOT_FOUND: Final = TimestampAndOffset(-1, -1, -1)
@@ -171,13 +175,14 @@ class KafkaApis:
         self.admin_apis = AdminApis(cluster, addresses)
         #: OffsetForLeaderEpoch, DescribeProducers, DeleteRecords.
         self.partition_apis = PartitionApis(cluster, broker_id)
+        self.list_offsets_api = ListOffsetsApi(cluster, broker_id)
         self._handlers: dict[ApiKey, Handler] = {
-            ApiKey.API_VERSIONS: self._api_versions,
+            ApiKey.API_VERSIONS: api_versions,
             ApiKey.METADATA: self.topic_apis.metadata,
             ApiKey.CREATE_TOPICS: self.topic_apis.create_topics,
             ApiKey.PRODUCE: self._produce,
             ApiKey.FETCH: self._fetch,
-            ApiKey.LIST_OFFSETS: self._list_offsets,
+            ApiKey.LIST_OFFSETS: self.list_offsets_api.list_offsets,
             ApiKey.INIT_PRODUCER_ID: self._init_producer_id,
             ApiKey.FIND_COORDINATOR: self.group_apis.find_coordinator,
             ApiKey.JOIN_GROUP: self.group_apis.join_group,
@@ -230,15 +235,6 @@ class KafkaApis:
     def coordinator_id(self) -> int:
         """The broker that coordinates every group (:meth:`GroupApis.coordinator_id`)."""
         return self.group_apis.coordinator_id()
-
-    # ------------------------------------------------------------------ ApiVersions
-    async def _api_versions(self, version: int, body: KafkaMessage) -> KafkaMessage:
-        cls = response_class(ApiKey.API_VERSIONS, version)
-        keys = [
-            cls.ApiVersion(api_key=int(k), min_version=lo, max_version=hi)
-            for k, (lo, hi) in ADVERTISED.items()
-        ]
-        return cls(error_code=0, api_keys=keys, throttle_time_ms=0)
 
     # ------------------------------------------------------------------ Produce
     async def _produce(self, version: int, body: KafkaMessage) -> KafkaMessage | None:
@@ -308,16 +304,14 @@ class KafkaApis:
     # ------------------------------------------------------------------ Fetch
     async def _fetch(self, version: int, body: KafkaMessage) -> WithPayloads:
         cls = response_class(ApiKey.FETCH, version)
-        # A partition named twice is fetched once, at its first position with its last offset
-        # (Kafka's fetch request builds a LinkedHashMap of its partitions).
-        by_partition: dict[TopicPartition, tuple[int, int]] = {}
-        for topic in body.topics:
-            for p in topic.partitions:
-                by_partition[TopicPartition(topic.topic, p.partition)] = (
-                    p.fetch_offset,
-                    max(0, p.partition_max_bytes),
-                )
-        wanted = [(tp, offset, max_bytes) for tp, (offset, max_bytes) in by_partition.items()]
+        by_partition, unknown_ids = fetch_positions(body, version, self.cluster.topic_ids)
+        answered: dict[TopicPartition, EpochAnswer] = {}  # fenced or diverging: not read (PRO-66)
+        for tp, position in by_partition.items():
+            if self.cluster.controller.has_partition(tp):
+                answer = check_epochs(self.broker.partitions.get(tp), position)
+                if answer is not None:
+                    answered[tp] = answer
+        wanted = [(tp, p.fetch_offset, p.max_bytes) for tp, p in by_partition.items() if tp not in answered]
         config = self.broker.config
         # Kafka: fetchMaxBytes = min(request max_bytes, fetch.max.bytes), 0 or less still sending
         # the first batch (KIP-74); fetchMinBytes = min(min_bytes, that), 0 or less answering at once.
@@ -325,7 +319,8 @@ class KafkaApis:
         min_bytes = min(body.min_bytes, max_bytes)
         max_wait_ms = min(body.max_wait_ms, config.fetch_max_wait_ms)
         read = self._read_mode()
-        long_poll = max_wait_ms > 0 and min_bytes > 0
+        # An epoch answer or an unknown topic id answers at once, as Kafka's DelayedFetch does.
+        long_poll = max_wait_ms > 0 and min_bytes > 0 and not answered and not unknown_ids
         # Watched from before the first read: a change while it reads ends the first wait at once.
         with self.broker.watch_changes(by_partition if long_poll else ()) as changes:
             results = await self._read_all(wanted, max_bytes, read)
@@ -345,7 +340,11 @@ class KafkaApis:
         # Kafka lists aborted transactions only for READ_COMMITTED (none here: reflog has no
         # transactions); for READ_UNCOMMITTED the field is null.
         aborted: list[KafkaMessage] | None = [] if body.isolation_level == READ_COMMITTED else None
-        for tp, _, _ in wanted:
+        for tp in by_partition:
+            early = answered.get(tp)
+            if early is not None:
+                by_topic.setdefault(tp.topic, []).append(epoch_answer(partition_cls, tp.partition, early))
+                continue
             result = results[tp]
             error = result.error
             records = b""
@@ -365,7 +364,12 @@ class KafkaApis:
                     records=records,
                 )
             )
-        responses = [cls.FetchableTopicResponse(topic=t, partitions=p) for t, p in by_topic.items()]
+        ids = self.cluster.topic_ids
+        responses = [
+            cls.FetchableTopicResponse(topic=t, topic_id=ids.id_of(t), partitions=p)
+            for t, p in by_topic.items()
+        ]
+        responses += unknown_topic_ids(cls, unknown_ids)
         return WithPayloads(
             cls(throttle_time_ms=0, error_code=0, session_id=0, responses=responses), payloads
         )
@@ -451,55 +455,6 @@ class KafkaApis:
             if failed or sum(r.size for r in looked.values()) >= min_bytes:
                 break
         return await self._read_all(wanted, limit, read)
-
-    # ------------------------------------------------------------------ ListOffsets
-    async def _list_offsets(self, version: int, body: KafkaMessage) -> KafkaMessage:
-        cls = response_class(ApiKey.LIST_OFFSETS, version)
-        topics = []
-        for topic in body.topics:
-            parts = []
-            for p in topic.partitions:
-                tp = TopicPartition(topic.name, p.partition_index)
-                error, found = self._offset_for(tp, p.timestamp)
-                parts.append(
-                    cls.ListOffsetsTopicResponse.ListOffsetsPartitionResponse(
-                        partition_index=p.partition_index,
-                        error_code=int(error),
-                        timestamp=found.timestamp,
-                        offset=found.offset,
-                        leader_epoch=found.leader_epoch,
-                    )
-                )
-            topics.append(cls.ListOffsetsTopicResponse(name=topic.name, partitions=parts))
-        return cls(throttle_time_ms=0, topics=topics)
-
-    def _leader_epoch(self, tp: TopicPartition) -> int:
-        partition = self.broker.partitions.get(tp)
-        return -1 if partition is None else int(partition.leader_epoch)
-
-    def _offset_for(self, tp: TopicPartition, timestamp: int) -> tuple[Errors, TimestampAndOffset]:
-        """ListOffsets for one partition: earliest, latest, or the first record at or after ``timestamp``.
-
-        A timestamp lookup is Kafka's ``fetchOffsetByTimestamp`` (LOG-25) bounded by the high
-        watermark; nothing found is offset and timestamp -1, as in Kafka.
-        """
-        if not self.cluster.controller.has_partition(tp):  # ReplicaManager.getPartitionOrException
-            return Errors.UNKNOWN_TOPIC_OR_PARTITION, _NOT_FOUND
-        if timestamp in (EARLIEST_TIMESTAMP, LATEST_TIMESTAMP):
-            response = self.broker.list_offsets(ListOffsetsRequest(tp, timestamp))
-            return response.error, TimestampAndOffset(-1, response.offset, self._leader_epoch(tp))
-        partition = self.broker.partitions.get(tp)
-        if partition is None or partition.role is not Role.LEADER:
-            return Errors.NOT_LEADER_OR_FOLLOWER, _NOT_FOUND
-        leader_log = partition.log
-        assert isinstance(leader_log, Log)  # a broker's partitions hold Logs (ReplicaLog: the core's view)
-        try:
-            found = leader_log.offset_for_timestamp(timestamp, max_offset=partition.high_watermark)
-        except CorruptRecordError:
-            return Errors.CORRUPT_MESSAGE, _NOT_FOUND
-        except StorageError:
-            return Errors.KAFKA_STORAGE_ERROR, _NOT_FOUND
-        return Errors.NONE, _NOT_FOUND if found is None else found
 
     # ------------------------------------------------------------------ InitProducerId
     async def _init_producer_id(self, version: int, body: KafkaMessage) -> KafkaMessage:

@@ -31,6 +31,7 @@ fails the handshake before any request is read.
 
 from __future__ import annotations
 
+import collections
 import logging
 import ssl
 import struct
@@ -91,6 +92,8 @@ class ConnectionStats:
         self.open = 0
         self.accept_errors = 0
         self.closed_for: dict[str, int] = {}
+        #: Requests decoded and served, by ``(api_key, version)``: what clients negotiated (PRO-64).
+        self.by_api: collections.Counter[tuple[int, int]] = collections.Counter()
 
     def closed(self, reason: str) -> None:
         self.closed_for[reason] = self.closed_for.get(reason, 0) + 1
@@ -249,6 +252,7 @@ async def serve_connection(
                     log.info("closing a connection: %s", exc)
                     return
                 del payload
+                stats.by_api[(request.api_key, request.version)] += 1
                 body, gone = await _handle_watching(apis, request, reader)
             if gone:
                 reason = "client gone"

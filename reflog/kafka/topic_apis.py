@@ -21,6 +21,7 @@ from reflog.kafka.assignments import ManualAssignmentRefused, manual_assignment
 from reflog.kafka.codec import KafkaMessage, response_class
 from reflog.kafka.listeners import Addresses, live_brokers
 from reflog.kafka.offsets_records import OFFSETS_TOPIC
+from reflog.kafka.topic_ids_apis import created_topic_fields, metadata_by_id
 from reflog.kafka.versions import ApiKey
 from reflog.log.topic_configs import validate_topic_configs
 from reflog.net.errors import NetError
@@ -132,9 +133,24 @@ class TopicApis:
             for b in sorted(live)
         ]
         known = self._topic_partitions()
+        ids = self.cluster.topic_ids
         requested = body.topics
+        if version == 0 and not requested:  # v0: an empty array asks for every topic
+            requested = None
+        by_id = metadata_by_id(version, requested, ids)  # PRO-69
+        if by_id is not None and by_id.invalid:
+            topics = [
+                cls.MetadataResponseTopic(error_code=int(Errors.INVALID_REQUEST), name=t.name, partitions=[])
+                for t in requested
+            ]
+            return cls(throttle_time_ms=0, brokers=[], cluster_id=CLUSTER_ID, controller_id=-1, topics=topics)
         # A topic named twice is answered once (Kafka collects the requested names in a set).
-        names = sorted(known) if requested is None else list(dict.fromkeys(t.name for t in requested))
+        if requested is None:
+            names = sorted(known)
+        elif by_id is not None:
+            names = by_id.names
+        else:
+            names = list(dict.fromkeys(t.name for t in requested))
         errors: dict[str, Errors] = {}
         for name in names:
             if topic_name_error(name) is not None:
@@ -144,7 +160,8 @@ class TopicApis:
             else:
                 errors[name] = Errors.NONE
         missing = [n for n, e in errors.items() if e is Errors.UNKNOWN_TOPIC_OR_PARTITION]
-        if missing and self.auto_create_topics and getattr(body, "allow_auto_topic_creation", True):
+        auto_create = by_id is None and getattr(body, "allow_auto_topic_creation", True)
+        if missing and self.auto_create_topics and auto_create:
             replication = min(self.default_replication_factor, max(1, len(live)))
             created = await self._create_all(
                 [(n, self.num_partitions, replication, {}, None) for n in missing]
@@ -173,7 +190,17 @@ class TopicApis:
                 )
             topics.append(
                 cls.MetadataResponseTopic(
-                    error_code=int(error), name=name, is_internal=name == OFFSETS_TOPIC, partitions=partitions
+                    error_code=int(error),
+                    name=name,
+                    topic_id=ids.id_of(name),
+                    is_internal=name == OFFSETS_TOPIC,
+                    partitions=partitions,
+                )
+            )
+        for topic_id in [] if by_id is None else by_id.unknown:
+            topics.append(
+                cls.MetadataResponseTopic(
+                    error_code=int(Errors.UNKNOWN_TOPIC_ID), name=None, topic_id=topic_id, partitions=[]
                 )
             )
         return cls(
@@ -241,13 +268,25 @@ class TopicApis:
                 error, message = Errors.TOPIC_ALREADY_EXISTS, f"topic {topic.name!r} already exists"
             elif error is Errors.NONE and not body.validate_only:
                 to_create.append((len(results), (topic.name, partitions, replication, configs, assignment)))
+            result_cls = cls.CreatableTopicResult
+            fields = (
+                {}
+                if error is not Errors.NONE
+                else created_topic_fields(result_cls, version, partitions, replication, configs)
+            )
             results.append(
-                cls.CreatableTopicResult(name=topic.name, error_code=int(error), error_message=message)
+                result_cls(name=topic.name, error_code=int(error), error_message=message, **fields)
             )
         created = await self._create_all([args for _, args in to_create])
-        for (index, _), error in zip(to_create, created, strict=True):
-            results[index].error_code = int(error)
-            results[index].error_message = None if error is Errors.NONE else error.name
+        ids = self.cluster.topic_ids
+        for (index, (name, *_)), error in zip(to_create, created, strict=True):
+            result = results[index]
+            result.error_code = int(error)
+            result.error_message = None if error is Errors.NONE else error.name
+            if error is Errors.NONE:
+                result.topic_id = ids.id_of(name)  # v7 (KIP-516)
+            elif version >= 5:  # a failed creation has Kafka's defaults: -1, -1, no configs
+                result.num_partitions, result.replication_factor, result.configs = -1, -1, None
         return cls(throttle_time_ms=0, topics=results)
 
 

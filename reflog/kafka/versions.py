@@ -1,16 +1,16 @@
 """The Kafka APIs reflog serves, and the versions it advertises in ApiVersions (PRO-2).
 
-The APIs of Kafka 2.4 stay below their *flexible* threshold (no compact strings, no tagged
-fields): librdkafka's ApiVersions v3 and kafka-python's v4 get ``UNSUPPORTED_VERSION`` with the
-table, and both step down (python-ecosystem.md §5.4); that part of the table is consistent with
-Kafka 2.4, because kafka-python infers the broker's version from it. The topic and partition admin
-APIs (PRO-85) are advertised at Kafka 4.1's ranges, flexible versions included (PRO-62).
+The ranges are a Kafka 4.x broker's for these APIs (its JSON schemas' ``validVersions``, KIP-896
+minimums), up to the last version whose fields reflog serves with Kafka's meaning, flexible
+versions included (KIP-482, PRO-62): kafka-python 3, aiokafka and librdkafka each pick the
+highest version they share with the table. Where a newer version needs what reflog does not have
+(Produce v13 and Fetch v18: KIP-516's topic-id-only produce and KIP-1166's follower high
+watermark; ListOffsets v10+: remote storage; Metadata v13: KIP-1102 rebootstrap; OffsetCommit and
+OffsetFetch v10: KIP-848 topic ids; InitProducerId v6: two-phase commit), the table stops below
+it, and specs/protocol.md's deviations say why.
 
-The config APIs (DescribeConfigs, AlterConfigs, IncrementalAlterConfigs) are advertised at Kafka
-4's ranges, their flexible versions included (PRO-62, PRO-100..PRO-104).
-
-Produce advertises 0-8 but refuses 0-2 on receipt, as Kafka 4 does (KIP-896): older librdkafka
-enables compression only when it sees Produce v0 advertised.
+Produce advertises 0-12 but refuses 0-2 on receipt, as Kafka 4 does (KIP-896, KAFKA-18659):
+older librdkafka enables compression only when it sees Produce v0 advertised.
 """
 
 from __future__ import annotations
@@ -54,22 +54,22 @@ class ApiKey(enum.IntEnum):
 
 
 ADVERTISED: Final[dict[ApiKey, tuple[int, int]]] = {
-    ApiKey.PRODUCE: (0, 8),
-    ApiKey.FETCH: (4, 11),
-    ApiKey.LIST_OFFSETS: (1, 5),
-    ApiKey.METADATA: (1, 8),
-    ApiKey.OFFSET_COMMIT: (2, 7),
-    ApiKey.OFFSET_FETCH: (1, 5),
-    ApiKey.FIND_COORDINATOR: (0, 2),
-    ApiKey.JOIN_GROUP: (0, 5),
-    ApiKey.HEARTBEAT: (0, 3),
-    ApiKey.LEAVE_GROUP: (0, 3),
-    ApiKey.SYNC_GROUP: (0, 3),
+    ApiKey.PRODUCE: (0, 12),
+    ApiKey.FETCH: (4, 17),
+    ApiKey.LIST_OFFSETS: (1, 9),
+    ApiKey.METADATA: (0, 12),
+    ApiKey.OFFSET_COMMIT: (2, 9),
+    ApiKey.OFFSET_FETCH: (1, 9),
+    ApiKey.FIND_COORDINATOR: (0, 6),
+    ApiKey.JOIN_GROUP: (0, 9),
+    ApiKey.HEARTBEAT: (0, 4),
+    ApiKey.LEAVE_GROUP: (0, 5),
+    ApiKey.SYNC_GROUP: (0, 5),
+    ApiKey.API_VERSIONS: (0, 4),
+    ApiKey.CREATE_TOPICS: (2, 7),
+    ApiKey.INIT_PRODUCER_ID: (0, 5),
     ApiKey.DESCRIBE_GROUPS: (0, 6),
     ApiKey.LIST_GROUPS: (0, 5),
-    ApiKey.API_VERSIONS: (0, 2),
-    ApiKey.CREATE_TOPICS: (0, 4),
-    ApiKey.INIT_PRODUCER_ID: (0, 1),
     ApiKey.DELETE_GROUPS: (0, 2),
     ApiKey.OFFSET_DELETE: (0, 0),
     ApiKey.DESCRIBE_CONFIGS: (1, 4),

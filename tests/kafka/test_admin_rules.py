@@ -130,7 +130,7 @@ async def test_delete_topics_refusals_carry_kafkas_codes(autojump_clock: trio.te
         assert cluster.controller.has_partition(TopicPartition("twice", 0))
         cls = DeleteTopicsRequest[6]
         by_id = cls(topics=[cls.DeleteTopicState(name=None, topic_id=uuid.uuid4())], timeout_ms=1000)
-        # TOPIC-ID: deletion by id is refused until topic ids are wired
+        # an id no topic has
         assert [r.error_code for r in (await call(apis, by_id, 6)).responses] == [
             int(Errors.UNKNOWN_TOPIC_ID)
         ]
@@ -141,6 +141,15 @@ async def test_delete_topics_refusals_carry_kafkas_codes(autojump_clock: trio.te
             int(Errors.INVALID_REQUEST)
         ]
         assert deleted(await call(apis, delete_topics(["twice"], version=6), 6)) == [("twice", 0)]
+        # By id (KIP-516): the topic the id names is deleted, and the answer names it and its id.
+        await cluster.create_topic("by-id")
+        topic_id = cluster.topic_ids.id_of("by-id")
+        assert topic_id != uuid.UUID(int=0)
+        request = cls(topics=[cls.DeleteTopicState(name=None, topic_id=topic_id)], timeout_ms=1000)
+        (answer,) = (await call(apis, request, 6)).responses
+        assert (answer.error_code, answer.name, answer.topic_id) == (0, "by-id", topic_id)
+        assert not cluster.controller.has_partition(TopicPartition("by-id", 0))
+        assert cluster.topic_ids.name_of(topic_id) is None
 
 
 # ---------------------------------------------------------------------------------- CreatePartitions

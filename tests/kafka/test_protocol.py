@@ -10,7 +10,7 @@ from collections.abc import Callable
 import pytest
 
 from reflog.errors import Errors
-from reflog.kafka.versions import ADVERTISED
+from reflog.kafka.versions import ADVERTISED, ApiKey
 from reflog.vocabulary import topic_name_error
 from tests.kafka.raw import RawClient
 from tests.kafka.served import ServedCluster
@@ -45,8 +45,15 @@ def test_api_versions_advertises_the_table(connect: Connect) -> None:
 @pytest.mark.req("PRO-2")
 def test_a_too_new_api_versions_gets_the_table_in_the_v0_format(connect: Connect) -> None:
     client = connect()
-    request = ApiVersionsRequest[3](client_software_name="raw", client_software_version="1")
-    response = ApiVersionsResponse.decode(client.request(request, 3), version=0)
+    too_new = ADVERTISED[ApiKey.API_VERSIONS][1] + 1
+    request = ApiVersionsRequest[4](client_software_name="raw", client_software_version="1")
+    request.with_header(correlation_id=7, client_id="raw")
+    frame = bytearray(request.encode(version=4, header=True, framed=True))
+    frame[6:8] = too_new.to_bytes(2, "big")  # after the size (4) and the API key (2)
+    client.send_bytes(bytes(frame))
+    payload = client.receive()
+    assert payload is not None and payload[:4] == (7).to_bytes(4, "big")
+    response = ApiVersionsResponse.decode(payload[4:], version=0)
     assert response.error_code == Errors.UNSUPPORTED_VERSION
     assert len(response.api_keys) == len(ADVERTISED)
     # The connection stays usable: the client steps down.

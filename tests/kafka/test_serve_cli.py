@@ -66,7 +66,7 @@ def test_reflog_serve_refuses_os_storage_without_a_directory() -> None:
     assert "--data-dir" in result.stderr
 
 
-@pytest.mark.req("PERF-1", "PERF-3")
+@pytest.mark.req("PERF-1", "PERF-3", "PRO-64")
 def test_reflog_serve_reports_its_transfer_path_metrics_when_it_stops() -> None:
     with subprocess.Popen(
         [sys.executable, "-m", "reflog.cli", "serve", "--port", "0", "--brokers", "1", "--transfer", "copy"],
@@ -95,3 +95,7 @@ def test_reflog_serve_reports_its_transfer_path_metrics_when_it_stops() -> None:
     assert metrics["payload-bytes-sent"] > 0
     assert metrics["payload-bytes-copied"] == metrics["payload-bytes-sent"]
     assert metrics["syscalls"]["sendmsg"] >= metrics["responses"] > 0
+    line = next(x for x in stderr.splitlines() if x.startswith("requests by version: "))
+    versions = json.loads(line.removeprefix("requests by version: "))
+    assert {name.split()[0] for name in versions} >= {"API_VERSIONS", "METADATA", "PRODUCE", "FETCH"}
+    assert all(count > 0 for count in versions.values())
