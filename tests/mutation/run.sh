@@ -47,10 +47,10 @@ case $group in
         mutate="reflog/kafka/groups.py"
         tests="tests/kafka/test_interop.py" ;;
     apis-unit)  # in process, affordable in full: run.sh apis-unit 'reflog.kafka.group_apis.*ǁoffset_fetch__mutmut_*'
-        mutate="reflog/kafka/apis.py reflog/kafka/group_apis.py reflog/kafka/topic_apis.py"
+        mutate="reflog/kafka/apis.py reflog/kafka/group_apis.py reflog/kafka/topic_apis.py reflog/kafka/list_offsets_api.py reflog/kafka/fetch_fields.py"
         tests="tests/kafka/test_apis_rules.py" ;;
     apis)  # real sockets: sample, e.g. run.sh apis 'reflog.kafka.apis.*_fetch__mutmut_*0'
-        mutate="reflog/kafka/apis.py reflog/kafka/group_apis.py reflog/kafka/topic_apis.py"
+        mutate="reflog/kafka/apis.py reflog/kafka/group_apis.py reflog/kafka/topic_apis.py reflog/kafka/list_offsets_api.py reflog/kafka/fetch_fields.py"
         tests="tests/kafka/test_protocol.py tests/kafka/test_transfer_paths.py tests/kafka/test_interop.py
                tests/kafka/test_fetch_bounds_rules.py" ;;
     *)
