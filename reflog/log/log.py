@@ -20,7 +20,6 @@ follower copies them, as in Kafka.
 
 from __future__ import annotations
 
-import bisect
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 
@@ -39,13 +38,15 @@ from reflog.log.reads import (
     FileRegion,
     TimestampAndOffset,
     find_by_timestamp,
-    verified_in_place,
-    verified_records,
+    read_segments,
+    split_batches,
 )
 from reflog.log.recovery import RecoveryReport, assign_epoch, load_log
+from reflog.log.retention import retention_doomed, start_offset_doomed
 from reflog.log.segment import INDEX_SUFFIX, TIME_INDEX_SUFFIX, LogSegment
+from reflog.log.truncation import cut_segments, delete_oldest, restart_segments
 from reflog.log.validator import ValidatedBatch
-from reflog.records import BatchHeader, VerifiedBatch, parse_header
+from reflog.records import BatchHeader, VerifiedBatch
 from reflog.storage import Filesystem
 
 MAX_RELATIVE_OFFSET = 2**31 - 1
@@ -164,17 +165,9 @@ class Log:
         self._start = offset
         if self.active_segment.next_offset <= offset:
             self.roll()  # every record goes: an empty active segment stays (a no-op when empty)
-        doomed = sum(1 for segment in self._segments[:-1] if segment.next_offset <= offset)
+        doomed = start_offset_doomed(self._segments, offset)
         if doomed:
-            try:
-                for segment in self._segments[:doomed]:
-                    segment.delete_files()
-                del self._segments[:doomed]
-                del self._bases[:doomed]
-                self.fs.fsync_dir(self.directory)
-                self._dir_dirty = False
-            except StorageError as exc:
-                raise self._go_offline(exc) from exc
+            self._delete_oldest(doomed)
         self.epoch_cache.truncate_from_start(offset)
         if self._on_log_start_offset_changed is not None:
             self._on_log_start_offset_changed(self)
@@ -316,7 +309,7 @@ class Log:
             return self.active_segment
         base = self.log_end_offset
         try:
-            segment = LogSegment(self.fs, self.directory, base, self.config, self.clock.now())
+            segment = self._new_segment(base)
         except StorageError as exc:
             raise self._go_offline(exc) from exc
         self._segments.append(segment)
@@ -324,6 +317,10 @@ class Log:
         self._dir_dirty = True
         self.flush(base)
         return segment
+
+    def _new_segment(self, base_offset: int) -> LogSegment:
+        """A new, empty segment file at ``base_offset`` (not yet in the list). :class:`StorageError`."""
+        return LogSegment(self.fs, self.directory, base_offset, self.config, self.clock.now())
 
     def flush(self, offset: int | None = None) -> None:
         """fsync every segment holding data below ``offset`` (default: the log end offset).
@@ -371,19 +368,13 @@ class Log:
             self.epoch_cache.truncate_from_end(offset)
             return False
         try:
-            while len(self._segments) > 1 and self._segments[-1].base_offset >= offset:
-                self._segments.pop().delete_files()
-                self._bases.pop()
-                self._dir_dirty = True
-            if offset < self.log_start_offset:
+            restart = offset < self.log_start_offset
+            if restart:
                 self._start = offset
-                self._segments.pop().delete_files()
-                self._segments = [LogSegment(self.fs, self.directory, offset, self.config, self.clock.now())]
-                self._bases = [offset]
+            if cut_segments(
+                self._segments, self._bases, offset, restart=restart, new_segment=self._new_segment
+            ):
                 self._dir_dirty = True
-            else:
-                self.active_segment.truncate_to(offset)
-            self.active_segment.flush()
             if self._dir_dirty:
                 self.fs.fsync_dir(self.directory)
                 self._dir_dirty = False
@@ -405,10 +396,7 @@ class Log:
         """
         self._check_usable()
         try:
-            for segment in self._segments:
-                segment.delete_files()
-            self._segments = [LogSegment(self.fs, self.directory, offset, self.config, self.clock.now())]
-            self._bases = [offset]
+            restart_segments(self._segments, self._bases, offset, self._new_segment)
             self._start = offset
             self.fs.fsync_dir(self.directory)
             self._dir_dirty = False
@@ -432,40 +420,23 @@ class Log:
         if not self.config.delete:
             return 0
         bound = self.log_end_offset if max_offset is None else max_offset
-        now_ms = self.clock.now() * 1000
-        excess = self.size_in_bytes - self.config.retention_bytes if self.config.retention_bytes >= 0 else 0
-        doomed = 0
-        for segment in self._segments:
-            if segment.next_offset > bound or (segment.is_empty and segment is self.active_segment):
-                break
-            if segment.is_empty:  # emptied by the cleaner: holds nothing to keep
-                doomed += 1
-                continue
-            by_time = (
-                self.config.retention_ms >= 0
-                and segment.max_timestamp >= 0
-                and now_ms - segment.max_timestamp > self.config.retention_ms
-            )
-            by_size = excess - segment.size >= 0 and self.config.retention_bytes >= 0
-            if not (by_time or by_size):
-                break
-            excess -= segment.size
-            doomed += 1
+        doomed = retention_doomed(self._segments, self.config, self.clock.now() * 1000, bound)
         if doomed == 0:
             return 0
         if doomed == len(self._segments):
             self.roll()
+        self._delete_oldest(doomed)
+        self.epoch_cache.truncate_from_start(self.log_start_offset)
+        return doomed
+
+    def _delete_oldest(self, count: int) -> None:
+        """Delete the ``count`` oldest segments' files, then fsync the directory (offline on I/O error)."""
         try:
-            for segment in self._segments[:doomed]:
-                segment.delete_files()
-            del self._segments[:doomed]
-            del self._bases[:doomed]
+            delete_oldest(self._segments, self._bases, count)
             self.fs.fsync_dir(self.directory)
             self._dir_dirty = False
         except StorageError as exc:
             raise self._go_offline(exc) from exc
-        self.epoch_cache.truncate_from_start(self.log_start_offset)
-        return doomed
 
     # ================================================================== reading
     def read(
@@ -498,24 +469,20 @@ class Log:
         empty = FetchData(fetch_offset, None, None, self.log_start_offset, leo)
         if fetch_offset >= upper:
             return empty
-        i = bisect.bisect_right(self._bases, fetch_offset) - 1
         try:
-            for segment in self._segments[i:]:
-                found = segment.region_for(fetch_offset, max_bytes, upper)
-                if found is None:
-                    if segment.next_offset > fetch_offset and not segment.is_empty:
-                        return empty  # the batch holding the offset reaches max_offset
-                    continue  # below the offset, or emptied by the cleaner
-                position, length, first_offset = found
-                region = FileRegion(self.fs, segment.handle, position, length, first_offset)
-                if verify and in_place:
-                    check = verified_in_place(region, first_offset, self.directory)
-                    return FetchData(fetch_offset, region, None, self.log_start_offset, leo, check)
-                records = verified_records(region, first_offset, self.directory) if verify else None
-                return FetchData(fetch_offset, region, records, self.log_start_offset, leo)
+            return read_segments(
+                self._segments,
+                self._bases,
+                fetch_offset,
+                max_bytes,
+                upper=upper,
+                empty=empty,
+                verify=verify,
+                in_place=in_place,
+                directory=self.directory,
+            )
         except StorageError as exc:
             raise self._go_offline(exc) from exc
-        return empty
 
     def read_records(self, fetch_offset: int, max_bytes: int, max_offset: int | None = None) -> bytes:
         """The verified bytes of :meth:`read` (``b""`` when there is nothing to return)."""
@@ -557,11 +524,8 @@ class Log:
             fetched = self.read(offset, 1 << 20)
             if fetched.records is None:
                 return
-            position = 0
-            while position < len(fetched.records):
-                header = parse_header(fetched.records, position)
-                yield fetched.records[position : position + header.size]
-                position += header.size
+            for header, batch in split_batches(fetched.records):
+                yield batch
                 offset = header.next_offset
 
     # ================================================================== closing

@@ -11,14 +11,22 @@ is the segment search behind :meth:`reflog.log.Log.offset_for_timestamp`.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import bisect
+from collections.abc import Iterator, Sequence
 from typing import NamedTuple
 
 import attrs
 
 from reflog.errors import CorruptRecordError
 from reflog.log.segment import LogSegment
-from reflog.records import InPlaceCheck, decode_batch, verify_batches_in_place, verify_crc
+from reflog.records import (
+    BatchHeader,
+    InPlaceCheck,
+    decode_batch,
+    parse_header,
+    verify_batches_in_place,
+    verify_crc,
+)
 from reflog.storage import FileHandle, Filesystem
 
 
@@ -140,11 +148,58 @@ def find_by_timestamp(
     return None
 
 
+def read_segments(
+    segments: Sequence[LogSegment],
+    bases: Sequence[int],
+    fetch_offset: int,
+    max_bytes: int,
+    *,
+    upper: int,
+    empty: FetchData,
+    verify: bool,
+    in_place: bool,
+    directory: str,
+) -> FetchData:
+    """The body of :meth:`reflog.log.Log.read` once the offsets are checked: whole batches from the
+    one holding ``fetch_offset`` below ``upper`` within ``max_bytes``, or ``empty``.
+
+    ``bases`` are the segments' base offsets. Raises :class:`CorruptRecordError` for a bad batch
+    when ``verify``, :class:`~reflog.errors.StorageError` on an I/O error.
+    """
+    i = bisect.bisect_right(bases, fetch_offset) - 1
+    for segment in segments[i:]:
+        found = segment.region_for(fetch_offset, max_bytes, upper)
+        if found is None:
+            if segment.next_offset > fetch_offset and not segment.is_empty:
+                return empty  # the batch holding the offset reaches max_offset
+            continue  # below the offset, or emptied by the cleaner
+        position, length, first_offset = found
+        region = FileRegion(segment.fs, segment.handle, position, length, first_offset)
+        start, end = empty.log_start_offset, empty.log_end_offset
+        if verify and in_place:
+            check = verified_in_place(region, first_offset, directory)
+            return FetchData(fetch_offset, region, None, start, end, check)
+        records = verified_records(region, first_offset, directory) if verify else None
+        return FetchData(fetch_offset, region, records, start, end)
+    return empty
+
+
+def split_batches(records: bytes) -> Iterator[tuple[BatchHeader, bytes]]:
+    """Each batch of ``records`` (already CRC-checked) with its header, split by the headers alone."""
+    position = 0
+    while position < len(records):
+        header = parse_header(records, position)
+        yield header, records[position : position + header.size]
+        position += header.size
+
+
 __all__ = [
     "FetchData",
     "FileRegion",
     "TimestampAndOffset",
     "find_by_timestamp",
+    "read_segments",
+    "split_batches",
     "verified_in_place",
     "verified_records",
 ]
