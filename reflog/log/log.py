@@ -16,6 +16,10 @@ durable (or not) exactly as Kafka does:
 Offsets increase: a leader's appends are contiguous; the log cleaner
 (:mod:`reflog.log.cleaner`) leaves gaps where it removed records or whole batches, and a
 follower copies them, as in Kafka.
+
+The Log delegates: its reads are :class:`reflog.log.reads.LogReads`'s, which segments retention
+and DeleteRecords delete is :mod:`reflog.log.retention`'s decision, and the edits of the segment
+list that delete files are :mod:`reflog.log.truncation`'s.
 """
 
 from __future__ import annotations
@@ -33,28 +37,24 @@ from reflog.errors import (
 from reflog.log.append import LogAppendInfo, append_info, follower_batches, leader_batches
 from reflog.log.config import LogConfig
 from reflog.log.epoch_cache import LeaderEpochCache
-from reflog.log.reads import (
-    FetchData,
-    FileRegion,
-    TimestampAndOffset,
-    find_by_timestamp,
-    read_segments,
-    split_batches,
-)
+from reflog.log.reads import FetchData, FileRegion, LogReads, TimestampAndOffset
 from reflog.log.recovery import RecoveryReport, assign_epoch, load_log
 from reflog.log.retention import retention_doomed, start_offset_doomed
 from reflog.log.segment import INDEX_SUFFIX, TIME_INDEX_SUFFIX, LogSegment
 from reflog.log.truncation import cut_segments, delete_oldest, restart_segments
 from reflog.log.validator import ValidatedBatch
-from reflog.records import BatchHeader, VerifiedBatch
+from reflog.records import VerifiedBatch
 from reflog.storage import Filesystem
 
 MAX_RELATIVE_OFFSET = 2**31 - 1
 """The largest ``offset - segment base offset`` an index entry holds (Java's ``Integer.MAX_VALUE``)."""
 
 
-class Log:
-    """A partition's log in directory ``directory`` of ``fs``. Open it with :meth:`open`."""
+class Log(LogReads):
+    """A partition's log in directory ``directory`` of ``fs``. Open it with :meth:`open`.
+
+    Its reads (:meth:`read`, :meth:`offset_for_timestamp`, :meth:`iter_batches`, ...) are
+    :class:`reflog.log.reads.LogReads`'s."""
 
     def __init__(
         self,
@@ -437,96 +437,6 @@ class Log:
             self._dir_dirty = False
         except StorageError as exc:
             raise self._go_offline(exc) from exc
-
-    # ================================================================== reading
-    def read(
-        self,
-        fetch_offset: int,
-        max_bytes: int,
-        *,
-        max_offset: int | None = None,
-        verify: bool = True,
-        in_place: bool = False,
-    ) -> FetchData:
-        """Whole batches from the one holding ``fetch_offset``, within ``max_bytes`` (at least one).
-
-        ``max_offset`` (exclusive, e.g. the high watermark) bounds what is returned.
-        With ``verify`` (the default) the bytes are read and each batch's CRC and
-        offsets are checked, so corrupt bytes on disk are never served: a bad batch
-        raises :class:`CorruptRecordError`. With ``in_place`` as well, the batches are checked
-        through views into the page cache (:meth:`Filesystem.read_views`) and not copied:
-        ``records`` stays ``None`` and the caller sends the region itself (zero-copy fetch).
-        Raises :class:`OffsetOutOfRangeError` for
-        an offset outside [log start, log end], :class:`LogOfflineError` when offline.
-        """
-        self._check_usable()
-        leo = self.log_end_offset
-        upper = leo if max_offset is None else min(max_offset, leo)
-        if fetch_offset < self.log_start_offset or fetch_offset > leo:
-            raise OffsetOutOfRangeError(
-                f"offset {fetch_offset} outside [{self.log_start_offset}, {leo}] in {self.directory}"
-            )
-        empty = FetchData(fetch_offset, None, None, self.log_start_offset, leo)
-        if fetch_offset >= upper:
-            return empty
-        try:
-            return read_segments(
-                self._segments,
-                self._bases,
-                fetch_offset,
-                max_bytes,
-                upper=upper,
-                empty=empty,
-                verify=verify,
-                in_place=in_place,
-                directory=self.directory,
-            )
-        except StorageError as exc:
-            raise self._go_offline(exc) from exc
-
-    def read_records(self, fetch_offset: int, max_bytes: int, max_offset: int | None = None) -> bytes:
-        """The verified bytes of :meth:`read` (``b""`` when there is nothing to return)."""
-        return self.read(fetch_offset, max_bytes, max_offset=max_offset).records or b""
-
-    def offset_for_timestamp(
-        self, timestamp: int, max_offset: int | None = None
-    ) -> TimestampAndOffset | None:
-        """The first record whose timestamp is at least ``timestamp`` (Kafka's ``fetchOffsetByTimestamp``).
-
-        The first segment whose largest timestamp reaches ``timestamp`` is searched: its time
-        index gives where to start, the batch headers skip to the first batch whose max timestamp
-        reaches it, and that batch is decoded to find the record. ``None`` when no record
-        qualifies, or when the record found lies at or above ``max_offset`` (exclusive, e.g. the
-        high watermark: Kafka does not reveal records a consumer cannot read yet). Raises
-        :class:`CorruptRecordError` if the stored batch does not decode,
-        :class:`LogOfflineError` when offline.
-        """
-        self._check_usable()
-        upper = self.log_end_offset if max_offset is None else min(max_offset, self.log_end_offset)
-        try:
-            return find_by_timestamp(self._segments, timestamp, upper)
-        except StorageError as exc:
-            raise self._go_offline(exc) from exc
-
-    def batch_headers(self) -> Iterator[BatchHeader]:
-        """The header of every batch, oldest first, read from the segment files (no CRC check)."""
-        for segment in self._segments:
-            for found in segment.batches_from(0):
-                yield found.header
-
-    def iter_batches(self, start_offset: int | None = None) -> Iterator[bytes]:
-        """Every verified batch from ``start_offset`` (default: the log start) to the end.
-
-        :meth:`read` checked each batch's CRC, so the batches are split by their headers alone.
-        """
-        offset = self.log_start_offset if start_offset is None else start_offset
-        while offset < self.log_end_offset:
-            fetched = self.read(offset, 1 << 20)
-            if fetched.records is None:
-                return
-            for header, batch in split_batches(fetched.records):
-                yield batch
-                offset = header.next_offset
 
     # ================================================================== closing
     def close(self) -> None:
