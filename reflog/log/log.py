@@ -16,11 +16,14 @@ durable (or not) exactly as Kafka does:
 Offsets increase: a leader's appends are contiguous; the log cleaner
 (:mod:`reflog.log.cleaner`) leaves gaps where it removed records or whole batches, and a
 follower copies them, as in Kafka.
+
+The Log delegates: its reads are :class:`reflog.log.reads.LogReads`'s, which segments retention
+and DeleteRecords delete is :mod:`reflog.log.retention`'s decision, and the edits of the segment
+list that delete files are :mod:`reflog.log.truncation`'s.
 """
 
 from __future__ import annotations
 
-import bisect
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 
@@ -34,26 +37,24 @@ from reflog.errors import (
 from reflog.log.append import LogAppendInfo, append_info, follower_batches, leader_batches
 from reflog.log.config import LogConfig
 from reflog.log.epoch_cache import LeaderEpochCache
-from reflog.log.reads import (
-    FetchData,
-    FileRegion,
-    TimestampAndOffset,
-    find_by_timestamp,
-    verified_in_place,
-    verified_records,
-)
+from reflog.log.reads import FetchData, FileRegion, LogReads, TimestampAndOffset
 from reflog.log.recovery import RecoveryReport, assign_epoch, load_log
+from reflog.log.retention import retention_doomed, start_offset_doomed
 from reflog.log.segment import INDEX_SUFFIX, TIME_INDEX_SUFFIX, LogSegment
+from reflog.log.truncation import cut_segments, delete_oldest, restart_segments
 from reflog.log.validator import ValidatedBatch
-from reflog.records import BatchHeader, VerifiedBatch, parse_header
+from reflog.records import VerifiedBatch
 from reflog.storage import Filesystem
 
 MAX_RELATIVE_OFFSET = 2**31 - 1
 """The largest ``offset - segment base offset`` an index entry holds (Java's ``Integer.MAX_VALUE``)."""
 
 
-class Log:
-    """A partition's log in directory ``directory`` of ``fs``. Open it with :meth:`open`."""
+class Log(LogReads):
+    """A partition's log in directory ``directory`` of ``fs``. Open it with :meth:`open`.
+
+    Its reads (:meth:`read`, :meth:`offset_for_timestamp`, :meth:`iter_batches`, ...) are
+    :class:`reflog.log.reads.LogReads`'s."""
 
     def __init__(
         self,
@@ -164,17 +165,9 @@ class Log:
         self._start = offset
         if self.active_segment.next_offset <= offset:
             self.roll()  # every record goes: an empty active segment stays (a no-op when empty)
-        doomed = sum(1 for segment in self._segments[:-1] if segment.next_offset <= offset)
+        doomed = start_offset_doomed(self._segments, offset)
         if doomed:
-            try:
-                for segment in self._segments[:doomed]:
-                    segment.delete_files()
-                del self._segments[:doomed]
-                del self._bases[:doomed]
-                self.fs.fsync_dir(self.directory)
-                self._dir_dirty = False
-            except StorageError as exc:
-                raise self._go_offline(exc) from exc
+            self._delete_oldest(doomed)
         self.epoch_cache.truncate_from_start(offset)
         if self._on_log_start_offset_changed is not None:
             self._on_log_start_offset_changed(self)
@@ -316,7 +309,7 @@ class Log:
             return self.active_segment
         base = self.log_end_offset
         try:
-            segment = LogSegment(self.fs, self.directory, base, self.config, self.clock.now())
+            segment = self._new_segment(base)
         except StorageError as exc:
             raise self._go_offline(exc) from exc
         self._segments.append(segment)
@@ -324,6 +317,10 @@ class Log:
         self._dir_dirty = True
         self.flush(base)
         return segment
+
+    def _new_segment(self, base_offset: int) -> LogSegment:
+        """A new, empty segment file at ``base_offset`` (not yet in the list). :class:`StorageError`."""
+        return LogSegment(self.fs, self.directory, base_offset, self.config, self.clock.now())
 
     def flush(self, offset: int | None = None) -> None:
         """fsync every segment holding data below ``offset`` (default: the log end offset).
@@ -371,19 +368,13 @@ class Log:
             self.epoch_cache.truncate_from_end(offset)
             return False
         try:
-            while len(self._segments) > 1 and self._segments[-1].base_offset >= offset:
-                self._segments.pop().delete_files()
-                self._bases.pop()
-                self._dir_dirty = True
-            if offset < self.log_start_offset:
+            restart = offset < self.log_start_offset
+            if restart:
                 self._start = offset
-                self._segments.pop().delete_files()
-                self._segments = [LogSegment(self.fs, self.directory, offset, self.config, self.clock.now())]
-                self._bases = [offset]
+            if cut_segments(
+                self._segments, self._bases, offset, restart=restart, new_segment=self._new_segment
+            ):
                 self._dir_dirty = True
-            else:
-                self.active_segment.truncate_to(offset)
-            self.active_segment.flush()
             if self._dir_dirty:
                 self.fs.fsync_dir(self.directory)
                 self._dir_dirty = False
@@ -405,10 +396,7 @@ class Log:
         """
         self._check_usable()
         try:
-            for segment in self._segments:
-                segment.delete_files()
-            self._segments = [LogSegment(self.fs, self.directory, offset, self.config, self.clock.now())]
-            self._bases = [offset]
+            restart_segments(self._segments, self._bases, offset, self._new_segment)
             self._start = offset
             self.fs.fsync_dir(self.directory)
             self._dir_dirty = False
@@ -432,137 +420,23 @@ class Log:
         if not self.config.delete:
             return 0
         bound = self.log_end_offset if max_offset is None else max_offset
-        now_ms = self.clock.now() * 1000
-        excess = self.size_in_bytes - self.config.retention_bytes if self.config.retention_bytes >= 0 else 0
-        doomed = 0
-        for segment in self._segments:
-            if segment.next_offset > bound or (segment.is_empty and segment is self.active_segment):
-                break
-            if segment.is_empty:  # emptied by the cleaner: holds nothing to keep
-                doomed += 1
-                continue
-            by_time = (
-                self.config.retention_ms >= 0
-                and segment.max_timestamp >= 0
-                and now_ms - segment.max_timestamp > self.config.retention_ms
-            )
-            by_size = excess - segment.size >= 0 and self.config.retention_bytes >= 0
-            if not (by_time or by_size):
-                break
-            excess -= segment.size
-            doomed += 1
+        doomed = retention_doomed(self._segments, self.config, self.clock.now() * 1000, bound)
         if doomed == 0:
             return 0
         if doomed == len(self._segments):
             self.roll()
+        self._delete_oldest(doomed)
+        self.epoch_cache.truncate_from_start(self.log_start_offset)
+        return doomed
+
+    def _delete_oldest(self, count: int) -> None:
+        """Delete the ``count`` oldest segments' files, then fsync the directory (offline on I/O error)."""
         try:
-            for segment in self._segments[:doomed]:
-                segment.delete_files()
-            del self._segments[:doomed]
-            del self._bases[:doomed]
+            delete_oldest(self._segments, self._bases, count)
             self.fs.fsync_dir(self.directory)
             self._dir_dirty = False
         except StorageError as exc:
             raise self._go_offline(exc) from exc
-        self.epoch_cache.truncate_from_start(self.log_start_offset)
-        return doomed
-
-    # ================================================================== reading
-    def read(
-        self,
-        fetch_offset: int,
-        max_bytes: int,
-        *,
-        max_offset: int | None = None,
-        verify: bool = True,
-        in_place: bool = False,
-    ) -> FetchData:
-        """Whole batches from the one holding ``fetch_offset``, within ``max_bytes`` (at least one).
-
-        ``max_offset`` (exclusive, e.g. the high watermark) bounds what is returned.
-        With ``verify`` (the default) the bytes are read and each batch's CRC and
-        offsets are checked, so corrupt bytes on disk are never served: a bad batch
-        raises :class:`CorruptRecordError`. With ``in_place`` as well, the batches are checked
-        through views into the page cache (:meth:`Filesystem.read_views`) and not copied:
-        ``records`` stays ``None`` and the caller sends the region itself (zero-copy fetch).
-        Raises :class:`OffsetOutOfRangeError` for
-        an offset outside [log start, log end], :class:`LogOfflineError` when offline.
-        """
-        self._check_usable()
-        leo = self.log_end_offset
-        upper = leo if max_offset is None else min(max_offset, leo)
-        if fetch_offset < self.log_start_offset or fetch_offset > leo:
-            raise OffsetOutOfRangeError(
-                f"offset {fetch_offset} outside [{self.log_start_offset}, {leo}] in {self.directory}"
-            )
-        empty = FetchData(fetch_offset, None, None, self.log_start_offset, leo)
-        if fetch_offset >= upper:
-            return empty
-        i = bisect.bisect_right(self._bases, fetch_offset) - 1
-        try:
-            for segment in self._segments[i:]:
-                found = segment.region_for(fetch_offset, max_bytes, upper)
-                if found is None:
-                    if segment.next_offset > fetch_offset and not segment.is_empty:
-                        return empty  # the batch holding the offset reaches max_offset
-                    continue  # below the offset, or emptied by the cleaner
-                position, length, first_offset = found
-                region = FileRegion(self.fs, segment.handle, position, length, first_offset)
-                if verify and in_place:
-                    check = verified_in_place(region, first_offset, self.directory)
-                    return FetchData(fetch_offset, region, None, self.log_start_offset, leo, check)
-                records = verified_records(region, first_offset, self.directory) if verify else None
-                return FetchData(fetch_offset, region, records, self.log_start_offset, leo)
-        except StorageError as exc:
-            raise self._go_offline(exc) from exc
-        return empty
-
-    def read_records(self, fetch_offset: int, max_bytes: int, max_offset: int | None = None) -> bytes:
-        """The verified bytes of :meth:`read` (``b""`` when there is nothing to return)."""
-        return self.read(fetch_offset, max_bytes, max_offset=max_offset).records or b""
-
-    def offset_for_timestamp(
-        self, timestamp: int, max_offset: int | None = None
-    ) -> TimestampAndOffset | None:
-        """The first record whose timestamp is at least ``timestamp`` (Kafka's ``fetchOffsetByTimestamp``).
-
-        The first segment whose largest timestamp reaches ``timestamp`` is searched: its time
-        index gives where to start, the batch headers skip to the first batch whose max timestamp
-        reaches it, and that batch is decoded to find the record. ``None`` when no record
-        qualifies, or when the record found lies at or above ``max_offset`` (exclusive, e.g. the
-        high watermark: Kafka does not reveal records a consumer cannot read yet). Raises
-        :class:`CorruptRecordError` if the stored batch does not decode,
-        :class:`LogOfflineError` when offline.
-        """
-        self._check_usable()
-        upper = self.log_end_offset if max_offset is None else min(max_offset, self.log_end_offset)
-        try:
-            return find_by_timestamp(self._segments, timestamp, upper)
-        except StorageError as exc:
-            raise self._go_offline(exc) from exc
-
-    def batch_headers(self) -> Iterator[BatchHeader]:
-        """The header of every batch, oldest first, read from the segment files (no CRC check)."""
-        for segment in self._segments:
-            for found in segment.batches_from(0):
-                yield found.header
-
-    def iter_batches(self, start_offset: int | None = None) -> Iterator[bytes]:
-        """Every verified batch from ``start_offset`` (default: the log start) to the end.
-
-        :meth:`read` checked each batch's CRC, so the batches are split by their headers alone.
-        """
-        offset = self.log_start_offset if start_offset is None else start_offset
-        while offset < self.log_end_offset:
-            fetched = self.read(offset, 1 << 20)
-            if fetched.records is None:
-                return
-            position = 0
-            while position < len(fetched.records):
-                header = parse_header(fetched.records, position)
-                yield fetched.records[position : position + header.size]
-                position += header.size
-                offset = header.next_offset
 
     # ================================================================== closing
     def close(self) -> None:

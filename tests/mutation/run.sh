@@ -35,7 +35,7 @@ case $group in
                tests/replication/test_follower_state.py" ;;
     log)
         mutate="reflog/log/log.py reflog/log/recovery.py reflog/log/reads.py reflog/log/append.py
-                reflog/log/segment.py reflog/log/index.py"
+                reflog/log/segment.py reflog/log/index.py reflog/log/retention.py reflog/log/truncation.py"
         tests="tests/log/test_log_basics.py tests/log/test_truncate_and_epochs.py tests/log/test_storage_faults.py
                tests/log/test_client_batches.py
                tests/log/test_index_rules.py tests/log/test_retention_rules.py tests/log/test_log_rules.py
