@@ -30,7 +30,6 @@ Committed offsets and group metadata thus live in a replicated log: they survive
 from __future__ import annotations
 
 import logging
-import time
 from collections.abc import Callable, Sequence
 from typing import Final
 
@@ -87,12 +86,8 @@ def offsets_topic_configs() -> dict[str, str]:
     return validate_topic_configs({"cleanup.policy": "compact"})
 
 
-def _now_ms() -> int:
-    return int(time.time() * 1000)
-
-
-def group_value(group: Group) -> GroupValue:
-    """The ``GroupMetadataValue`` of ``group`` as it stands."""
+def group_value(group: Group, now_ms: int) -> GroupValue:
+    """The ``GroupMetadataValue`` of ``group`` as it stands at ``now_ms``."""
     members = tuple(
         MemberValue(
             m.member_id,
@@ -111,7 +106,7 @@ def group_value(group: Group) -> GroupValue:
         group.generation_id,
         group.protocol_name or None,
         group.leader_id or None,
-        _now_ms(),
+        now_ms,
         members,
     )
 
@@ -137,6 +132,11 @@ class GroupStore:
     @property
     def broker(self) -> Broker:
         return self.cluster.broker(self.broker_id).broker
+
+    def _now_ms(self) -> int:
+        """The commit and group-metadata timestamps: the broker's clock (``append_time_ms``: epoch
+        milliseconds under ``reflog serve``, simulated time in tests), never the wall clock here."""
+        return self.broker.append_time_ms()
 
     def partition_of(self, group_id: str | None) -> int:
         """The group's offsets partition (a null id, which only a malformed request sends, is "")."""
@@ -350,7 +350,7 @@ class GroupStore:
             applied()
             return Errors.NONE
         index = self.partition_of(group_id)
-        batch = build_batch([Record(k, v) for k, v in writes], timestamp=_now_ms())
+        batch = build_batch([Record(k, v) for k, v in writes], timestamp=self._now_ms())
         lock = self._locks.setdefault(index, trio.Lock())
         async with lock:
             if self.status(group_id) is not Errors.NONE:
@@ -369,7 +369,7 @@ class GroupStore:
         self, group_id: str, offsets: Sequence[tuple[str, int, int, str, int]]
     ) -> Errors:
         """Write ``(topic, partition, offset, metadata, leader epoch)`` commits; apply them once committed."""
-        now = _now_ms()
+        now = self._now_ms()
         writes = [
             (encode_offset_key(OffsetKey(group_id, t, p)), encode_offset_value(OffsetValue(o, e, m, now)))
             for t, p, o, m, e in offsets
@@ -394,7 +394,12 @@ class GroupStore:
 
     async def write_group(self, group: Group) -> Errors:
         """:class:`~reflog.kafka.groups.GroupPersistence`: the group's metadata, committed."""
-        writes = [(encode_group_key(GroupKey(group.group_id)), encode_group_value(group_value(group)))]
+        writes = [
+            (
+                encode_group_key(GroupKey(group.group_id)),
+                encode_group_value(group_value(group, self._now_ms())),
+            )
+        ]
         return await self.append(group.group_id, writes, lambda: None, wanted=lambda: self._current(group))
 
     def _current(self, group: Group) -> bool:
@@ -407,7 +412,12 @@ class GroupStore:
             self._nursery.start_soon(self._write_emptied, group)
 
     async def _write_emptied(self, group: Group) -> None:
-        writes = [(encode_group_key(GroupKey(group.group_id)), encode_group_value(group_value(group)))]
+        writes = [
+            (
+                encode_group_key(GroupKey(group.group_id)),
+                encode_group_value(group_value(group, self._now_ms())),
+            )
+        ]
         await self.append(
             group.group_id,
             writes,
